@@ -1,0 +1,56 @@
+"""scrape-audit: dedup and data-quality auditing for scraped text corpora.
+
+The library does the work; the CLI (:mod:`audit.cli`) only parses arguments and calls it.
+
+Example:
+    >>> import audit
+    >>> result = audit.run(["seeds/"], out="reports/", force=True)   # doctest: +SKIP
+    >>> result.report["counts"]                                      # doctest: +SKIP
+    {'input': 588, 'records': 588, 'kept': 526, 'removed': 62, 'quarantined': 0}
+    >>> result.clean.head()                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from audit._version import __version__
+from audit.checks import CHECKS, run_checks
+from audit.dedup import DedupConfig, find_duplicates
+from audit.ingest import FieldMap, InputError, read_inputs
+from audit.pipeline import AuditConfig, AuditResult, audit
+from audit.report import OutputDirError, ensure_writable, write_outputs
+
+__all__ = [
+    "CHECKS",
+    "AuditConfig",
+    "AuditResult",
+    "DedupConfig",
+    "FieldMap",
+    "InputError",
+    "OutputDirError",
+    "__version__",
+    "audit",
+    "find_duplicates",
+    "read_inputs",
+    "run",
+    "run_checks",
+    "write_outputs",
+]
+
+
+def run(
+    paths: Iterable[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = "reports",
+    config: AuditConfig | None = None,
+    force: bool = False,
+    progress=None,
+) -> AuditResult:
+    """Audit ``paths`` and, unless ``out`` is None, write every output under ``out``."""
+    if out is not None:
+        ensure_writable(out, force)  # fail before the work, not after it
+    result = audit(paths, config, progress=progress)
+    if out is not None:
+        write_outputs(result, out, force=force)
+    return result

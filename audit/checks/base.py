@@ -1,0 +1,69 @@
+"""What every check shares: the finding model and the check interface.
+
+A check turns records into findings. A finding names the record, the field, what is wrong
+(``message``), why we think so (``evidence``: the matched substring and its offset, a limit, a
+longer copy's id...) and, when a repair is safe, the ``repair`` that the cleaned corpus gets.
+
+A repair is a substring replacement in one field::
+
+    {"offset": 120, "old": "https: //", "new": "https://", "description": "..."}
+
+Example:
+    >>> finding = Finding("r1", "demo", "info", "text", "just a demo", {"match": "x", "offset": 0})
+    >>> finding.as_dict()["severity"]
+    'info'
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+FINDING_COLUMNS = ["record_id", "check", "severity", "field", "message", "evidence", "repair"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    record_id: str
+    check: str
+    severity: Severity
+    field: str
+    message: str
+    evidence: dict[str, Any]
+    repair: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_repair(offset: int, old: str, new: str, description: str) -> dict[str, Any]:
+    """A substring replacement at ``offset`` of one field."""
+    return {"offset": offset, "old": old, "new": new, "description": description}
+
+
+def findings_frame(findings: list[Finding]) -> pd.DataFrame:
+    return pd.DataFrame([f.as_dict() for f in findings], columns=FINDING_COLUMNS)
+
+
+@dataclass
+class CheckContext:
+    """What a check may know beyond the records: the dedup clusters, when dedup ran."""
+
+    clusters: pd.DataFrame | None = None
+
+
+class Check(ABC):
+    """Records -> findings. Subclasses set ``name`` and implement :meth:`run`."""
+
+    name: str
+    #: One line for ``--help`` and the README.
+    description: str
+
+    @abstractmethod
+    def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        """Findings for ``records`` (schema of :mod:`audit.schema`)."""

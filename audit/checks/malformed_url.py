@@ -1,0 +1,274 @@
+"""malformed_url: broken URLs in the url field and inside text.
+
+Found: a space after the scheme (``https: //``), a missing colon or slash (``https//``,
+``http:/x``), scheme typos (``htps://``), a doubled scheme, two URLs glued together, LaTeX
+residue (braces in or around a URL, ``\\href``/``\\url``), an empty or invalid host, a port out
+of range, a url field without a scheme, unbalanced brackets. Well-formed URLs (queries,
+fragments, ports, percent-escapes, ``/wiki/Foo_(bar)``, ``++``, non-ASCII hosts) are not
+findings; sentence punctuation after a URL is not part of it.
+
+Safe repairs (space after scheme, missing colon/slash, doubled scheme, glued URLs, LaTeX
+braces) are applied in the cleaned corpus; the rest are only reported.
+
+Example:
+    >>> [f.evidence["kind"] for f in url_findings("r", "text", "code: https: //github.com/a/b.")]
+    ['space after scheme']
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from audit.checks.base import Check, CheckContext, Finding, make_repair
+from audit.urls import find_url_spans
+
+NAME = "malformed_url"
+
+_SPACE_AFTER_SCHEME = re.compile(r"\b(https?):[ \t]+//", re.IGNORECASE)
+_MISSING_COLON = re.compile(r"\b(https?)//(?=[^\s/])", re.IGNORECASE)
+_SINGLE_SLASH = re.compile(r"\b(https?):/(?=[^\s/])", re.IGNORECASE)
+_SCHEME_TYPO = re.compile(r"\b(htps|htp|htttps?|hhttps?|htpps?|ttps?|httsp|hppts?)://", re.IGNORECASE)
+_DOUBLED_SCHEME = re.compile(r"\b(https?://)(?=https?://)", re.IGNORECASE)
+_RAW_TOKEN = re.compile(r"https?://\S+", re.IGNORECASE)
+_INNER_SCHEME = re.compile(r"https?://", re.IGNORECASE)
+_BRACED_URL = re.compile(r"\{+\s*(https?://[^\s{}]+?)\s*\}+", re.IGNORECASE)
+_URL_THEN_BRACES = re.compile(r"(https?://[^\s{}]+)(\{[^{}\s]{1,200}\})", re.IGNORECASE)
+_LATEX_COMMAND = re.compile(r"\\(?:href|url)\s*\{\s*(https?://[^\s{}]+)\s*\}(?:\{[^{}]*\})?", re.IGNORECASE)
+_HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
+_BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
+
+
+def _finding(
+    record_id: str,
+    field: str,
+    kind: str,
+    message: str,
+    match: str,
+    offset: int,
+    severity: str = "error",
+    repair: dict | None = None,
+) -> Finding:
+    return Finding(
+        record_id,
+        NAME,
+        severity,
+        field,
+        message,  # type: ignore[arg-type]
+        {"kind": kind, "match": match, "offset": offset},
+        repair,
+    )
+
+
+def _host_problem(url: str) -> str | None:
+    """Why the host or port of a URL that has a scheme is invalid, or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return f"invalid port or host ({error})"
+    del port
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    host = netloc.split(":", 1)[0] if not netloc.startswith("[") else netloc
+    if not host:
+        return "empty host"
+    if host.startswith("["):
+        return None  # IPv6 literal: urlsplit validated the brackets
+    labels = host.rstrip(".").split(".")
+    if any(label == "" for label in labels):
+        return "empty label in host"
+    if not all(_HOST_LABEL.match(label) for label in labels):
+        return "invalid character in host"
+    return None
+
+
+def _unbalanced(url: str) -> bool:
+    return url.count("(") != url.count(")") or url.count("[") != url.count("]")
+
+
+def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
+    """Malformed-URL findings for one field value (prose or a url field)."""
+    found: list[Finding] = []
+    for m in _SPACE_AFTER_SCHEME.finditer(value):
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "space after scheme",
+                "space after the URL scheme",
+                m.group(0),
+                m.start(),
+                repair=make_repair(
+                    m.start(), m.group(0), f"{m.group(1)}://", "remove the space after the scheme"
+                ),
+            )
+        )
+    for m in _MISSING_COLON.finditer(value):
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "missing colon",
+                "URL scheme without its colon",
+                m.group(0),
+                m.start(),
+                repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing colon"),
+            )
+        )
+    for m in _SINGLE_SLASH.finditer(value):
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "single slash",
+                "URL scheme with one slash",
+                m.group(0),
+                m.start(),
+                repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing slash"),
+            )
+        )
+    for m in _SCHEME_TYPO.finditer(value):
+        found.append(
+            _finding(
+                record_id, field, "scheme typo", f"unknown URL scheme {m.group(1)!r}", m.group(0), m.start()
+            )
+        )
+    doubled = set()
+    for m in _DOUBLED_SCHEME.finditer(value):
+        doubled.add(m.end())
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "doubled scheme",
+                "URL scheme written twice",
+                value[m.start() : m.end() + 8],
+                m.start(),
+                repair=make_repair(m.start(), m.group(1), "", "drop the doubled scheme"),
+            )
+        )
+    for token in _RAW_TOKEN.finditer(value):
+        for inner in _INNER_SCHEME.finditer(token.group(0), 1):
+            at = token.start() + inner.start()
+            before = value[at - 1]
+            if at in doubled or not (before.isalnum() or before in ".,;"):
+                continue
+            found.append(
+                _finding(
+                    record_id,
+                    field,
+                    "glued URLs",
+                    "two URLs glued together",
+                    token.group(0),
+                    token.start(),
+                    repair=make_repair(at, "", " ", "split the glued URLs with a space"),
+                )
+            )
+    latex_spans: list[tuple[int, int]] = []
+    for m in _LATEX_COMMAND.finditer(value):
+        latex_spans.append(m.span())
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "latex command",
+                "LaTeX \\href/\\url left around a URL",
+                m.group(0),
+                m.start(),
+                repair=make_repair(m.start(), m.group(0), m.group(1), "keep only the URL"),
+            )
+        )
+    for m in _URL_THEN_BRACES.finditer(value):
+        if any(s <= m.start() < e for s, e in latex_spans):
+            continue
+        braces = m.group(2)
+        at = m.start(2)
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "latex braces",
+                "LaTeX braces glued to a URL",
+                m.group(0),
+                m.start(),
+                repair=make_repair(at, braces, "", "drop the LaTeX link text glued to the URL"),
+            )
+        )
+        latex_spans.append((at, m.end()))
+    for m in _BRACED_URL.finditer(value):
+        if any(s <= m.start() < e for s, e in latex_spans):
+            continue
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "latex braces",
+                "URL wrapped in LaTeX braces",
+                m.group(0),
+                m.start(),
+                repair=make_repair(m.start(), m.group(0), m.group(1), "strip the LaTeX braces"),
+            )
+        )
+    for start, _, url in find_url_spans(value):
+        problem = _host_problem(url)
+        if problem:
+            found.append(
+                _finding(
+                    record_id,
+                    field,
+                    "invalid host",
+                    f"URL has an {problem}" if problem.startswith(("empty", "invalid")) else problem,
+                    url,
+                    start,
+                )
+            )
+        elif _unbalanced(url):
+            found.append(
+                _finding(
+                    record_id,
+                    field,
+                    "unbalanced brackets",
+                    "URL has unbalanced brackets",
+                    url,
+                    start,
+                    severity="warning",
+                )
+            )
+    return found
+
+
+def url_field_findings(record_id: str, value: str) -> list[Finding]:
+    """Findings for a url field: the prose rules plus 'no scheme' and 'not a URL'."""
+    stripped = value.strip()
+    if not stripped:
+        return []
+    found = url_findings(record_id, "url", stripped)
+    if found or re.match(r"^https?://", stripped, re.IGNORECASE):
+        return found
+    if _BARE_DOMAIN.match(stripped):
+        return [
+            _finding(
+                record_id,
+                "url",
+                "missing scheme",
+                "url field has no scheme (https://?)",
+                stripped,
+                0,
+                severity="warning",
+            )
+        ]
+    return [_finding(record_id, "url", "not a URL", "url field is not an http(s) URL", stripped, 0)]
+
+
+class MalformedUrlCheck(Check):
+    name = NAME
+    description = "broken URLs in the url field and in text (spaces, typos, glued, LaTeX, bad host)"
+
+    def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        findings: list[Finding] = []
+        for record_id, text, url in zip(records["id"], records["text"], records["url"], strict=True):
+            findings.extend(url_findings(record_id, "text", text))
+            findings.extend(url_field_findings(record_id, url))
+        return findings

@@ -1,0 +1,130 @@
+"""Clean: representatives and untouched records, with safe repairs applied -> the cleaned corpus.
+
+Every input record ends in exactly one place: the cleaned corpus (kept, maybe repaired), the
+removed records (with ``reason`` and ``duplicate_of``), or quarantine (from ingest).
+
+A repair from a finding is applied to a kept record when the field still holds the finding's
+``old`` text at its ``offset``; overlapping repairs on one field apply the first (by offset)
+and skip the rest, which stay reported with ``applied`` false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from audit.dedup import DedupResult
+from audit.urls import find_urls
+
+CLEAN_COLUMNS = ["id", "title", "text", "url", "urls", "sources", "repairs"]
+REMOVED_COLUMNS = [
+    "id",
+    "source",
+    "line",
+    "title",
+    "text",
+    "url",
+    "reason",
+    "duplicate_of",
+    "jaccard",
+    "containment",
+]
+
+
+@dataclass
+class CleanResult:
+    clean: pd.DataFrame
+    removed: pd.DataFrame
+    #: The findings, with an ``applied`` column: whether its repair is in the cleaned corpus.
+    findings: pd.DataFrame
+
+
+def apply_repairs(value: str, repairs: list[dict[str, Any]]) -> tuple[str, list[bool]]:
+    """Apply substring repairs to ``value``; return the new value and which were applied."""
+    order = sorted(range(len(repairs)), key=lambda i: (repairs[i]["offset"], i))
+    applied = [False] * len(repairs)
+    chosen: list[int] = []
+    end = -1
+    for i in order:
+        repair = repairs[i]
+        start, old = repair["offset"], repair["old"]
+        if start < end or value[start : start + len(old)] != old:
+            continue
+        chosen.append(i)
+        end = start + len(old)
+    for i in reversed(chosen):  # right to left, so earlier offsets stay valid
+        start, old = repairs[i]["offset"], repairs[i]["old"]
+        value = value[:start] + repairs[i]["new"] + value[start + len(old) :]
+        applied[i] = True
+    return value, applied
+
+
+def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame) -> CleanResult:
+    """Build the cleaned corpus and the removed records from records, clusters and findings."""
+    by_id = {row["id"]: row for row in records.to_dict("records")}
+    members_of = {row["representative"]: row["members"] for row in dedup.clusters.to_dict("records")}
+    rep_similarity = {
+        m["id"]: m for row in dedup.clusters.to_dict("records") for m in row["to_representative"]
+    }
+
+    repairs_at: dict[tuple[str, str], list[int]] = {}
+    for position, (record_id, field, repair) in enumerate(
+        zip(findings["record_id"], findings["field"], findings["repair"], strict=True)
+    ):
+        if isinstance(repair, dict) and record_id not in dedup.duplicate_of:
+            repairs_at.setdefault((record_id, field), []).append(position)
+
+    clean_rows, removed_rows = [], []
+    repair_list = findings["repair"].tolist()
+    applied_flags = [False] * len(repair_list)
+    for record in records.to_dict("records"):
+        record_id = record["id"]
+        if record_id in dedup.duplicate_of:
+            similarity = rep_similarity.get(record_id, {})
+            removed_rows.append(
+                {
+                    **{k: record[k] for k in ("id", "source", "line", "title", "text", "url")},
+                    "reason": dedup.relation_of[record_id],
+                    "duplicate_of": dedup.duplicate_of[record_id],
+                    "jaccard": similarity.get("jaccard"),
+                    "containment": similarity.get("containment"),
+                }
+            )
+            continue
+        fields = {k: record[k] for k in ("title", "text", "url")}
+        repair_notes: list[str] = []
+        for field in fields:
+            positions = repairs_at.get((record_id, field), [])
+            if not positions:
+                continue
+            repairs = [repair_list[p] for p in positions]
+            fields[field], applied = apply_repairs(fields[field], repairs)
+            for p, done, repair in zip(positions, applied, repairs, strict=True):
+                applied_flags[p] = done
+                if done:
+                    repair_notes.append(f"{field}: {repair['description']}")
+        members = members_of.get(record_id, [record_id])
+        if not fields["url"]:
+            donor = next((m for m in members if by_id[m]["url"]), None)
+            if donor is not None:
+                fields["url"] = by_id[donor]["url"]
+                repair_notes.append(f"url: filled from duplicate {donor}")
+        clean_rows.append(
+            {
+                "id": record_id,
+                **fields,
+                "urls": find_urls(fields["text"]),
+                "sources": [
+                    {"id": m, "source": by_id[m]["source"], "line": int(by_id[m]["line"])} for m in members
+                ],
+                "repairs": repair_notes,
+            }
+        )
+    findings = findings.assign(applied=applied_flags)
+    return CleanResult(
+        pd.DataFrame(clean_rows, columns=CLEAN_COLUMNS),
+        pd.DataFrame(removed_rows, columns=REMOVED_COLUMNS),
+        findings,
+    )

@@ -1,0 +1,34 @@
+"""Parquet exports (``.parquet``); a record's ``line`` is its 1-based row number."""
+
+from __future__ import annotations
+
+import io
+
+from audit.ingest.base import FieldMap, Reader, ReadResult, SourceFile
+from audit.ingest.fields import row_from_mapping
+
+
+class ParquetReader(Reader):
+    name = "parquet"
+    suffixes = (".parquet", ".pq")
+
+    def read(self, source: SourceFile, fields: FieldMap) -> ReadResult:
+        import pyarrow.parquet as pq  # imported here: only Parquet inputs pay for it
+
+        result = ReadResult()
+        try:
+            table = pq.read_table(io.BytesIO(source.read_bytes()))
+        except Exception as error:  # pyarrow raises several types for damaged files
+            result.quarantine_row(source, None, f"unreadable Parquet file: {error}")
+            return result
+        if fields.text not in table.column_names:
+            result.quarantine_row(
+                source,
+                None,
+                f"missing text column {fields.text!r} (columns: {', '.join(table.column_names)}); "
+                f"{table.num_rows} rows not read",
+            )
+            return result
+        for number, row in enumerate(table.to_pylist(), start=1):
+            row_from_mapping(row, source, number, self.name, fields, result)
+        return result

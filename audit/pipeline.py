@@ -1,0 +1,179 @@
+"""The audit pipeline: a list of small steps, each with one job, run in order over one state.
+
+    ingest -> normalise -> dedup (clusters) -> checks (findings) -> clean -> summarise
+
+Each step reads and sets fields of :class:`AuditResult`; a step can be run alone in a test
+by giving it a result with the fields it reads already set.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from audit.checks import CHECKS, CheckContext, run_checks
+from audit.checks.base import findings_frame
+from audit.checks.truncation import ends_cut_off
+from audit.clean import build_clean
+from audit.dedup import DedupConfig, DedupResult, find_duplicates
+from audit.ingest import FieldMap, read_inputs
+from audit.normalise import add_normalised
+from audit.report.summary import summarise
+from audit.schema import empty_records, quarantine_frame
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """Everything a run can be told; the defaults are the documented defaults."""
+
+    threshold: float = 0.8
+    num_perm: int = 128
+    shingle_size: int = 5
+    seed: int = 1
+    checks: tuple[str, ...] | None = None
+    fields: FieldMap = field(default_factory=FieldMap)
+
+    def dedup_config(self) -> DedupConfig:
+        return DedupConfig(
+            threshold=self.threshold, num_perm=self.num_perm, word_n=self.shingle_size, seed=self.seed
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["checks"] = list(self.checks) if self.checks is not None else sorted(CHECKS)
+        return values
+
+
+@dataclass
+class AuditResult:
+    """The state that flows through the steps; after a run, every DataFrame of the audit."""
+
+    paths: list[str]
+    config: AuditConfig
+    records: pd.DataFrame = field(default_factory=empty_records)
+    quarantine: pd.DataFrame = field(default_factory=lambda: quarantine_frame([]))
+    files: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    dedup: DedupResult | None = None
+    findings: pd.DataFrame = field(default_factory=lambda: findings_frame([]))
+    clean: pd.DataFrame = field(default_factory=pd.DataFrame)
+    removed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    report: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def clusters(self) -> pd.DataFrame:
+        return self.dedup.clusters if self.dedup is not None else pd.DataFrame()
+
+
+class Step(ABC):
+    name: str
+
+    @abstractmethod
+    def run(self, state: AuditResult) -> None: ...
+
+
+class Ingest(Step):
+    name = "ingest"
+
+    def run(self, state: AuditResult) -> None:
+        batch = read_inputs(state.paths, state.config.fields)
+        state.records, state.quarantine = batch.records, batch.quarantine
+        state.files, state.skipped = batch.files, batch.skipped
+
+
+class Normalise(Step):
+    name = "normalise"
+
+    def run(self, state: AuditResult) -> None:
+        state.records = add_normalised(state.records)
+
+
+def completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
+    """Rank copies of one record: not cut off, longest text, has a url, has a title."""
+    texts, titles, urls = records["text"].tolist(), records["title"].tolist(), records["url"].tolist()
+    return lambda row: (
+        ends_cut_off(texts[row]) is None,
+        ends_cut_off(titles[row]) is None,
+        len(texts[row]),
+        bool(urls[row]),
+        bool(titles[row]),
+    )
+
+
+class Dedup(Step):
+    name = "dedup"
+
+    def run(self, state: AuditResult) -> None:
+        state.dedup = find_duplicates(state.records, state.config.dedup_config(), completeness(state.records))
+
+
+class Checks(Step):
+    name = "checks"
+
+    def run(self, state: AuditResult) -> None:
+        context = CheckContext(clusters=state.clusters if state.dedup is not None else None)
+        state.findings = run_checks(state.records, state.config.checks, context)
+
+
+class Clean(Step):
+    name = "clean"
+
+    def run(self, state: AuditResult) -> None:
+        assert state.dedup is not None, "clean needs the dedup step first"
+        cleaned = build_clean(state.records, state.dedup, state.findings)
+        state.clean, state.removed, state.findings = cleaned.clean, cleaned.removed, cleaned.findings
+
+
+class Summarise(Step):
+    name = "summarise"
+
+    def run(self, state: AuditResult) -> None:
+        state.report = summarise(
+            records=state.records,
+            quarantine=state.quarantine,
+            clusters=state.clusters,
+            clean=state.clean,
+            removed=state.removed,
+            findings=state.findings,
+            files=state.files,
+            skipped=state.skipped,
+            parameters=state.config.as_dict() | {"fields": asdict(state.config.fields)},
+            timings=state.timings,
+        )
+
+
+DEFAULT_STEPS: tuple[Step, ...] = (Ingest(), Normalise(), Dedup(), Checks(), Clean(), Summarise())
+
+#: Called before and after each step: ``(step name, "start" | "done", seconds so far)``.
+ProgressHook = Callable[[str, str, float], None]
+
+
+def audit(
+    paths: Iterable[str | os.PathLike[str]],
+    config: AuditConfig | None = None,
+    steps: Sequence[Step] = DEFAULT_STEPS,
+    progress: ProgressHook | None = None,
+) -> AuditResult:
+    """Run the pipeline over ``paths`` in memory and return every result as DataFrames."""
+    config = config or AuditConfig()
+    if config.checks is not None:
+        unknown = [c for c in config.checks if c not in CHECKS]
+        if unknown:
+            raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}")
+    state = AuditResult(paths=[str(p) for p in paths], config=config)
+    for step in steps:
+        if progress:
+            progress(step.name, "start", 0.0)
+        started = time.perf_counter()
+        step.run(state)
+        state.timings[step.name] = time.perf_counter() - started
+        if progress:
+            progress(step.name, "done", state.timings[step.name])
+    return state

@@ -1,0 +1,80 @@
+"""report.md: the summary in GitHub-flavoured Markdown, short enough for a PR comment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+#: GitHub refuses comments over 65,536 characters; stay well under.
+MAX_CHARS = 60_000
+TOP_FINDINGS = 50
+TOP_CLUSTERS = 10
+
+
+def _cell(value: Any, limit: int = 120) -> str:
+    text = str(value).replace("\n", " ").replace("|", "\\|")
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_markdown(report: dict[str, Any], findings: pd.DataFrame, clusters: pd.DataFrame) -> str:
+    counts, dup = report["counts"], report["duplicates"]
+    lines = [
+        "# scrape-audit report",
+        "",
+        "| input | kept | removed | quarantined | duplicate clusters | duplicate rate |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {counts['input']} | {counts['kept']} | {counts['removed']} | {counts['quarantined']} "
+        f"| {dup['clusters']} | {dup['duplicate_rate']:.2%} |",
+        "",
+        "## Findings by check",
+        "",
+        "| check | error | warning | info |",
+        "|---|---:|---:|---:|",
+    ]
+    for check, by_severity in sorted(report["findings_by_check_severity"].items()):
+        cells = " | ".join(str(by_severity.get(s, 0)) for s in ("error", "warning", "info"))
+        lines.append(f"| {check} | {cells} |")
+    if not report["findings_by_check_severity"]:
+        lines.append("| (none) | 0 | 0 | 0 |")
+    lines += ["", f"Repairs applied in the cleaned corpus: {report['repairs_applied']}.", ""]
+
+    if len(findings):
+        order = {"error": 0, "warning": 1, "info": 2}
+        top = findings.assign(_rank=findings["severity"].map(order)).sort_values(
+            ["_rank", "check", "record_id"], kind="stable"
+        )
+        lines += [
+            f"## Top findings (first {min(TOP_FINDINGS, len(top))} of {len(top)})",
+            "",
+            "| severity | check | record | field | message | evidence | repair |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in top.head(TOP_FINDINGS).itertuples():
+            evidence = row.evidence.get("match", "") if isinstance(row.evidence, dict) else ""
+            repair = row.repair["description"] if isinstance(row.repair, dict) else ""
+            lines.append(
+                f"| {row.severity} | {row.check} | `{_cell(row.record_id, 60)}` | {row.field} "
+                f"| {_cell(row.message)} | `{_cell(evidence, 80)}` | {_cell(repair)} |"
+            )
+        lines.append("")
+    if len(clusters):
+        biggest = clusters.sort_values(["size", "cluster_id"], ascending=[False, True], kind="stable")
+        lines += [
+            f"## Largest duplicate clusters (first {min(TOP_CLUSTERS, len(clusters))} of {len(clusters)})",
+            "",
+            "| cluster | size | kept | removed copies |",
+            "|---|---:|---|---|",
+        ]
+        for row in biggest.head(TOP_CLUSTERS).itertuples():
+            others = ", ".join(f"`{m}`" for m in row.members if m != row.representative)
+            lines.append(f"| {row.cluster_id} | {row.size} | `{row.representative}` | {_cell(others, 300)} |")
+        lines.append("")
+    text = "\n".join(lines)
+    if len(text) > MAX_CHARS:
+        text = (
+            text[: MAX_CHARS - 80].rsplit("\n", 1)[0]
+            + "\n\n_(cut to fit a PR comment; see findings.jsonl)_\n"
+        )
+    return text

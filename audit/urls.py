@@ -1,0 +1,49 @@
+"""Finding URLs in prose.
+
+A URL runs from ``http://`` or ``https://`` over the characters RFC 3986 allows; sentence
+punctuation that ends it (``. , ; : ! ?`` and a closing bracket with no opening one inside
+the URL) is not part of it.
+
+Example:
+    >>> find_urls("Code at https://github.com/org/repo. See (https://x.org/a_(b)).")
+    ['https://github.com/org/repo', 'https://x.org/a_(b)']
+"""
+
+from __future__ import annotations
+
+import re
+
+# Characters RFC 3986 allows in a URL, plus non-ASCII (IRIs); braces, quotes, angle brackets,
+# backslashes and whitespace end a URL. Possessive-free and linear: one character class.
+URL_PATTERN = re.compile(r"https?://[^\s<>\"{}|\\^`\[\]]+", re.IGNORECASE)
+
+_TRAILING_PUNCTUATION = ".,;:!?'"
+_CLOSERS = {")": "(", "]": "["}
+
+
+def trim_url(candidate: str) -> str:
+    """Drop sentence punctuation and unbalanced closing brackets from the end of a URL."""
+    url = candidate
+    while url:
+        last = url[-1]
+        unbalanced = last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last])
+        if last in _TRAILING_PUNCTUATION or unbalanced:
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def find_url_spans(text: str) -> list[tuple[int, int, str]]:
+    """Every URL in ``text`` as ``(start, end, url)``, trailing punctuation excluded."""
+    spans = []
+    for match in URL_PATTERN.finditer(text):
+        url = trim_url(match.group(0))
+        if "://" in url and len(url) > url.index("://") + 3:
+            spans.append((match.start(), match.start() + len(url), url))
+    return spans
+
+
+def find_urls(text: str) -> list[str]:
+    """Every URL in ``text``, in order, trailing punctuation excluded."""
+    return [url for _, _, url in find_url_spans(text)]
