@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ class AuditConfig:
     shingle_size: int = 5
     seed: int = 1
     checks: tuple[str, ...] | None = None
+    #: Per-check keyword options, e.g. ``{"empty_or_short": {"min_text_chars": 100}}``.
+    check_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     fields: FieldMap = field(default_factory=FieldMap)
 
     def dedup_config(self) -> DedupConfig:
@@ -47,6 +49,7 @@ class AuditConfig:
     def as_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["checks"] = list(self.checks) if self.checks is not None else sorted(CHECKS)
+        values["check_options"] = {k: dict(v) for k, v in self.check_options.items()}
         return values
 
 
@@ -119,7 +122,7 @@ class Checks(Step):
 
     def run(self, state: AuditResult) -> None:
         context = CheckContext(clusters=state.clusters if state.dedup is not None else None)
-        state.findings = run_checks(state.records, state.config.checks, context)
+        state.findings = run_checks(state.records, state.config.checks, context, state.config.check_options)
 
 
 class Clean(Step):

@@ -8,7 +8,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -22,9 +23,15 @@ CHECKS: dict[str, type[Check]] = {cls.name: cls for cls in (TruncationCheck, Mal
 
 
 def run_checks(
-    records: pd.DataFrame, names: Iterable[str] | None = None, context: CheckContext | None = None
+    records: pd.DataFrame,
+    names: Iterable[str] | None = None,
+    context: CheckContext | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
-    """Run the named checks (default: all) and return their findings as a DataFrame."""
+    """Run the named checks (default: all) and return their findings as a DataFrame.
+
+    ``options[name]`` are keyword arguments for that check's class (its thresholds).
+    """
     selected = list(names) if names is not None else list(CHECKS)
     unknown = [n for n in selected if n not in CHECKS]
     if unknown:
@@ -32,5 +39,5 @@ def run_checks(
     context = context or CheckContext()
     findings: list[Finding] = []
     for name in selected:
-        findings.extend(CHECKS[name]().run(records, context))
+        findings.extend(CHECKS[name](**(options or {}).get(name, {})).run(records, context))
     return findings_frame(findings)
