@@ -1,12 +1,15 @@
 """Near-duplicate detection: normalised text -> shingles -> MinHash -> LSH -> exact proof -> clusters.
 
 1. Copies with identical normalised text are grouped by hash first (cheap, exact).
-2. One copy per group is signed (:mod:`audit.dedup.minhash`) and bucketed with datasketch's
-   ``MinHashLSH`` (:mod:`audit.dedup.lsh`), tuned for recall.
-3. Every candidate pair is verified on the exact shingle sets (:mod:`audit.dedup.verify`):
-   only pairs with Jaccard >= ``threshold`` become edges.
+2. One copy per group is shingled and signed in numpy batches on all cores
+   (:mod:`audit.dedup.signer`): a MinHash of the whole text and one of its first shingles.
+3. LSH banding (:mod:`audit.dedup.lsh`) proposes candidates from both signatures, tuned for
+   recall; every candidate is verified on the exact shingle sets (:mod:`audit.dedup.verify`):
+   ``near_duplicate`` (Jaccard >= threshold) or ``truncated_copy`` (the shorter copy is a cut
+   of the longer: containment and prefix containment >= threshold).
 4. Connected components of the edges are clusters (:mod:`audit.dedup.clusters`); each keeps
-   its most complete member as representative.
+   its most complete member as representative, and members that are not duplicates of it
+   are split off into their own clusters (the chaining guard).
 
 Example:
     >>> import pandas as pd
@@ -27,38 +30,67 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rapidfuzz import fuzz
 
-from audit.dedup.clusters import choose_representative, components
-from audit.dedup.lsh import candidate_pairs
-from audit.dedup.minhash import MinHasher
-from audit.dedup.shingles import shingle_hashes
-from audit.dedup.verify import similarity
+from audit.dedup.clusters import components, split_chains
+from audit.dedup.lsh import Banding, candidate_pairs, choose_banding, unique_pairs
+from audit.dedup.signer import SignerSettings, sign_texts
+from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, PairVerifier
+from audit.normalise import normalise_text
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
 
 CLUSTER_COLUMNS = ["cluster_id", "representative", "members", "size", "to_representative", "similarities"]
-EDGE_COLUMNS = ["a", "b", "jaccard", "containment", "relation"]
+EDGE_COLUMNS = ["a", "b", "jaccard", "containment", "relation", "title_similarity"]
+RELATIONS = (EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY)
 
 
 @dataclass(frozen=True)
 class DedupConfig:
-    """Dedup parameters; ``threshold`` is the exact Jaccard a pair must reach."""
+    """Dedup parameters.
+
+    ``threshold``: the exact Jaccard (near duplicates) or containment (truncated copies) a pair
+    must reach. ``remove``: the relations whose copies leave the cleaned corpus.
+    """
 
     threshold: float = 0.8
     num_perm: int = 128
     word_n: int = 5
     char_n: int = 5
     seed: int = 1
+    #: Shingles in the prefix signature that finds truncated copies.
+    prefix_shingles: int = 24
+    #: Bands x rows of the prefix signature's LSH (rows of 4: a prefix Jaccard of 0.66 is found 97 %).
+    prefix_banding: Banding = Banding(16, 4)
+    remove: tuple[str, ...] = RELATIONS
+    workers: int | None = None
+    batch_docs: int = 2_000
+
+    def signer(self) -> SignerSettings:
+        return SignerSettings(
+            num_perm=self.num_perm,
+            seed=self.seed,
+            word_n=self.word_n,
+            char_n=self.char_n,
+            prefix_shingles=self.prefix_shingles,
+            batch_docs=self.batch_docs,
+            workers=self.workers,
+        )
+
+    def banding(self) -> Banding:
+        return choose_banding(self.threshold, self.num_perm)
 
 
 @dataclass
 class DedupResult:
-    """Clusters (one row each), verified edges, and removed id -> representative id."""
+    """Clusters (one row each), verified edges, removed id -> representative id and its relation."""
 
     clusters: pd.DataFrame
     edges: pd.DataFrame
     duplicate_of: dict[str, str] = field(default_factory=dict)
     relation_of: dict[str, str] = field(default_factory=dict)
+    #: Counts and parameters: candidates, verified edges by relation, chain splits, banding.
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
@@ -66,12 +98,18 @@ def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
     return lambda row: (len(texts[row]), bool(urls[row]), bool(titles[row]))
 
 
+def _title_similarity(a: str, b: str) -> float | None:
+    if not a or not b:
+        return None
+    return round(fuzz.ratio(normalise_text(a), normalise_text(b)) / 100, 4)
+
+
 def find_duplicates(
     records: pd.DataFrame,
     config: DedupConfig | None = None,
     completeness: Callable[[int], tuple] | None = None,
 ) -> DedupResult:
-    """Cluster near-duplicate records; needs ``id`` and ``norm_text`` columns.
+    """Cluster duplicate records; needs ``id`` and ``text`` (``norm_text`` is used when present).
 
     ``completeness(row)`` ranks copies (higher is more complete); the best is the
     representative, ties going to the earliest row.
@@ -79,74 +117,127 @@ def find_duplicates(
     config = config or DedupConfig()
     completeness = completeness or _default_completeness(records)
     ids = records["id"].tolist()
-    norm = records["norm_text"].tolist()
-    hash_sets = [shingle_hashes(t, config.word_n, config.char_n) for t in norm]
+    titles = records["title"].tolist() if "title" in records else [""] * len(ids)
+    if "norm_text" in records:
+        norm = records["norm_text"].tolist()
+    else:
+        norm = [normalise_text(t) for t in records["text"].tolist()]
 
-    edges: list[dict[str, Any]] = []
-    leader_of: dict[str, int] = {}
-    skip = np.zeros(len(norm), dtype=bool)
-    for row, text in enumerate(norm):
-        if not text:
-            skip[row] = True
-        elif text in leader_of:
-            skip[row] = True
-            edges.append(
-                {"a": leader_of[text], "b": row, "jaccard": 1.0, "containment": 1.0, "relation": "exact"}
+    # 1. Exact copies: one leader per distinct normalised text; empty texts are never copies.
+    codes, distinct = pd.factorize(pd.Series(norm, dtype=object))
+    leaders = np.unique(codes, return_index=True)[1]
+    leader_row = leaders[codes]
+    nonempty = np.asarray([bool(t) for t in norm])
+    follower = np.flatnonzero(nonempty & (leader_row != np.arange(len(norm))))
+    exact_edges = np.column_stack((leader_row[follower], follower))
+    leaders = leaders[nonempty[leaders]]
+
+    # 2. Sign the leaders; 3. candidates from both signatures, each verified.
+    signed = sign_texts([norm[r] for r in leaders], config.signer())
+    has_shingles = np.flatnonzero(signed.shingles.counts > 0)
+    banding = config.banding()
+    candidates = unique_pairs(
+        np.concatenate(
+            (
+                candidate_pairs(signed.signatures, banding, has_shingles),
+                candidate_pairs(signed.prefix_signatures, config.prefix_banding, has_shingles),
             )
-        else:
-            leader_of[text] = row
-
-    hasher = MinHasher(config.num_perm, config.seed)
-    signatures = hasher.signatures(hash_sets)
-    for a, b in candidate_pairs(signatures, hasher, config.threshold, skip):
-        jaccard, containment = similarity(hash_sets[a], hash_sets[b])
-        if jaccard >= config.threshold:
+        )
+    )
+    verifier = PairVerifier(signed.shingles, config.threshold)
+    edges: list[dict[str, Any]] = [
+        {"a": int(a), "b": int(b), "jaccard": 1.0, "containment": 1.0, "relation": EXACT_DUPLICATE}
+        for a, b in exact_edges.tolist()
+    ]
+    for a, b in candidates.tolist():
+        jaccard, containment, relation = verifier.verify(a, b)
+        if relation is not None:
             edges.append(
-                {"a": a, "b": b, "jaccard": jaccard, "containment": containment, "relation": "near_duplicate"}
+                {"a": int(leaders[a]), "b": int(leaders[b]), "jaccard": jaccard,
+                 "containment": containment, "relation": relation}
             )
 
-    groups = components(len(norm), ((e["a"], e["b"]) for e in edges))
-    cluster_of = {m: n for n, group in enumerate(groups) for m in group}
+    # 4. Clusters, split where a member is no duplicate of its representative.
+    leader_index = np.full(len(norm), -1, dtype=np.int64)
+    leader_index[leaders] = np.arange(len(leaders))
+
+    def compare(rep: int, member: int) -> tuple[float, float, str | None]:
+        if norm[rep] == norm[member]:
+            return 1.0, 1.0, EXACT_DUPLICATE
+        return verifier.verify(int(leader_index[leader_row[rep]]), int(leader_index[leader_row[member]]))
+
+    edge_pairs = [(e["a"], e["b"]) for e in edges]
+    groups = components(len(norm), np.asarray(edge_pairs, dtype=np.int64).reshape(-1, 2))
+    clusters: list[tuple[int, list[int]]] = []
+    for group in groups:
+        clusters.extend(
+            split_chains(group, completeness, lambda r, m: compare(r, m)[2] is not None, edge_pairs)
+        )
+    components_count = len(groups)
+
+    cluster_of = {m: n for n, (_, members) in enumerate(clusters) for m in members}
     edges_by_cluster: dict[int, list[dict[str, Any]]] = {}
+    weak_edges = 0
     for edge in sorted(edges, key=lambda e: (e["a"], e["b"])):
-        edges_by_cluster.setdefault(cluster_of[edge["a"]], []).append(
+        number = cluster_of.get(edge["a"])
+        if number is None or number != cluster_of.get(edge["b"]):
+            weak_edges += 1  # an edge the chaining guard cut
+            continue
+        edges_by_cluster.setdefault(number, []).append(
             {
                 **edge,
                 "a": ids[edge["a"]],
                 "b": ids[edge["b"]],
                 "jaccard": round(edge["jaccard"], 4),
                 "containment": round(edge["containment"], 4),
+                "title_similarity": _title_similarity(titles[edge["a"]], titles[edge["b"]]),
             }
         )
 
     rows, duplicate_of, relation_of = [], {}, {}
-    for number, group in enumerate(groups):
-        rep = choose_representative(group, completeness)
+    for number, (rep, members) in enumerate(clusters):
         to_rep = []
-        for member in group:
+        for member in members:
             if member == rep:
                 continue
-            jaccard, containment = similarity(hash_sets[rep], hash_sets[member])
-            exact = norm[member] == norm[rep]
+            jaccard, containment, relation = compare(rep, member)
+            assert relation is not None
             to_rep.append(
-                {"id": ids[member], "jaccard": round(jaccard, 4), "containment": round(containment, 4)}
+                {"id": ids[member], "jaccard": round(jaccard, 4), "containment": round(containment, 4),
+                 "relation": relation}
             )
-            duplicate_of[ids[member]] = ids[rep]
-            relation_of[ids[member]] = "exact_duplicate" if exact else "near_duplicate"
+            relation_of[ids[member]] = relation
+            if relation in config.remove:
+                duplicate_of[ids[member]] = ids[rep]
         rows.append(
             {
                 "cluster_id": f"c{number:06d}",
                 "representative": ids[rep],
-                "members": [ids[m] for m in group],
-                "size": len(group),
+                "members": [ids[m] for m in members],
+                "size": len(members),
                 "to_representative": to_rep,
                 "similarities": edges_by_cluster.get(number, []),
             }
         )
     flat_edges = [e for n in sorted(edges_by_cluster) for e in edges_by_cluster[n]]
+    relations = pd.Series([e["relation"] for e in edges], dtype=object).value_counts().to_dict()
+    stats = {
+        "records": len(norm),
+        "distinct_texts": int(len(leaders)),
+        "candidate_pairs": int(len(candidates)),
+        "edges": {str(k): int(v) for k, v in relations.items()},
+        "components": components_count,
+        "clusters": len(clusters),
+        "chain_splits": len(clusters) - components_count,
+        "weak_edges": weak_edges,
+        "banding": {"bands": banding.bands, "rows": banding.rows,
+                    "false_negative_rate_at_threshold": banding.false_negative_rate(config.threshold)},
+        "prefix_banding": {"bands": config.prefix_banding.bands, "rows": config.prefix_banding.rows},
+    }
     return DedupResult(
         pd.DataFrame(rows, columns=CLUSTER_COLUMNS),
         pd.DataFrame(flat_edges, columns=EDGE_COLUMNS),
         duplicate_of,
         relation_of,
+        stats,
     )

@@ -1,4 +1,9 @@
-"""Exact similarity of two shingle-hash sets (sorted unique uint32 arrays).
+"""Proof of a candidate pair: exact Jaccard and containment of the shingle sets, and the relation.
+
+``near_duplicate``: Jaccard >= threshold. ``truncated_copy``: Jaccard below it, but the shorter
+copy's shingles are (>= threshold) found in the longer *and* in the longer's first shingles
+(the same count as the shorter has): the shorter is the longer cut off at a length limit,
+not an excerpt from its middle nor a different text sharing a passage.
 
 Example:
     >>> import numpy as np
@@ -11,10 +16,73 @@ from __future__ import annotations
 
 import numpy as np
 
+NEAR_DUPLICATE = "near_duplicate"
+TRUNCATED_COPY = "truncated_copy"
+EXACT_DUPLICATE = "exact_duplicate"
+
+
+def shared_count(a: np.ndarray, b: np.ndarray) -> int:
+    """``|a & b|`` of two sorted unique arrays."""
+    if len(a) > len(b):
+        a, b = b, a
+    if len(a) == 0:
+        return 0
+    positions = np.minimum(np.searchsorted(b, a), len(b) - 1)
+    return int(np.count_nonzero(b[positions] == a))
+
 
 def similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """``(jaccard, containment)``; containment is the share of the smaller set found in the other."""
+    """``(jaccard, containment)`` of two sorted unique arrays; containment: share of the smaller in the other."""
     if len(a) == 0 or len(b) == 0:
         return 0.0, 0.0
-    shared = len(np.intersect1d(a, b, assume_unique=True))
+    shared = shared_count(a, b)
     return shared / (len(a) + len(b) - shared), shared / min(len(a), len(b))
+
+
+def prefix_containment(short_set: np.ndarray, short_length: int, long_sequence: np.ndarray) -> float:
+    """Share of ``short_set`` found among the first ``short_length`` shingles of the longer text."""
+    if len(short_set) == 0:
+        return 0.0
+    return shared_count(short_set, np.unique(long_sequence[:short_length])) / len(short_set)
+
+
+def relation(
+    jaccard: float, containment: float, prefix_share: float, threshold: float
+) -> str | None:
+    """The relation a verified pair has, or None when it is not a duplicate."""
+    if jaccard >= threshold:
+        return NEAR_DUPLICATE
+    if containment >= threshold and prefix_share >= threshold:
+        return TRUNCATED_COPY
+    return None
+
+
+class PairVerifier:
+    """Verifies pairs of documents of one signed corpus; sets are built once per document.
+
+    ``sequences.of(row)`` gives a document's ordered shingle hashes (see
+    :class:`audit.dedup.shingles.ShingleBatch`).
+    """
+
+    def __init__(self, sequences, threshold: float) -> None:  # noqa: ANN001 - a ShingleBatch
+        self.sequences = sequences
+        self.threshold = threshold
+        self._sets: dict[int, np.ndarray] = {}
+
+    def unique(self, row: int) -> np.ndarray:
+        found = self._sets.get(row)
+        if found is None:
+            found = self._sets[row] = np.unique(self.sequences.of(row))
+        return found
+
+    def verify(self, a: int, b: int) -> tuple[float, float, str | None]:
+        """``(jaccard, containment, relation)`` of documents ``a`` and ``b``."""
+        set_a, set_b = self.unique(a), self.unique(b)
+        jaccard, containment = similarity(set_a, set_b)
+        prefix_share = 0.0
+        if jaccard < self.threshold <= containment:
+            short, long_ = (a, b) if len(set_a) <= len(set_b) else (b, a)
+            prefix_share = prefix_containment(
+                self.unique(short), len(self.sequences.of(short)), self.sequences.of(long_)
+            )
+        return jaccard, containment, relation(jaccard, containment, prefix_share, self.threshold)
