@@ -63,6 +63,10 @@ class DedupConfig:
     #: Bands x rows of the prefix signature's LSH (rows of 4: a prefix Jaccard of 0.66 is found 97 %).
     prefix_banding: Banding = Banding(16, 4)
     remove: tuple[str, ...] = RELATIONS
+    #: Chaining guard: a member stays in a cluster when it is a near duplicate of the
+    #: representative at Jaccard ``threshold - chain_slack`` (a copy two small edits away stays;
+    #: a chain drifting further is split), or a truncated copy of it at ``threshold``.
+    chain_slack: float = 0.15
     workers: int | None = None
     batch_docs: int = 2_000
 
@@ -161,10 +165,14 @@ def find_duplicates(
     leader_index = np.full(len(norm), -1, dtype=np.int64)
     leader_index[leaders] = np.arange(len(leaders))
 
+    chain_threshold = config.threshold - config.chain_slack
+
     def compare(rep: int, member: int) -> tuple[float, float, str | None]:
         if norm[rep] == norm[member]:
             return 1.0, 1.0, EXACT_DUPLICATE
-        return verifier.verify(int(leader_index[leader_row[rep]]), int(leader_index[leader_row[member]]))
+        return verifier.verify(
+            int(leader_index[leader_row[rep]]), int(leader_index[leader_row[member]]), chain_threshold
+        )
 
     edge_pairs = [(e["a"], e["b"]) for e in edges]
     groups = components(len(norm), np.asarray(edge_pairs, dtype=np.int64).reshape(-1, 2))

@@ -47,10 +47,13 @@ def prefix_containment(short_set: np.ndarray, short_length: int, long_sequence: 
 
 
 def relation(
-    jaccard: float, containment: float, prefix_share: float, threshold: float
+    jaccard: float, containment: float, prefix_share: float, threshold: float, near_threshold: float | None = None
 ) -> str | None:
-    """The relation a verified pair has, or None when it is not a duplicate."""
-    if jaccard >= threshold:
+    """The relation a verified pair has, or None when it is not a duplicate.
+
+    ``near_threshold`` (default ``threshold``) is the Jaccard a near duplicate needs.
+    """
+    if jaccard >= (threshold if near_threshold is None else near_threshold):
         return NEAR_DUPLICATE
     if containment >= threshold and prefix_share >= threshold:
         return TRUNCATED_COPY
@@ -75,14 +78,19 @@ class PairVerifier:
             found = self._sets[row] = np.unique(self.sequences.of(row))
         return found
 
-    def verify(self, a: int, b: int) -> tuple[float, float, str | None]:
-        """``(jaccard, containment, relation)`` of documents ``a`` and ``b``."""
+    def verify(self, a: int, b: int, near_threshold: float | None = None) -> tuple[float, float, str | None]:
+        """``(jaccard, containment, relation)`` of documents ``a`` and ``b``.
+
+        ``near_threshold`` lowers the Jaccard a near duplicate needs (the chaining guard's
+        slack); a truncated copy always needs ``threshold``.
+        """
+        threshold = self.threshold
         set_a, set_b = self.unique(a), self.unique(b)
         jaccard, containment = similarity(set_a, set_b)
         prefix_share = 0.0
-        if jaccard < self.threshold <= containment:
+        if jaccard < threshold <= containment:
             short, long_ = (a, b) if len(set_a) <= len(set_b) else (b, a)
             prefix_share = prefix_containment(
                 self.unique(short), len(self.sequences.of(short)), self.sequences.of(long_)
             )
-        return jaccard, containment, relation(jaccard, containment, prefix_share, self.threshold)
+        return jaccard, containment, relation(jaccard, containment, prefix_share, threshold, near_threshold)

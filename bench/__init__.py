@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand (see README): not part of the installed package."""
