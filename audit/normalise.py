@@ -19,8 +19,14 @@ import pandas as pd
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+#: ASCII bytes -> themselves lower-cased if a letter or digit, else a space.
+_ASCII_WORD = bytes(c if chr(c).isalnum() else 32 for c in range(128)).lower() + bytes(128)
+
+
 def normalise_text(text: str) -> str:
     """NFKC, casefold, punctuation and whitespace runs to one space."""
+    if text.isascii():  # same result, ~5x faster: NFKC and casefold change no ASCII but case
+        return " ".join(text.encode("ascii").translate(_ASCII_WORD).decode("ascii").split())
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _NON_WORD.sub(" ", folded).strip()
 

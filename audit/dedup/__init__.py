@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -103,9 +103,10 @@ def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
 
 
 def _title_similarity(a: str, b: str) -> float | None:
+    """rapidfuzz's ratio of the normalised titles, 0..1 (None when one is missing)."""
     if not a or not b:
         return None
-    return round(fuzz.ratio(normalise_text(a), normalise_text(b)) / 100, 4)
+    return round(fuzz.ratio(a, b, processor=normalise_text) / 100, 4)
 
 
 def find_duplicates(
@@ -122,60 +123,52 @@ def find_duplicates(
     completeness = completeness or _default_completeness(records)
     ids = records["id"].tolist()
     titles = records["title"].tolist() if "title" in records else [""] * len(ids)
-    if "norm_text" in records:
-        norm = records["norm_text"].tolist()
-    else:
-        norm = [normalise_text(t) for t in records["text"].tolist()]
+    normalised = "norm_text" in records
+    texts = records["norm_text" if normalised else "text"].tolist()
 
-    # 1. Exact copies: one leader per distinct normalised text; empty texts are never copies.
-    codes, distinct = pd.factorize(pd.Series(norm, dtype=object))
-    leaders = np.unique(codes, return_index=True)[1]
-    leader_row = leaders[codes]
-    nonempty = np.asarray([bool(t) for t in norm])
-    follower = np.flatnonzero(nonempty & (leader_row != np.arange(len(norm))))
-    exact_edges = np.column_stack((leader_row[follower], follower))
-    leaders = leaders[nonempty[leaders]]
+    # 1. Normalise (unless done), shingle and sign every text, in batches on all cores.
+    signed = sign_texts(texts, replace(config.signer(), normalise=not normalised))
+    counts = signed.shingles.counts
 
-    # 2. Sign the leaders; 3. candidates from both signatures, each verified.
-    signed = sign_texts([norm[r] for r in leaders], config.signer())
-    has_shingles = np.flatnonzero(signed.shingles.counts > 0)
+    # 2. Exact copies: one leader per distinct normalised text; empty texts are never copies.
+    codes, _ = pd.factorize(signed.text_hashes)
+    first = np.unique(codes, return_index=True)[1]
+    leader_row = first[codes]
+    follower = np.flatnonzero((counts > 0) & (leader_row != np.arange(len(ids))))
+    leaders = first[counts[first] > 0]
+
+    # 3. Candidates among leaders from both signatures, each verified.
     banding = config.banding()
     candidates = unique_pairs(
         np.concatenate(
             (
-                candidate_pairs(signed.signatures, banding, has_shingles),
-                candidate_pairs(signed.prefix_signatures, config.prefix_banding, has_shingles),
+                candidate_pairs(signed.signatures, banding, leaders),
+                candidate_pairs(signed.prefix_signatures, config.prefix_banding, leaders),
             )
         )
     )
     verifier = PairVerifier(signed.shingles, config.threshold)
     edges: list[dict[str, Any]] = [
         {"a": int(a), "b": int(b), "jaccard": 1.0, "containment": 1.0, "relation": EXACT_DUPLICATE}
-        for a, b in exact_edges.tolist()
+        for a, b in zip(leader_row[follower].tolist(), follower.tolist(), strict=True)
     ]
     for a, b in candidates.tolist():
         jaccard, containment, relation = verifier.verify(a, b)
         if relation is not None:
             edges.append(
-                {"a": int(leaders[a]), "b": int(leaders[b]), "jaccard": jaccard,
-                 "containment": containment, "relation": relation}
+                {"a": a, "b": b, "jaccard": jaccard, "containment": containment, "relation": relation}
             )
 
     # 4. Clusters, split where a member is no duplicate of its representative.
-    leader_index = np.full(len(norm), -1, dtype=np.int64)
-    leader_index[leaders] = np.arange(len(leaders))
-
     chain_threshold = config.threshold - config.chain_slack
 
     def compare(rep: int, member: int) -> tuple[float, float, str | None]:
-        if norm[rep] == norm[member]:
+        if leader_row[rep] == leader_row[member]:
             return 1.0, 1.0, EXACT_DUPLICATE
-        return verifier.verify(
-            int(leader_index[leader_row[rep]]), int(leader_index[leader_row[member]]), chain_threshold
-        )
+        return verifier.verify(int(leader_row[rep]), int(leader_row[member]), chain_threshold)
 
     edge_pairs = [(e["a"], e["b"]) for e in edges]
-    groups = components(len(norm), np.asarray(edge_pairs, dtype=np.int64).reshape(-1, 2))
+    groups = components(len(ids), np.asarray(edge_pairs, dtype=np.int64).reshape(-1, 2))
     clusters: list[tuple[int, list[int]]] = []
     for group in groups:
         clusters.extend(
@@ -230,8 +223,9 @@ def find_duplicates(
     flat_edges = [e for n in sorted(edges_by_cluster) for e in edges_by_cluster[n]]
     relations = pd.Series([e["relation"] for e in edges], dtype=object).value_counts().to_dict()
     stats = {
-        "records": len(norm),
+        "records": len(ids),
         "distinct_texts": int(len(leaders)),
+        "shingles": int(counts.sum()),
         "candidate_pairs": int(len(candidates)),
         "edges": {str(k): int(v) for k, v in relations.items()},
         "components": components_count,

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import xxhash
 
 from audit.dedup.minhash import MinHasher
 from audit.dedup.shingles import ShingleBatch, hash_batch
+from audit.normalise import normalise_text
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class SignerSettings:
     #: Worker processes; None: every core. Small corpora are signed in this process.
     workers: int | None = None
     min_docs_per_worker: int = 20_000
+    #: Normalise the texts first (in the workers); False when they are normalised already.
+    normalise: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class SignedCorpus:
     shingles: ShingleBatch
     signatures: np.ndarray
     prefix_signatures: np.ndarray
+    #: xxh64 of each normalised text: equal hashes are exact copies.
+    text_hashes: np.ndarray
 
 
 @lru_cache(maxsize=4)
@@ -52,16 +58,17 @@ def _hasher(num_perm: int, seed: int) -> MinHasher:
     return MinHasher(num_perm, seed)
 
 
-def sign_batch(
-    texts: Sequence[str], settings: SignerSettings
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One batch: (shingle hashes, offsets, signatures, prefix signatures)."""
+def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
+    """One batch: (shingle hashes, offsets, signatures, prefix signatures, text hashes)."""
+    if settings.normalise:
+        texts = [normalise_text(t) for t in texts]
+    text_hashes = np.fromiter((xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts))
     batch = hash_batch(texts, settings.word_n, settings.char_n)
     signatures, prefix = _hasher(settings.num_perm, settings.seed).batch(
         batch.hashes, batch.offsets, settings.prefix_shingles
     )
     assert prefix is not None
-    return batch.hashes, batch.offsets, signatures, prefix
+    return batch.hashes, batch.offsets, signatures, prefix, text_hashes
 
 
 def _sign_slice(args: tuple[Sequence[str], SignerSettings]) -> tuple[np.ndarray, ...]:
@@ -84,11 +91,16 @@ def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None
         parts = [_sign_slice(s) for s in slices]
     if not parts:
         empty = np.empty((0, settings.num_perm), np.uint32)
-        return SignedCorpus(ShingleBatch(np.empty(0, np.uint32), np.zeros(1, np.int64)), empty, empty)
+        return SignedCorpus(
+            ShingleBatch(np.empty(0, np.uint32), np.zeros(1, np.int64)), empty, empty, np.empty(0, np.uint64)
+        )
     bases = np.cumsum([0] + [int(p[1][-1]) for p in parts])
-    offsets = np.concatenate([np.zeros(1, np.int64)] + [p[1][1:] + base for p, base in zip(parts, bases, strict=False)])
+    offsets = np.concatenate(
+        [np.zeros(1, np.int64)] + [p[1][1:] + base for p, base in zip(parts, bases, strict=False)]
+    )
     return SignedCorpus(
         ShingleBatch(np.concatenate([p[0] for p in parts]), offsets),
         np.concatenate([p[2] for p in parts]),
         np.concatenate([p[3] for p in parts]),
+        np.concatenate([p[4] for p in parts]),
     )

@@ -71,6 +71,7 @@ class PairVerifier:
         self.sequences = sequences
         self.threshold = threshold
         self._sets: dict[int, np.ndarray] = {}
+        self._results: dict[tuple[int, int, float | None], tuple[float, float, str | None]] = {}
 
     def unique(self, row: int) -> np.ndarray:
         found = self._sets.get(row)
@@ -84,6 +85,9 @@ class PairVerifier:
         ``near_threshold`` lowers the Jaccard a near duplicate needs (the chaining guard's
         slack); a truncated copy always needs ``threshold``.
         """
+        key = (min(a, b), max(a, b), near_threshold)
+        if key in self._results:
+            return self._results[key]
         threshold = self.threshold
         set_a, set_b = self.unique(a), self.unique(b)
         jaccard, containment = similarity(set_a, set_b)
@@ -93,4 +97,6 @@ class PairVerifier:
             prefix_share = prefix_containment(
                 self.unique(short), len(self.sequences.of(short)), self.sequences.of(long_)
             )
-        return jaccard, containment, relation(jaccard, containment, prefix_share, threshold, near_threshold)
+        found = jaccard, containment, relation(jaccard, containment, prefix_share, threshold, near_threshold)
+        self._results[key] = found
+        return found
