@@ -34,6 +34,7 @@ from rapidfuzz import fuzz
 
 from audit.dedup.clusters import components, split_chains
 from audit.dedup.lsh import Banding, candidate_pairs, choose_banding, unique_pairs
+from audit.dedup.shingles import ShingleBatch, hash_batch
 from audit.dedup.signer import SignerSettings, sign_texts
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, PairVerifier
 from audit.normalise import normalise_text
@@ -147,13 +148,17 @@ def find_duplicates(
             )
         )
     )
-    verifier = PairVerifier(signed.shingles, config.threshold)
+    def sequences(rows: list[int]) -> ShingleBatch:
+        chosen = [texts[row] if normalised else normalise_text(texts[row]) for row in rows]
+        return hash_batch(chosen, config.word_n, config.char_n)
+
+    verifier = PairVerifier(signed.shingles, sequences, config.threshold)
     edges: list[dict[str, Any]] = [
         {"a": int(a), "b": int(b), "jaccard": 1.0, "containment": 1.0, "relation": EXACT_DUPLICATE}
         for a, b in zip(leader_row[follower].tolist(), follower.tolist(), strict=True)
     ]
-    for a, b in candidates.tolist():
-        jaccard, containment, relation = verifier.verify(a, b)
+    pairs = [(a, b) for a, b in candidates.tolist()]
+    for (a, b), (jaccard, containment, relation) in zip(pairs, verifier.verify_many(pairs), strict=True):
         if relation is not None:
             edges.append(
                 {"a": a, "b": b, "jaccard": jaccard, "containment": containment, "relation": relation}

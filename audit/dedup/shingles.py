@@ -60,8 +60,16 @@ class ShingleBatch:
         return len(self.offsets) - 1
 
     def of(self, row: int) -> np.ndarray:
-        """The ordered shingle hashes of text ``row``."""
+        """The shingle hashes of text ``row``."""
         return self.hashes[self.offsets[row] : self.offsets[row + 1]]
+
+    def as_sets(self) -> ShingleBatch:
+        """Each text's hashes sorted and deduplicated (one sort for the whole batch)."""
+        docs = np.repeat(np.arange(len(self), dtype=np.uint64), self.counts)
+        keys = np.unique((docs << np.uint64(32)) | self.hashes.astype(np.uint64))
+        offsets = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(self)), out=offsets[1:])
+        return ShingleBatch((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets)
 
 
 def _fmix64(values: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 Texts are cut into batches of ``batch_docs``; each batch is shingled and MinHashed as a whole
 (:mod:`audit.dedup.shingles`, :mod:`audit.dedup.minhash`), on ``workers`` processes when the
 corpus is large enough to pay for them. Working memory per batch is bounded (a batch's bytes
-times ~40, plus ~10 MB per MinHash chunk); what is kept is 4 bytes per shingle and
+times ~40, plus ~10 MB per MinHash chunk); what is kept is 4 bytes per distinct shingle and
 2 x 4 x ``num_perm`` bytes of signatures per document, as uint32 arrays (no Python object
 per document).
 
@@ -46,6 +46,7 @@ class SignerSettings:
 
 @dataclass(frozen=True)
 class SignedCorpus:
+    #: Each text's shingle hashes, sorted and unique (the sets verification compares).
     shingles: ShingleBatch
     signatures: np.ndarray
     prefix_signatures: np.ndarray
@@ -68,7 +69,8 @@ def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarr
         batch.hashes, batch.offsets, settings.prefix_shingles
     )
     assert prefix is not None
-    return batch.hashes, batch.offsets, signatures, prefix, text_hashes
+    sets = batch.as_sets()
+    return sets.hashes, sets.offsets, signatures, prefix, text_hashes
 
 
 def _sign_slice(args: tuple[Sequence[str], SignerSettings]) -> tuple[np.ndarray, ...]:

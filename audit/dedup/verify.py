@@ -6,7 +6,11 @@ copy's shingles are (>= threshold) found in the longer *and* in the longer's fir
 not an excerpt from its middle nor a different text sharing a passage.
 
 Example:
-    >>> import numpy as np
+    >>> from collections.abc import Callable
+
+import numpy as np
+
+from audit.dedup.shingles import ShingleBatch
     >>> a, b = np.array([1, 2, 3, 4], np.uint32), np.array([1, 2, 3], np.uint32)
     >>> similarity(a, b)
     (0.75, 1.0)
@@ -14,7 +18,11 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from audit.dedup.shingles import ShingleBatch
 
 NEAR_DUPLICATE = "near_duplicate"
 TRUNCATED_COPY = "truncated_copy"
@@ -61,23 +69,46 @@ def relation(
 
 
 class PairVerifier:
-    """Verifies pairs of documents of one signed corpus; sets are built once per document.
+    """Verifies pairs of documents of one signed corpus, remembering each pair's result.
 
-    ``sequences.of(row)`` gives a document's ordered shingle hashes (see
-    :class:`audit.dedup.shingles.ShingleBatch`).
+    ``sets.of(row)`` gives a document's sorted unique shingle hashes
+    (:class:`audit.dedup.shingles.ShingleBatch`); ``sequences(rows)`` the shingle hashes of
+    those documents in text order, asked for (in one batch) only when the prefix test is needed.
     """
 
-    def __init__(self, sequences, threshold: float) -> None:  # noqa: ANN001 - a ShingleBatch
+    def __init__(
+        self, sets: ShingleBatch, sequences: Callable[[list[int]], ShingleBatch], threshold: float
+    ) -> None:
+        self.sets = sets
         self.sequences = sequences
         self.threshold = threshold
-        self._sets: dict[int, np.ndarray] = {}
         self._results: dict[tuple[int, int, float | None], tuple[float, float, str | None]] = {}
+        self._sequence: dict[int, np.ndarray] = {}
+
+    def sequence(self, row: int) -> np.ndarray:
+        if row not in self._sequence:
+            self.prefetch([row])
+        return self._sequence[row]
+
+    def prefetch(self, rows: list[int]) -> None:
+        """Hash the ordered shingles of ``rows`` in one batch."""
+        rows = sorted(set(rows) - self._sequence.keys())
+        batch = self.sequences(rows)
+        for n, row in enumerate(rows):
+            self._sequence[row] = batch.of(n)
+
+    def verify_many(self, pairs: list[tuple[int, int]]) -> list[tuple[float, float, str | None]]:
+        """:meth:`verify` for many pairs, the prefix tests' texts hashed in one batch."""
+        need = []
+        for a, b in pairs:
+            jaccard, containment = similarity(self.unique(a), self.unique(b))
+            if jaccard < self.threshold <= containment:
+                need.extend((a, b))
+        self.prefetch(need)
+        return [self.verify(a, b) for a, b in pairs]
 
     def unique(self, row: int) -> np.ndarray:
-        found = self._sets.get(row)
-        if found is None:
-            found = self._sets[row] = np.unique(self.sequences.of(row))
-        return found
+        return self.sets.of(row)
 
     def verify(self, a: int, b: int, near_threshold: float | None = None) -> tuple[float, float, str | None]:
         """``(jaccard, containment, relation)`` of documents ``a`` and ``b``.
@@ -95,7 +126,7 @@ class PairVerifier:
         if jaccard < threshold <= containment:
             short, long_ = (a, b) if len(set_a) <= len(set_b) else (b, a)
             prefix_share = prefix_containment(
-                self.unique(short), len(self.sequences.of(short)), self.sequences.of(long_)
+                self.unique(short), len(self.sequence(short)), self.sequence(long_)
             )
         found = jaccard, containment, relation(jaccard, containment, prefix_share, threshold, near_threshold)
         self._results[key] = found
