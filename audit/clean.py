@@ -106,11 +106,12 @@ def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFram
                 if done:
                     repair_notes.append(f"{field}: {repair['description']}")
         members = members_of.get(record_id, [record_id])
-        if not fields["url"]:
-            donor = next((m for m in members if by_id[m]["url"]), None)
-            if donor is not None:
-                fields["url"] = by_id[donor]["url"]
-                repair_notes.append(f"url: filled from duplicate {donor}")
+        for name in ("url", "title"):  # a field the representative lacks, taken from a copy
+            if not fields[name]:
+                donor = next((m for m in members if by_id[m][name]), None)
+                if donor is not None:
+                    fields[name] = by_id[donor][name]
+                    repair_notes.append(f"{name}: filled from duplicate {donor}")
         clean_rows.append(
             {
                 "id": record_id,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from audit.checks import CHECKS, CheckContext, run_checks
 from audit.checks.base import findings_frame
+from audit.checks.malformed_url import url_field_findings
 from audit.checks.truncation import ends_cut_off
 from audit.clean import build_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
@@ -99,14 +100,29 @@ class Normalise(Step):
 
 
 def completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
-    """Rank copies of one record: not cut off, longest text, has a url, has a title."""
+    """Rank copies of one record, most complete highest; dedup keeps the highest as representative.
+
+    In order: text not cut off, title not cut off, longest text, a valid url, most fields
+    filled (title, url, date); ties go to the earliest file and line (dedup's row order).
+
+    >>> frame = pd.DataFrame({"text": ["A full text.", "A full text.", "A full te..."],
+    ...     "title": ["T", "T", "T"], "url": ["", "https://x.org/a", "https://x.org/a"]})
+    >>> rank = completeness(frame)
+    >>> max(range(3), key=lambda row: (rank(row), -row))
+    1
+    """
     texts, titles, urls = records["text"].tolist(), records["title"].tolist(), records["url"].tolist()
+    dates = records["scraped_date"].tolist() if "scraped_date" in records else [None] * len(texts)
+
+    def valid_url(url: str) -> bool:
+        return bool(url) and not any(f.severity == "error" for f in url_field_findings("", url))
+
     return lambda row: (
         ends_cut_off(texts[row]) is None,
         ends_cut_off(titles[row]) is None,
         len(texts[row]),
-        bool(urls[row]),
-        bool(titles[row]),
+        valid_url(urls[row]),
+        bool(titles[row]) + bool(urls[row]) + bool(dates[row]),
     )
 
 
