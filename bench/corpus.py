@@ -37,7 +37,12 @@ from audit.normalise import normalise_text
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 #: Share of records of each kind; the rest are bases.
 SHARES = {"noise": 0.08, "edited": 0.12, "truncated": 0.10, "negative": 0.10}
-FURNITURE = ["Get trending papers in your email inbox!", "Subscribe", "new", "byAK and the research community"]
+FURNITURE = [
+    "Get trending papers in your email inbox!",
+    "Subscribe",
+    "new",
+    "byAK and the research community",
+]
 
 
 class BigramChain:
@@ -45,8 +50,9 @@ class BigramChain:
 
     def __init__(self, texts: list[str]) -> None:
         tokens = [t.split() for t in texts if t.split()]
-        self.vocab, codes = np.unique(np.concatenate([np.array(t, dtype=object) for t in tokens]),
-                                      return_inverse=True)
+        self.vocab, codes = np.unique(
+            np.concatenate([np.array(t, dtype=object) for t in tokens]), return_inverse=True
+        )
         self.lengths = np.array([len(t) for t in tokens])
         doc_ends = np.cumsum(self.lengths)
         nxt = np.append(codes[1:], -1)
@@ -67,8 +73,11 @@ class BigramChain:
             n_succ = self.offsets[current + 1] - self.offsets[current]
             pick = self.offsets[current] + (rng.random(count) * np.maximum(n_succ, 1)).astype(np.int64)
             jump = (n_succ == 0) | (rng.random(count) < 0.03)  # restarts keep texts apart
-            current = np.where(jump, rng.integers(0, len(self.vocab), count),
-                               self.successors[np.minimum(pick, len(self.successors) - 1)])
+            current = np.where(
+                jump,
+                rng.integers(0, len(self.vocab), count),
+                self.successors[np.minimum(pick, len(self.successors) - 1)],
+            )
         return [" ".join(self.vocab[row[:n]].tolist()) for row, n in zip(words, lengths, strict=True)]
 
 
@@ -111,9 +120,13 @@ def generate(records: int, seed: int = 0, seeds_dir: Path = SEEDS) -> pd.DataFra
     lengths = np.maximum(rng.choice(text_chain.lengths, bases), 20)
     texts = text_chain.generate(rng, bases, lengths)
     titles = title_chain.generate(rng, bases, rng.integers(6, 15, bases))
-    rows = [{"title": t, "text": x, "kind": "base", "base": i, "kept": 1.0} for i, (t, x) in
-            enumerate(zip(titles, texts, strict=True))]
-    negative_tails = text_chain.generate(rng, counts["negative"], np.maximum(rng.choice(lengths, counts["negative"]), 40))
+    rows = [
+        {"title": t, "text": x, "kind": "base", "base": i, "kept": 1.0}
+        for i, (t, x) in enumerate(zip(titles, texts, strict=True))
+    ]
+    negative_tails = text_chain.generate(
+        rng, counts["negative"], np.maximum(rng.choice(lengths, counts["negative"]), 40)
+    )
     for kind, count in counts.items():
         for n, base in enumerate(rng.integers(0, bases, count).tolist()):
             title, text = titles[base], texts[base]

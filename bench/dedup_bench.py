@@ -64,7 +64,9 @@ def _lsh_pairs(minhashes: list) -> np.ndarray:
     with lsh.insertion_session() as session:
         for n, minhash in enumerate(minhashes):
             session.insert(n, minhash, check_duplication=False)
-    return np.array([(n, m) for n, mh in enumerate(minhashes) for m in lsh.query(mh) if m != n]).reshape(-1, 2)
+    return np.array([(n, m) for n, mh in enumerate(minhashes) for m in lsh.query(mh) if m != n]).reshape(
+        -1, 2
+    )
 
 
 def run_datasketch_update(frame: pd.DataFrame) -> np.ndarray:
@@ -114,10 +116,12 @@ def run_datatrove(frame: pd.DataFrame) -> np.ndarray:
         docs = (Document(text=t, id=str(n)) for n, t in enumerate(frame["text"].tolist()))
         MinhashDedupSignature(output_folder=f"{work}/sigs", config=config).run(docs, rank=0, world_size=1)
         for bucket in range(config.num_buckets):
-            MinhashDedupBuckets(input_folder=f"{work}/sigs", output_folder=f"{work}/buckets",
-                                config=config).run(rank=bucket, world_size=config.num_buckets)
-        MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/ids", config=config,
-                            save_cluster_id=True).run()
+            MinhashDedupBuckets(
+                input_folder=f"{work}/sigs", output_folder=f"{work}/buckets", config=config
+            ).run(rank=bucket, world_size=config.num_buckets)
+        MinhashDedupCluster(
+            input_folder=f"{work}/buckets", output_folder=f"{work}/ids", config=config, save_cluster_id=True
+        ).run()
         labels = np.arange(len(frame))
         for path in Path(f"{work}/ids").glob("*.clusters"):
             values = np.fromfile(path, dtype="<u4").reshape(-1, 2)
@@ -162,8 +166,10 @@ def child(engine: str, corpus: Path, labels_out: Path) -> None:
         labels = globals()[f"run_{engine.replace('-', '_')}"](frame)
     seconds = time.perf_counter() - started
     np.save(labels_out, labels)
-    peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak_kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
     print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_kb / 1024)}))
 
 
@@ -196,21 +202,43 @@ def main() -> None:
                 labels_path = Path(work) / "labels.npy"
                 command = [sys.executable, __file__, "--child", engine, str(corpus), str(labels_path)]
                 try:
-                    done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout,
-                                          env=os.environ | {"PYTHONPATH": str(ROOT)})
+                    done = subprocess.run(
+                        command,
+                        capture_output=True,
+                        text=True,
+                        timeout=args.timeout,
+                        env=os.environ | {"PYTHONPATH": str(ROOT)},
+                    )
                 except subprocess.TimeoutExpired:
                     results.append({"size": size, "engine": engine, "error": f"timeout {args.timeout}s"})
                     continue
                 if done.returncode != 0:
-                    results.append({"size": size, "engine": engine, "error": done.stderr.strip().splitlines()[-1]})
+                    results.append(
+                        {"size": size, "engine": engine, "error": done.stderr.strip().splitlines()[-1]}
+                    )
                     continue
                 measured = json.loads(done.stdout.strip().splitlines()[-1])
                 quality = score(truth, np.load(labels_path))
-            results.append({"size": size, "engine": engine, **measured,
-                            "docs_per_s": round(size / measured["seconds"]), **quality})
+            results.append(
+                {
+                    "size": size,
+                    "engine": engine,
+                    **measured,
+                    "docs_per_s": round(size / measured["seconds"]),
+                    **quality,
+                }
+            )
             print(_row(results[-1]), flush=True)
-    Path(args.out).write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                          "load_average": os.getloadavg(), "results": results}, indent=1))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load_average": os.getloadavg(),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     print("\n" + table(results))
 
 
@@ -218,15 +246,19 @@ def _row(result: dict) -> str:
     if "error" in result:
         return f"| {result['size']:,} | {result['engine']} | error: {result['error']} |"
     recall = result["recall"]
-    return (f"| {result['size']:,} | {result['engine']} | {result['docs_per_s']:,} | {result['seconds']:.1f} | "
-            f"{result['peak_rss_mb']:,} | {recall['jaccard>=0.9']} | {recall['jaccard 0.8-0.9']} | "
-            f"{recall['truncated kept>=50%']} | {recall['truncated kept<50%']} | {result['precision']} | "
-            f"{result['f1']} |")
+    return (
+        f"| {result['size']:,} | {result['engine']} | {result['docs_per_s']:,} | {result['seconds']:.1f} | "
+        f"{result['peak_rss_mb']:,} | {recall['jaccard>=0.9']} | {recall['jaccard 0.8-0.9']} | "
+        f"{recall['truncated kept>=50%']} | {recall['truncated kept<50%']} | {result['precision']} | "
+        f"{result['f1']} |"
+    )
 
 
 def table(results: list[dict]) -> str:
-    head = ("| records | engine | docs/s | seconds | peak RSS MB | recall J>=0.9 | recall J 0.8-0.9 | "
-            "recall truncated >=50% | recall truncated <50% | precision | F1 |\n|" + "---|" * 11)
+    head = (
+        "| records | engine | docs/s | seconds | peak RSS MB | recall J>=0.9 | recall J 0.8-0.9 | "
+        "recall truncated >=50% | recall truncated <50% | precision | F1 |\n|" + "---|" * 11
+    )
     return "\n".join([head] + [_row(r) for r in results])
 
 

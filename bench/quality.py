@@ -46,8 +46,9 @@ def score(truth: pd.DataFrame, labels: np.ndarray) -> dict[str, Any]:
         "truncated kept>=50%": (kind == "truncated") & (kept >= 0.5),
         "truncated kept<50%": (kind == "truncated") & (kept < 0.5),
     }
-    recall = {name: round(float(found[mask].mean()), 4) if mask.any() else None
-              for name, mask in categories.items()}
+    recall = {
+        name: round(float(found[mask].mean()), 4) if mask.any() else None for name, mask in categories.items()
+    }
     counts = {name: int(mask.sum()) for name, mask in categories.items()}
     judged = truth["group"].to_numpy() >= 0
     frame = pd.DataFrame({"label": labels[judged], "group": truth["group"].to_numpy()[judged]})

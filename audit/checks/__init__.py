@@ -3,7 +3,7 @@ and listing its class in :data:`CHECKS`.
 
 Example:
     >>> sorted(CHECKS)
-    ['malformed_url', 'truncation']
+    ['conflicting_copies', 'malformed_url', 'truncation']
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from typing import Any
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, findings_frame
+from audit.checks.conflicting_copies import ConflictingCopiesCheck
 from audit.checks.malformed_url import MalformedUrlCheck
 from audit.checks.truncation import TruncationCheck
 
 __all__ = ["CHECKS", "Check", "CheckContext", "Finding", "run_checks"]
 
-CHECKS: dict[str, type[Check]] = {cls.name: cls for cls in (TruncationCheck, MalformedUrlCheck)}
+CHECKS: dict[str, type[Check]] = {
+    cls.name: cls for cls in (TruncationCheck, MalformedUrlCheck, ConflictingCopiesCheck)
+}
 
 
 def run_checks(

@@ -44,6 +44,7 @@ __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
 CLUSTER_COLUMNS = ["cluster_id", "representative", "members", "size", "to_representative", "similarities"]
 EDGE_COLUMNS = ["a", "b", "jaccard", "containment", "relation", "title_similarity"]
 RELATIONS = (EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY)
+PREFIX_BANDING = Banding(16, 4)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class DedupConfig:
     #: Shingles in the prefix signature that finds truncated copies.
     prefix_shingles: int = 24
     #: Bands x rows of the prefix signature's LSH (rows of 4: a prefix Jaccard of 0.66 is found 97 %).
-    prefix_banding: Banding = Banding(16, 4)
+    prefix_banding: Banding = PREFIX_BANDING
     remove: tuple[str, ...] = RELATIONS
     #: Chaining guard: a member stays in a cluster when it is a near duplicate of the
     #: representative at Jaccard ``threshold - chain_slack`` (a copy two small edits away stays;
@@ -148,6 +149,7 @@ def find_duplicates(
             )
         )
     )
+
     def sequences(rows: list[int]) -> ShingleBatch:
         chosen = [texts[row] if normalised else normalise_text(texts[row]) for row in rows]
         return hash_batch(chosen, config.word_n, config.char_n)
@@ -209,8 +211,12 @@ def find_duplicates(
             jaccard, containment, relation = compare(rep, member)
             assert relation is not None
             to_rep.append(
-                {"id": ids[member], "jaccard": round(jaccard, 4), "containment": round(containment, 4),
-                 "relation": relation}
+                {
+                    "id": ids[member],
+                    "jaccard": round(jaccard, 4),
+                    "containment": round(containment, 4),
+                    "relation": relation,
+                }
             )
             relation_of[ids[member]] = relation
             if relation in config.remove:
@@ -229,16 +235,19 @@ def find_duplicates(
     relations = pd.Series([e["relation"] for e in edges], dtype=object).value_counts().to_dict()
     stats = {
         "records": len(ids),
-        "distinct_texts": int(len(leaders)),
+        "distinct_texts": len(leaders),
         "shingles": int(counts.sum()),
-        "candidate_pairs": int(len(candidates)),
+        "candidate_pairs": len(candidates),
         "edges": {str(k): int(v) for k, v in relations.items()},
         "components": components_count,
         "clusters": len(clusters),
         "chain_splits": len(clusters) - components_count,
         "weak_edges": weak_edges,
-        "banding": {"bands": banding.bands, "rows": banding.rows,
-                    "false_negative_rate_at_threshold": banding.false_negative_rate(config.threshold)},
+        "banding": {
+            "bands": banding.bands,
+            "rows": banding.rows,
+            "false_negative_rate_at_threshold": banding.false_negative_rate(config.threshold),
+        },
         "prefix_banding": {"bands": config.prefix_banding.bands, "rows": config.prefix_banding.rows},
     }
     return DedupResult(

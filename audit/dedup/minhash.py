@@ -65,8 +65,13 @@ class MinHasher:
             # Documents whose shingles fit one chunk (at least one document per chunk).
             stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + CHUNK_SHINGLES, "right")) - 1)
             stop = min(stop, docs)
-            self._fill(hashes, offsets[start : stop + 1], out[start:stop], prefix_shingles,
-                       None if prefix_out is None else prefix_out[start:stop])
+            self._fill(
+                hashes,
+                offsets[start : stop + 1],
+                out[start:stop],
+                prefix_shingles,
+                None if prefix_out is None else prefix_out[start:stop],
+            )
             start = stop
         return out, prefix_out
 

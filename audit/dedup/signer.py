@@ -63,7 +63,9 @@ def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarr
     """One batch: (shingle hashes, offsets, signatures, prefix signatures, text hashes)."""
     if settings.normalise:
         texts = [normalise_text(t) for t in texts]
-    text_hashes = np.fromiter((xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts))
+    text_hashes = np.fromiter(
+        (xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts)
+    )
     batch = hash_batch(texts, settings.word_n, settings.char_n)
     signatures, prefix = _hasher(settings.num_perm, settings.seed).batch(
         batch.hashes, batch.offsets, settings.prefix_shingles

@@ -40,7 +40,7 @@ def shared_count(a: np.ndarray, b: np.ndarray) -> int:
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """``(jaccard, containment)`` of two sorted unique arrays; containment: share of the smaller in the other."""
+    """``(jaccard, containment)`` of two sorted unique arrays (containment: share of the smaller set)."""
     if len(a) == 0 or len(b) == 0:
         return 0.0, 0.0
     shared = shared_count(a, b)
@@ -55,7 +55,11 @@ def prefix_containment(short_set: np.ndarray, short_length: int, long_sequence: 
 
 
 def relation(
-    jaccard: float, containment: float, prefix_share: float, threshold: float, near_threshold: float | None = None
+    jaccard: float,
+    containment: float,
+    prefix_share: float,
+    threshold: float,
+    near_threshold: float | None = None,
 ) -> str | None:
     """The relation a verified pair has, or None when it is not a duplicate.
 
