@@ -36,3 +36,30 @@ def strip_glued_furniture(line: str) -> tuple[str, str | None]:
     if match:
         return line[match.end() :], match.group(0)
     return line, None
+
+
+#: Furniture phrases as they read after :func:`audit.normalise.normalise_text`, longest first.
+NORMALISED_FURNITURE = (
+    "get trending papers in your email inbox once a day",
+    "get trending papers in your email inbox",
+    "byak and the research community",
+)
+#: Furniture words removed only at the very start or end of a normalised text.
+NORMALISED_EDGE_WORDS = ("subscribe",)
+
+
+def strip_normalised_furniture(norm_text: str) -> str:
+    """Remove page furniture that leaked into a normalised text (dedup compares the rest).
+
+    >>> strip_normalised_furniture("subscribe deep nets get trending papers in your email inbox")
+    'deep nets'
+    """
+    for phrase in NORMALISED_FURNITURE:
+        if phrase in norm_text:
+            norm_text = " ".join(norm_text.replace(phrase, " ").split())
+    for word in NORMALISED_EDGE_WORDS:
+        if norm_text.startswith(word + " "):
+            norm_text = norm_text[len(word) + 1 :]
+        if norm_text.endswith(" " + word):
+            norm_text = norm_text[: -len(word) - 1]
+    return norm_text

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,7 +36,7 @@ from rapidfuzz import fuzz
 from audit.dedup.clusters import components, split_chains
 from audit.dedup.lsh import Banding, candidate_pairs, choose_banding, unique_pairs
 from audit.dedup.shingles import ShingleBatch, hash_batch
-from audit.dedup.signer import SignerSettings, sign_texts
+from audit.dedup.signer import SignerSettings, comparable_text, sign_texts
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, PairVerifier
 from audit.normalise import normalise_text
 
@@ -99,6 +100,19 @@ class DedupResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+class _Stopwatch:
+    """Seconds per stage, for ``DedupResult.stats``."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
 def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
     texts, titles, urls = records["text"].tolist(), records["title"].tolist(), records["url"].tolist()
     return lambda row: (len(texts[row]), bool(urls[row]), bool(titles[row]))
@@ -123,6 +137,7 @@ def find_duplicates(
     """
     config = config or DedupConfig()
     completeness = completeness or _default_completeness(records)
+    clock = _Stopwatch()
     ids = records["id"].tolist()
     titles = records["title"].tolist() if "title" in records else [""] * len(ids)
     normalised = "norm_text" in records
@@ -131,6 +146,7 @@ def find_duplicates(
     # 1. Normalise (unless done), shingle and sign every text, in batches on all cores.
     signed = sign_texts(texts, replace(config.signer(), normalise=not normalised))
     counts = signed.shingles.counts
+    clock.lap("sign")
 
     # 2. Exact copies: one leader per distinct normalised text; empty texts are never copies.
     codes, _ = pd.factorize(signed.text_hashes)
@@ -151,9 +167,10 @@ def find_duplicates(
     )
 
     def sequences(rows: list[int]) -> ShingleBatch:
-        chosen = [texts[row] if normalised else normalise_text(texts[row]) for row in rows]
+        chosen = [comparable_text(texts[row], not normalised) for row in rows]
         return hash_batch(chosen, config.word_n, config.char_n)
 
+    clock.lap("candidates")
     verifier = PairVerifier(signed.shingles, sequences, config.threshold)
     edges: list[dict[str, Any]] = [
         {"a": int(a), "b": int(b), "jaccard": 1.0, "containment": 1.0, "relation": EXACT_DUPLICATE}
@@ -165,6 +182,8 @@ def find_duplicates(
             edges.append(
                 {"a": a, "b": b, "jaccard": jaccard, "containment": containment, "relation": relation}
             )
+
+    clock.lap("verify")
 
     # 4. Clusters, split where a member is no duplicate of its representative.
     chain_threshold = config.threshold - config.chain_slack
@@ -232,6 +251,7 @@ def find_duplicates(
             }
         )
     flat_edges = [e for n in sorted(edges_by_cluster) for e in edges_by_cluster[n]]
+    clock.lap("cluster")
     relations = pd.Series([e["relation"] for e in edges], dtype=object).value_counts().to_dict()
     stats = {
         "records": len(ids),
@@ -249,6 +269,7 @@ def find_duplicates(
             "false_negative_rate_at_threshold": banding.false_negative_rate(config.threshold),
         },
         "prefix_banding": {"bands": config.prefix_banding.bands, "rows": config.prefix_banding.rows},
+        "seconds": clock.laps,
     }
     return DedupResult(
         pd.DataFrame(rows, columns=CLUSTER_COLUMNS),

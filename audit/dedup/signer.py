@@ -26,6 +26,7 @@ import xxhash
 
 from audit.dedup.minhash import MinHasher
 from audit.dedup.shingles import ShingleBatch, hash_batch
+from audit.furniture import strip_normalised_furniture
 from audit.normalise import normalise_text
 
 
@@ -42,6 +43,11 @@ class SignerSettings:
     min_docs_per_worker: int = 20_000
     #: Normalise the texts first (in the workers); False when they are normalised already.
     normalise: bool = False
+
+
+def comparable_text(text: str, normalise: bool) -> str:
+    """The form dedup compares: normalised (unless it is already), page furniture removed."""
+    return strip_normalised_furniture(normalise_text(text) if normalise else text)
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,7 @@ def _hasher(num_perm: int, seed: int) -> MinHasher:
 
 def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
     """One batch: (shingle hashes, offsets, signatures, prefix signatures, text hashes)."""
-    if settings.normalise:
-        texts = [normalise_text(t) for t in texts]
+    texts = [comparable_text(t, settings.normalise) for t in texts]
     text_hashes = np.fromiter(
         (xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts)
     )

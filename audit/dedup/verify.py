@@ -103,18 +103,14 @@ class PairVerifier:
 
     def verify_many(self, pairs: list[tuple[int, int]]) -> list[tuple[float, float, str | None]]:
         """:meth:`verify` for many pairs, the prefix tests' texts hashed in one batch."""
-        need = []
-        for a, b in pairs:
-            jaccard, containment = similarity(self.unique(a), self.unique(b))
-            if jaccard < self.threshold <= containment:
-                need.extend((a, b))
-        self.prefetch(need)
-        return [self.verify(a, b) for a, b in pairs]
+        measured = [similarity(self.unique(a), self.unique(b)) for a, b in pairs]
+        needs_prefix = [pair for pair, (j, c) in zip(pairs, measured, strict=True) if j < self.threshold <= c]
+        self.prefetch([row for pair in needs_prefix for row in pair])
+        return [self.verify(a, b, measured=m) for (a, b), m in zip(pairs, measured, strict=True)]
 
-    def unique(self, row: int) -> np.ndarray:
-        return self.sets.of(row)
-
-    def verify(self, a: int, b: int, near_threshold: float | None = None) -> tuple[float, float, str | None]:
+    def verify(
+        self, a: int, b: int, near_threshold: float | None = None, measured: tuple[float, float] | None = None
+    ) -> tuple[float, float, str | None]:
         """``(jaccard, containment, relation)`` of documents ``a`` and ``b``.
 
         ``near_threshold`` lowers the Jaccard a near duplicate needs (the chaining guard's
@@ -125,7 +121,7 @@ class PairVerifier:
             return self._results[key]
         threshold = self.threshold
         set_a, set_b = self.unique(a), self.unique(b)
-        jaccard, containment = similarity(set_a, set_b)
+        jaccard, containment = measured or similarity(set_a, set_b)
         prefix_share = 0.0
         if jaccard < threshold <= containment:
             short, long_ = (a, b) if len(set_a) <= len(set_b) else (b, a)
