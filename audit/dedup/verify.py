@@ -89,6 +89,9 @@ class PairVerifier:
         self._results: dict[tuple[int, int, float | None], tuple[float, float, str | None]] = {}
         self._sequence: dict[int, np.ndarray] = {}
 
+    def unique(self, row: int) -> np.ndarray:
+        return self.sets.of(row)
+
     def sequence(self, row: int) -> np.ndarray:
         if row not in self._sequence:
             self.prefetch([row])
