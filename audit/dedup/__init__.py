@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -136,7 +137,8 @@ def find_duplicates(
     representative, ties going to the earliest row.
     """
     config = config or DedupConfig()
-    completeness = completeness or _default_completeness(records)
+    rank = completeness or _default_completeness(records)
+    completeness = functools.lru_cache(maxsize=None)(rank)  # asked again on every chain split
     clock = _Stopwatch()
     ids = records["id"].tolist()
     titles = records["title"].tolist() if "title" in records else [""] * len(ids)
