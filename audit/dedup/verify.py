@@ -97,12 +97,14 @@ class PairVerifier:
             self.prefetch([row])
         return self._sequence[row]
 
-    def prefetch(self, rows: list[int]) -> None:
-        """Hash the ordered shingles of ``rows`` in one batch."""
+    def prefetch(self, rows: list[int], batch_docs: int = 2_000) -> None:
+        """Hash the ordered shingles of ``rows``, ``batch_docs`` texts per batch (bounded memory)."""
         rows = sorted(set(rows) - self._sequence.keys())
-        batch = self.sequences(rows)
-        for n, row in enumerate(rows):
-            self._sequence[row] = batch.of(n)
+        for start in range(0, len(rows), batch_docs):
+            chunk = rows[start : start + batch_docs]
+            batch = self.sequences(chunk)
+            for n, row in enumerate(chunk):
+                self._sequence[row] = batch.of(n)
 
     def verify_many(self, pairs: list[tuple[int, int]]) -> list[tuple[float, float, str | None]]:
         """:meth:`verify` for many pairs, the prefix tests' texts hashed in one batch."""
