@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import audit
 from audit.checks import CHECKS
 from audit.ingest import FieldMap
+from audit.terminal import stage_progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,17 +80,6 @@ def _config(args: argparse.Namespace) -> audit.AuditConfig:
     )
 
 
-def _progress(quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None
-
-    def show(step: str, phase: str, seconds: float) -> None:
-        if phase == "done":
-            print(f"  {step:<10} {seconds:7.2f} s", file=sys.stderr)
-
-    return show
-
-
 def _summary(result: audit.AuditResult, out: str) -> str:
     counts, dup = result.report["counts"], result.report["duplicates"]
     lines = [
@@ -100,7 +90,7 @@ def _summary(result: audit.AuditResult, out: str) -> str:
         "findings: "
         + (", ".join(f"{k} {v}" for k, v in result.report["findings_by_check"].items()) or "none"),
         f"outputs: {str(out).rstrip('/')}/ (clean.jsonl, removed.jsonl, findings.jsonl, "
-        "clusters.jsonl, report.json, report.md)",
+        "clusters.jsonl, report.json, report.md, report.html)",
     ]
     return "\n".join(lines)
 
@@ -113,9 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         config = _config(args)
-        result = audit.run(
-            args.paths, out=args.out, config=config, force=args.force, progress=_progress(args.quiet)
-        )
+        with stage_progress(enabled=not args.quiet and sys.stderr.isatty()) as progress:
+            result = audit.run(args.paths, out=args.out, config=config, force=args.force, progress=progress)
     except (audit.InputError, audit.OutputDirError, ValueError) as error:
         print(f"scrape-audit: error: {error}", file=sys.stderr)
         return EXIT_USAGE
