@@ -415,7 +415,9 @@ def finding_rows(findings: pd.DataFrame, records: pd.DataFrame) -> list[FindingR
     if len(ordered) > MAX_FINDING_ROWS:
         groups = ordered.groupby(["_rank", "check"], sort=False)
         share = max(1, MAX_FINDING_ROWS // groups.ngroups)
-        ordered = groups.head(share).head(MAX_FINDING_ROWS)
+        sampled = groups.head(share).head(MAX_FINDING_ROWS).index
+        filler = ordered.index[~ordered.index.isin(sampled)][: MAX_FINDING_ROWS - len(sampled)]
+        ordered = ordered[ordered.index.isin(sampled.union(filler))]
     by_id = records.set_index("id")
     rows = []
     for finding in ordered.itertuples():
