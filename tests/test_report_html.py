@@ -198,4 +198,4 @@ def test_under_5_mb_for_100k_records() -> None:
         assert f'<tr data-check="{check}"' in html
     assert f"A sample of {MAX_FINDING_ROWS:,} of 100,000 findings" in html
     assert "limit: 1,000 characters" in html  # the spike of texts cut at 1,000 is marked
-    assert "the 25 most involved of 300 files" in html
+    assert "the 25 files of the largest overlaps, of 300" in html

@@ -50,7 +50,7 @@ def column_chart(
 ) -> Markup:
     """Vertical bars; ``marker`` = (position in bar units from the left edge, label) draws a
     dashed vertical line, e.g. a detected length limit."""
-    left, right, top, bottom = 52, 14, 22, 44
+    left, right, top, bottom = 66, 14, 22, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     y_max = _nice_max(max((c.count for c in columns), default=0))
     step = plot_w / max(len(columns), 1)
@@ -63,7 +63,7 @@ def column_chart(
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">'
-            f"{round(y_max * fraction)}</text>"
+            f"{round(y_max * fraction):,}</text>"
         )
     for index, column in enumerate(columns):
         bar_h = plot_h * column.count / y_max
@@ -146,9 +146,10 @@ def heat_map(
     cells: Sequence[Sequence[int]],
     *,
     unit: str,
-    cell: int = 40,
+    cell: int | None = None,
 ) -> Markup:
     """A matrix of counts, darker for more (log scale, so one big cell does not wash out the rest)."""
+    cell = cell or (40 if max(len(rows), len(columns)) <= 8 else 28)
     label_w, top, right = 190, 112, 110  # rotated column labels run up and to the right
     width = label_w + cell * max(len(columns), 1) + right
     height = top + cell * max(len(rows), 1) + 6

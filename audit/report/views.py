@@ -255,7 +255,13 @@ def source_overlap_chart(clusters: pd.DataFrame, source_of: dict[str, str]) -> t
         involvement.update(copies.keys())
     if not pairs:
         return None, 0
-    names = sorted(_top(involvement, MAX_SOURCES))
+    # The files of the heaviest overlaps, so a large run shows where its duplicates are.
+    chosen: list[str] = []
+    for (a, b), _ in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0])):
+        chosen += [name for name in dict.fromkeys((a, b)) if name not in chosen]
+        if len(chosen) >= MAX_SOURCES:
+            break
+    names = sorted(chosen[:MAX_SOURCES])
     cells = [[pairs.get((min(a, b), max(a, b)), 0) for b in names] for a in names]
     return heat_map(names, names, cells, unit="duplicate clusters"), len(involvement)
 
