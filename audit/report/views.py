@@ -300,7 +300,14 @@ class Copy:
     title: list[Segment]
     text: list[Segment]
     changed: int
+    text_changed: int
     cut: bool
+
+    @property
+    def place(self) -> str:
+        """Where the copy came from; the id too when it is not just ``source:line``."""
+        where = f"{self.source} line {self.line}"
+        return where if self.id == f"{self.source}:{self.line}" else f"{self.id} · {where}"
 
 
 @dataclass(frozen=True)
@@ -339,6 +346,7 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
             [Segment("equal", rep["title"])],
             [Segment("equal", rep_text)],
             0,
+            0,
             rep_cut,
         )
         similarity = {t["id"]: t for t in row.to_representative}
@@ -361,6 +369,7 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
                     title_diff,
                     text_diff,
                     changed_chars(title_diff) + changed_chars(text_diff),
+                    changed_chars(text_diff),
                     cut or rep_cut,
                 )
             )
