@@ -179,7 +179,7 @@ def heat_map(
                 f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{fill}">'
                 f"<title>{escape(row)} × {escape(columns[col_index])}: {value} {escape(unit)}</title></rect>"
                 f'<text x="{x + (cell - 2) / 2:.1f}" y="{y + cell / 2 + 3:.1f}" text-anchor="middle" '
-                f'fill="{ink}">{value if value else ""}</text>'
+                f'fill="{ink}" font-size="{9 if value >= 1000 else 11}">{value if value else ""}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))

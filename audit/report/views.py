@@ -373,6 +373,7 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
                     cut or rep_cut,
                 )
             )
+        copies.sort(key=lambda c: (c.jaccard if c.jaccard is not None else 1.0, c.id))  # most different first
         views.append(ClusterView(row.cluster_id, int(row.size), float(row.min_jaccard), kept, copies))
     return views
 
