@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import time
 from pathlib import Path
@@ -199,3 +200,20 @@ def test_under_5_mb_for_100k_records() -> None:
     assert f"A sample of {MAX_FINDING_ROWS:,} of 100,000 findings" in html
     assert "limit: 1,000 characters" in html  # the spike of texts cut at 1,000 is marked
     assert "the 25 files of the largest overlaps, of 300" in html
+
+
+def test_explorer_marks_the_words_a_near_copy_changed(tmp_path: Path) -> None:
+    words = " ".join(f"word{i}" for i in range(60))
+    rows = [
+        {"id": "full", "title": "A paper", "text": f"{words} and a closing clause."},
+        {"id": "cut", "title": "A paper", "text": f"{words} and a <i>closing</i> clause."},
+    ]
+    source = tmp_path / "near.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = audit.run([source], out=None)
+    assert len(result.clusters) == 1
+    html = render_html(result)
+    kept = result.clusters["representative"].iloc[0]
+    assert kept == "cut"  # the longer text is kept: what it has extra is struck in the copy
+    assert "<del>&lt;i&gt;</del>" in html and "<del>&lt;/i&gt;</del>" in html
+    assert "near.jsonl line 1" in html and "Jaccard" in html
