@@ -199,7 +199,12 @@ def _describe(gx_result: Any) -> dict[str, Any]:
     kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
     severity = getattr(config.severity, "value", str(config.severity))
     failing = _failing_ids(result)
-    observed = result.get("observed_value", result.get("unexpected_count"))
+    # Aggregate expectations report an observed value; per-row ones count unexpected rows.
+    if "observed_value" in result:
+        observed, observed_text = result["observed_value"], f"observed {result['observed_value']}"
+    else:
+        observed = result.get("unexpected_count")
+        observed_text = f"{observed} of {result.get('element_count')} rows unexpected"
     column = kwargs.get("column")
     return {
         "expectation": config.type,
@@ -209,6 +214,7 @@ def _describe(gx_result: Any) -> dict[str, Any]:
         "severity": SEVERITY_FROM_GX.get(severity, "error"),
         "success": bool(gx_result.success),
         "observed_value": observed,
+        "observed": observed_text,
         "element_count": result.get("element_count"),
         "unexpected_count": result.get("unexpected_count"),
         "failing_ids": failing[:MAX_FAILING_IDS],

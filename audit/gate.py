@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import json
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -76,6 +78,18 @@ class GateConfig:
         return values
 
 
+def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A previous run's report.json, for ``baseline``; ValueError naming the file if unusable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            report = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the baseline report: {error}") from error
+    if not isinstance(report, dict):
+        raise ValueError(f"{path}: not a report.json (not a JSON object)")
+    return report
+
+
 @dataclass(frozen=True)
 class Criterion:
     """One rule of the gate and its outcome."""
@@ -116,7 +130,7 @@ def _duplicates(report: Mapping[str, Any], gate: GateConfig) -> Criterion:
     if limit is None:
         return Criterion("duplicates", "duplicates", True, f"duplicate rate {rate:.2%} (no limit set)", rate)
     passed = rate <= limit
-    relation = "within" if passed else "is above"
+    relation = "is within" if passed else "is above"
     return Criterion(
         "duplicates",
         "duplicates",
@@ -144,13 +158,15 @@ def _findings(report: Mapping[str, Any], findings: pd.DataFrame | None, gate: Ga
             what = f"{observed} findings at or above {gate.fail_on}"
             failing = None if own is None else own[[at_or_above(s, gate.fail_on) for s in own["severity"]]]
         ids = list(dict.fromkeys(failing["record_id"])) if failing is not None else []
+        if failing is not None and "applied" in failing and len(failing):
+            what += f" ({int(failing['applied'].astype(bool).sum())} repaired in the cleaned corpus)"
         passed = observed <= limit
         criteria.append(
             Criterion(
                 f"findings:{check}",
                 "findings",
                 passed,
-                f"{check}: {what}",
+                what,
                 observed,
                 limit,
                 [] if passed else ids[:MAX_RECORD_IDS],
@@ -169,12 +185,13 @@ def _expectations(report: Mapping[str, Any], gate: GateConfig) -> list[Criterion
             if result.get("exception"):
                 state += f": {result['exception']}"
             observed = result["observed_value"]
+            state += f"; {result['observed']}"
             criteria.append(
                 Criterion(
                     f"expectation:{suite['name']}:{result['name']}",
                     "expectation",
                     passed,
-                    f"{suite['name']}: {result['name']} {state}; observed {observed}",
+                    f"{suite['name']}: {result['name']} {state}",
                     observed,
                     None,
                     [] if result["success"] else result["failing_ids"][:MAX_RECORD_IDS],
