@@ -156,7 +156,8 @@ def _findings(report: Mapping[str, Any], findings: pd.DataFrame | None, gate: Ga
             observed = sum(n for s, n in counts.items() if at_or_above(s, gate.fail_on))
             limit = 0
             what = f"{observed} findings at or above {gate.fail_on}"
-            failing = None if own is None else own[[at_or_above(s, gate.fail_on) for s in own["severity"]]]
+            counted = [s for s in SEVERITIES if at_or_above(s, gate.fail_on)]
+            failing = None if own is None else own.loc[own["severity"].isin(counted)]
         ids = list(dict.fromkeys(failing["record_id"])) if failing is not None else []
         if failing is not None and "applied" in failing and len(failing):
             what += f" ({int(failing['applied'].astype(bool).sum())} repaired in the cleaned corpus)"
