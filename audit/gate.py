@@ -233,7 +233,7 @@ def _baseline(report: Mapping[str, Any], gate: GateConfig) -> list[Criterion]:
                 f"baseline:findings:{check}",
                 "baseline",
                 passed,
-                f"{check}: {new_n} findings ({new_r:.4f} per record), baseline {old_n} ({old_r:.4f})"
+                f"{new_n} findings ({new_r:.4f} per record), baseline {old_n} ({old_r:.4f})"
                 + ("" if passed else " — regressed"),
                 new_n,
                 old_n,

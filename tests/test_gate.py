@@ -136,7 +136,7 @@ def test_baseline_findings_per_record(seeds_result: audit.AuditResult) -> None:
     failed = {c.name: c for c in gate.failures}
     assert list(failed) == ["baseline:findings:truncation"]
     assert failed["baseline:findings:truncation"].message.startswith(
-        "truncation: 3 findings (0.0051 per record)"
+        "3 findings (0.0051 per record)"
     )
     same = evaluate_gate(report, seeds_result.findings, GateConfig(max_findings=allow, baseline=report))
     assert same.passed
