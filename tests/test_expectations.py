@@ -128,6 +128,19 @@ def test_unknown_expectation_type_fails_loudly(tmp_path: Path) -> None:
         validate_suites(load_suites(path.parent), {"records": _records([{"id": "a"}])})
 
 
+def test_unknown_expectation_type_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write_suite(tmp_path / "suites", "typo", [{"type": "expect_nothing_at_all", "kwargs": {}}])
+    data = str(write_jsonl(tmp_path / "data.jsonl", good_records()))
+    assert main(["check", data, "--expectations", "suites", "--quiet"]) == 2
+    assert (
+        "typo.json: expectation 1: unknown expectation type 'expect_nothing_at_all'"
+        in capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
