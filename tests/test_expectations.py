@@ -7,7 +7,6 @@ validation is computed once per module.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -235,29 +234,26 @@ def test_importing_audit_does_not_import_gx() -> None:
     assert proc.stdout.strip() == "False"
 
 
-def test_check_end_to_end_writes_nothing_outside_out(tmp_path: Path) -> None:
-    """The CLI in a fresh process, with a fresh HOME: exit 0, JUnit with the expectations, no GX
+def test_check_writes_nothing_outside_out(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a fresh HOME and working directory: exit 0, JUnit with the expectations, no GX
     project folder or any other file outside --out, no progress bars on stderr."""
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     home.mkdir()
     shutil.copytree(SUITES, work / "expectations")
     write_jsonl(work / "data.jsonl", good_records())
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     before = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
-    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "HOME")} | {"HOME": str(home)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "audit", "check", "data.jsonl", "--out", "out", "--junit", "out/junit.xml"],
-        capture_output=True,
-        text=True,
-        cwd=work,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "expectations: 11 of 11 passed in 2 suite(s)" in proc.stdout
-    assert "gate: PASSED (0 of 14 criteria failed, fail-on error)" in proc.stdout
-    assert "Calculating Metrics" not in proc.stderr
-    after = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")}
-    new = after - before
+    assert main(["check", "data.jsonl", "--out", "out", "--junit", "out/junit.xml"]) == 0
+    captured = capfd.readouterr()
+    assert "expectations: 11 of 11 passed in 2 suite(s)" in captured.out
+    assert "gate: PASSED (0 of 14 criteria failed, fail-on error)" in captured.out
+    assert "Calculating Metrics" not in captured.err
+    new = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")} - before
     assert Path("work/out/report.json") in new
     assert {p for p in new if p.parts[:2] != ("work", "out")} == set()
     cases = ET.parse(work / "out" / "junit.xml").getroot().findall("testsuite/testcase")
