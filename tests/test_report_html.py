@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import re
@@ -19,6 +20,16 @@ from audit.report.diffs import Segment, changed_chars, word_diff
 from audit.report.html import render_html
 from audit.report.summary import summarise
 from audit.report.views import MAX_CLUSTERS, MAX_FINDING_ROWS, detect_length_limit, gate_view, suites_view
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _card(html: str, label: str) -> str:
+    """The value shown on a summary card."""
+    card = rf'data-card="{label}">\s*<div class="label">[^<]*</div>\s*<div class="value">([^<]*)<'
+    found = re.search(card, html)
+    assert found, label
+    return found.group(1)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +61,7 @@ def test_script_hash_matches_the_inline_script(seeds_html: str) -> None:
 
 def test_seed_figures_and_sections(seeds_html: str, seeds_result: audit.AuditResult) -> None:
     for label, value in (("records in", "588"), ("kept", "526"), ("removed", "62"), ("quarantined", "0")):
-        assert re.search(
-            rf'data-card="{label}">\s*<div class="label">[^<]*</div>\s*<div class="value">{value}<',
-            seeds_html,
-        )
+        assert _card(seeds_html, label) == value
     assert "53 clusters covering 115 records" in seeds_html
     assert seeds_html.count('<details class="cluster"') == 53
     assert seeds_html.count("<tr data-check=") == 12
@@ -93,33 +101,34 @@ def test_length_limit_detected_from_a_spike() -> None:
     assert detect_length_limit(cut) == 1000
 
 
-def test_gate_and_suites_rendered_when_present(seeds_result: audit.AuditResult) -> None:
-    report = seeds_result.report | {
-        "gate": {"status": "failed", "passed": False, "reasons": ["duplicate rate 10.54% > 5%"]},
-        "expectations": [
-            {
-                "name": "records",
-                "success": False,
-                "results": [
-                    {"expectation": "expect_column_values_to_be_unique", "column": "id", "success": True},
-                    {
-                        "expectation": "expect_column_value_lengths_to_be_between",
-                        "column": "text",
-                        "success": False,
-                        "observed_value": 3,
-                        "failing_ids": ["<b>x</b>"],
-                    },
-                ],
-            }
-        ],
-    }
-    html = render_html(dataclasses.replace(seeds_result, report=report))
-    assert "duplicate rate 10.54% &gt; 5%" in html
-    assert "expect_column_value_lengths_to_be_between (text)" in html
+@pytest.fixture(scope="module")
+def gated_result(seeds_dir: Path) -> audit.AuditResult:
+    """seeds/ through the gate with the project's suites, as ``scrape-audit check`` runs it."""
+    config = audit.AuditConfig(expectations=str(ROOT / "expectations"), gate=audit.GateConfig())
+    return audit.run([seeds_dir], out=None, config=config)
+
+
+def test_gate_and_suites_rendered_when_present(gated_result: audit.AuditResult) -> None:
+    gate, suites = gated_result.report["gate"], gated_result.report["expectations"]["suites"]
+    html = render_html(gated_result)
+    assert _card(html, "gate") == "failed"
+    failed = [c for c in gate["criteria"] if not c["passed"]]
+    assert failed and all(f"<code>{c['name']}</code>" in html for c in failed)
+    passed = sum(s["success"] for s in suites)
+    assert _card(html, "GE suites") == f"{passed}/{len(suites)} passed"
+    for suite in suites:
+        assert f'{suite["name"]} <span class="badge' in html
+        for result in suite["results"]:
+            assert result["name"] in html
+
+
+def test_gate_and_suite_strings_are_escaped(gated_result: audit.AuditResult) -> None:
+    report = copy.deepcopy(gated_result.report)
+    report["expectations"]["suites"][0]["results"][0]["failing_ids"] = ["<b>x</b>"]
+    report["gate"]["criteria"][0]["message"] = "<script>alert(1)</script>"
+    html = render_html(dataclasses.replace(gated_result, report=report))
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
-    assert re.search(
-        r'data-card="GE suites">\s*<div class="label">[^<]*</div>\s*<div class="value">0/1 passed', html
-    )
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert gate_view(None) is None and suites_view(None) == []
 
 

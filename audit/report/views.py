@@ -71,7 +71,7 @@ def cards(report: dict[str, Any]) -> list[Card]:
         Card(
             "gate",
             gate.status if gate else "not run",
-            f"{len(gate.reasons)} reasons" if gate and gate.reasons else "",
+            f"{len(gate.failures)} of {len(gate.criteria)} criteria failed" if gate else "",
             ("good" if gate.passed else "bad") if gate else "",
         ),
         Card(
@@ -86,11 +86,7 @@ def cards(report: dict[str, Any]) -> list[Card]:
 # ---------------------------------------------------------------- gate and expectations
 
 
-@dataclass(frozen=True)
-class GateView:
-    status: str
-    passed: bool
-    reasons: list[str]
+MAX_IDS_SHOWN = 20
 
 
 def _describe(value: Any) -> str:
@@ -98,69 +94,102 @@ def _describe(value: Any) -> str:
         return ", ".join(f"{k}: {_describe(v)}" for k, v in value.items())
     if isinstance(value, list):
         return ", ".join(_describe(v) for v in value)
-    return str(value)
+    return "" if value is None else str(value)
 
 
-def gate_view(gate: Any) -> GateView | None:
-    """The gate decision, whatever detail the gate stores next to it (absent: not run)."""
+def _ids(ids: Any) -> str:
+    ids = ids if isinstance(ids, list) else []
+    return ", ".join(map(str, ids[:MAX_IDS_SHOWN])) + (
+        f" … ({len(ids):,} in all)" if len(ids) > MAX_IDS_SHOWN else ""
+    )
+
+
+@dataclass(frozen=True)
+class CriterionView:
+    name: str
+    kind: str
+    passed: bool
+    message: str
+    record_ids: str
+
+
+@dataclass(frozen=True)
+class GateView:
+    passed: bool
+    fail_on: str
+    criteria: list[CriterionView]
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "failed"
+
+    @property
+    def failures(self) -> list[CriterionView]:
+        return [c for c in self.criteria if not c.passed]
+
+
+def gate_view(gate: dict[str, Any] | None) -> GateView | None:
+    """report.json's ``gate`` (from ``scrape-audit check``); None when the gate did not run."""
     if not gate:
         return None
-    if not isinstance(gate, dict):
-        return GateView(str(gate), str(gate).lower() in {"pass", "passed", "ok"}, [])
-    passed = bool(gate.get("passed", str(gate.get("status", "")).lower() in {"pass", "passed", "ok"}))
-    status = str(gate.get("status") or ("passed" if passed else "failed"))
-    reasons = gate.get("reasons") or gate.get("failures") or []
-    return GateView(status, passed, [_describe(r) for r in reasons] if isinstance(reasons, list) else [])
+    criteria = [
+        CriterionView(
+            str(c.get("name", "")),
+            str(c.get("kind", "")),
+            bool(c.get("passed")),
+            str(c.get("message", "")),
+            _ids(c.get("record_ids")),
+        )
+        for c in gate.get("criteria", [])
+    ]
+    # Failed criteria first: they are what a reader opens this section for.
+    criteria.sort(key=lambda c: c.passed)
+    return GateView(bool(gate.get("passed")), str(gate.get("fail_on", "")), criteria)
 
 
 @dataclass(frozen=True)
 class ExpectationView:
     name: str
+    severity: str
     success: bool
     observed: str
     failing: str
+    description: str
 
 
 @dataclass(frozen=True)
 class SuiteView:
     name: str
+    table: str
+    rows: int
     success: bool
     results: list[ExpectationView] = field(default_factory=list)
 
 
-def _expectation(result: dict[str, Any]) -> ExpectationView:
-    name = result.get("expectation") or result.get("type") or result.get("expectation_type") or "?"
-    if result.get("column"):
-        name = f"{name} ({result['column']})"
-    failing = result.get("failing_ids") or result.get("failing_record_ids") or result.get("unexpected") or []
-    return ExpectationView(
-        str(name),
-        bool(result.get("success")),
-        _describe(result.get("observed_value", result.get("observed", ""))),
-        _describe(failing[:20]) + (" …" if len(failing) > 20 else "") if isinstance(failing, list) else "",
-    )
-
-
-def suites_view(expectations: Any) -> list[SuiteView]:
-    """Great Expectations suite results as stored in report.json (absent: not run)."""
+def suites_view(expectations: dict[str, Any] | None) -> list[SuiteView]:
+    """report.json's ``expectations`` (Great Expectations suites); [] when no suite ran."""
     if not expectations:
         return []
-    suites = expectations.get("suites", expectations) if isinstance(expectations, dict) else expectations
-    if isinstance(suites, dict):
-        suites = [
-            {"name": k, **v} if isinstance(v, dict) else {"name": k, "success": v} for k, v in suites.items()
-        ]
-    views = []
-    for suite in suites:
-        if not isinstance(suite, dict):
-            continue
-        results = [_expectation(r) for r in suite.get("results", []) if isinstance(r, dict)]
-        views.append(
-            SuiteView(
-                str(suite.get("name") or suite.get("suite") or "suite"), bool(suite.get("success")), results
-            )
+    return [
+        SuiteView(
+            str(suite.get("name", "")),
+            str(suite.get("table", "")),
+            int(suite.get("rows", 0)),
+            bool(suite.get("success")),
+            [
+                ExpectationView(
+                    str(r.get("name") or r.get("expectation", "")),
+                    str(r.get("severity", "")),
+                    bool(r.get("success")),
+                    _describe(r.get("observed") or r.get("observed_value")),
+                    _ids(r.get("failing_ids")),
+                    str(r.get("description") or ""),
+                )
+                for r in suite.get("results", [])
+            ],
         )
-    return views
+        for suite in expectations.get("suites", [])
+    ]
 
 
 # ---------------------------------------------------------------- charts
