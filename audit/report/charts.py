@@ -32,11 +32,11 @@ def _short(text: str, limit: int) -> str:
 
 
 def _nice_max(value: int) -> int:
-    """A round axis maximum at or above ``value`` (1, 2, 5 times a power of ten)."""
+    """A round axis maximum at or above ``value`` (1, 1.5, 2, 3, 4, 5, 6 or 8 times a power of ten)."""
     if value <= 0:
         return 1
     power = 10 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
+    return next(int(step * power) for step in (1, 1.5, 2, 3, 4, 5, 6, 8, 10) if step * power >= value)
 
 
 def column_chart(
@@ -63,7 +63,7 @@ def column_chart(
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#555">'
-            f"{round(y_max * fraction):,}</text>"
+            f"{y_max * fraction:,g}</text>"
         )
     for index, column in enumerate(columns):
         bar_h = plot_h * column.count / y_max

@@ -76,8 +76,8 @@ def cards(report: dict[str, Any]) -> list[Card]:
         ),
         Card(
             "GE suites",
-            f"{passed_suites}/{len(suites)} passed" if suites else "not run",
-            f"{sum(len(s.results) for s in suites)} expectations" if suites else "",
+            f"{passed_suites}/{len(suites)}" if suites else "not run",
+            f"suites passed · {sum(len(s.results) for s in suites)} expectations" if suites else "",
             ("good" if passed_suites == len(suites) else "bad") if suites else "",
         ),
     ]
