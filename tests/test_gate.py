@@ -15,6 +15,7 @@ import pytest
 from gate_corpus import good_records, write_jsonl
 
 import audit
+from audit.checks import CHECKS
 from audit.cli import main
 from audit.gate import GateConfig, evaluate_gate, github_annotations, junit_xml
 from audit.report.markdown import MAX_CHARS, render_markdown
@@ -40,7 +41,7 @@ def test_passing_corpus_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code = main(["check", _corpus(tmp_path), "--out", str(tmp_path / "out"), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "gate: PASSED (0 of 3 criteria failed, fail-on error)" in out
+    assert f"gate: PASSED (0 of {1 + len(CHECKS)} criteria failed, fail-on error)" in out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["gate"]["passed"] is True
     assert "expectations" not in report  # no suite directory here: GX never ran
@@ -177,7 +178,7 @@ def test_junit_counts_and_failures(tmp_path: Path) -> None:
     assert suite is not None
     cases = suite.findall("testcase")
     failures = [c for c in cases if c.find("failure") is not None]
-    assert int(suite.get("tests", "-1")) == len(cases) == 3  # duplicates + one per check
+    assert int(suite.get("tests", "-1")) == len(cases) == 1 + len(CHECKS)  # duplicates + one per check
     assert int(suite.get("failures", "-1")) == int(root.get("failures", "-1")) == len(failures) == 2
     by_name = {c.get("name"): c for c in failures}
     assert set(by_name) == {"duplicates", "findings:malformed_url"}
