@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -84,20 +85,39 @@ def _sign_slice(args: tuple[Sequence[str], SignerSettings]) -> tuple[np.ndarray,
     return sign_batch(*args)
 
 
+#: The texts being signed, inherited by forked workers so they are not pickled to them;
+#: set only while a pool runs (no state is left between runs).
+_FORKED_TEXTS: Sequence[str] = ()
+
+
+def _sign_range(args: tuple[int, int, SignerSettings]) -> tuple[np.ndarray, ...]:
+    start, stop, settings = args
+    return sign_batch(_FORKED_TEXTS[start:stop], settings)
+
+
 def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None) -> SignedCorpus:
     """Sign every text, batch by batch, in parallel when the corpus is large."""
+    global _FORKED_TEXTS
     settings = settings or SignerSettings()
     cores = settings.workers or os.cpu_count() or 1
     workers = max(1, min(cores, len(norm_texts) // settings.min_docs_per_worker))
-    slices = [
-        (norm_texts[start : start + settings.batch_docs], settings)
-        for start in range(0, len(norm_texts), settings.batch_docs)
-    ]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(_sign_slice, slices, chunksize=1))
+    starts = range(0, len(norm_texts), settings.batch_docs)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        _FORKED_TEXTS = norm_texts
+        try:
+            fork = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
+                ranges = [(start, start + settings.batch_docs, settings) for start in starts]
+                parts = list(pool.map(_sign_range, ranges, chunksize=1))
+        finally:
+            _FORKED_TEXTS = ()
     else:
-        parts = [_sign_slice(s) for s in slices]
+        slices = [(norm_texts[start : start + settings.batch_docs], settings) for start in starts]
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                parts = list(pool.map(_sign_slice, slices, chunksize=1))
+        else:
+            parts = [_sign_slice(s) for s in slices]
     if not parts:
         empty = np.empty((0, settings.num_perm), np.uint32)
         return SignedCorpus(
