@@ -143,3 +143,14 @@ def test_seed_numbers_hold(seeds_result) -> None:
     assert (counts["kept"], counts["removed"]) == (526, 62)
     assert len(seeds_result.clusters) == 53
     assert int(seeds_result.clusters["size"].sum()) == 115
+
+
+@pytest.mark.slow
+def test_issue_targets_on_a_larger_planted_corpus() -> None:
+    corpus = generate(20_000, seed=11)
+    result = find_duplicates(corpus[["id", "title", "text", "url"]])
+    quality = score(corpus, _labels(corpus, result.clusters))
+    assert quality["recall"]["jaccard>=0.9"] >= 0.99
+    assert quality["recall"]["jaccard 0.8-0.9"] >= 0.98
+    assert quality["recall"]["truncated kept>=50%"] >= 0.95
+    assert quality["precision"] >= 0.995
