@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -108,28 +108,33 @@ def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None
             fork = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
                 ranges = [(start, start + settings.batch_docs, settings) for start in starts]
-                parts = list(pool.map(_sign_range, ranges, chunksize=1))
+                return _collect(pool.map(_sign_range, ranges, chunksize=1), len(norm_texts), settings)
         finally:
             _FORKED_TEXTS = ()
-    else:
-        slices = [(norm_texts[start : start + settings.batch_docs], settings) for start in starts]
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(_sign_slice, slices, chunksize=1))
-        else:
-            parts = [_sign_slice(s) for s in slices]
-    if not parts:
-        empty = np.empty((0, settings.num_perm), np.uint32)
-        return SignedCorpus(
-            ShingleBatch(np.empty(0, np.uint32), np.zeros(1, np.int64)), empty, empty, np.empty(0, np.uint64)
+    slices = ((norm_texts[start : start + settings.batch_docs], settings) for start in starts)
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return _collect(pool.map(_sign_slice, slices, chunksize=1), len(norm_texts), settings)
+    return _collect(map(_sign_slice, slices), len(norm_texts), settings)
+
+
+def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: SignerSettings) -> SignedCorpus:
+    """Batches (in order) into one corpus; fixed-size arrays are filled in place, not concatenated."""
+    signatures = np.empty((count, settings.num_perm), np.uint32)
+    prefix = np.empty((count, settings.num_perm), np.uint32)
+    text_hashes = np.empty(count, np.uint64)
+    offsets = np.zeros(count + 1, np.int64)
+    hashes: list[np.ndarray] = []
+    row = 0
+    for set_hashes, set_offsets, batch_signatures, batch_prefix, batch_text_hashes in parts:
+        stop = row + len(batch_signatures)
+        signatures[row:stop], prefix[row:stop], text_hashes[row:stop] = (
+            batch_signatures,
+            batch_prefix,
+            batch_text_hashes,
         )
-    bases = np.cumsum([0] + [int(p[1][-1]) for p in parts])
-    offsets = np.concatenate(
-        [np.zeros(1, np.int64)] + [p[1][1:] + base for p, base in zip(parts, bases, strict=False)]
-    )
-    return SignedCorpus(
-        ShingleBatch(np.concatenate([p[0] for p in parts]), offsets),
-        np.concatenate([p[2] for p in parts]),
-        np.concatenate([p[3] for p in parts]),
-        np.concatenate([p[4] for p in parts]),
-    )
+        offsets[row + 1 : stop + 1] = set_offsets[1:] + offsets[row]
+        hashes.append(set_hashes)
+        row = stop
+    flat = np.concatenate(hashes) if hashes else np.empty(0, np.uint32)
+    return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes)
