@@ -1,9 +1,11 @@
 """malformed_url: broken URLs in the url field and inside text.
 
 Found: a space after the scheme (``https: //``), a missing colon or slash (``https//``,
-``http:/x``), scheme typos (``htps://``), a doubled scheme, two URLs glued together, LaTeX
-residue (braces in or around a URL, ``\\href``/``\\url``), an empty or invalid host, a port out
-of range, a url field without a scheme, unbalanced brackets. Well-formed URLs (queries,
+``http:/x``), an extra colon (``https:://``), scheme typos (``htps://``), a doubled scheme, two
+URLs glued together, LaTeX residue (braces in or around a URL, ``\\href``/``\\url``), an empty or
+invalid host (``https:///x``, ``a..b.com``), a space in the host (``https://git hub.com``), a
+port out of range, a URL cut off with an ellipsis, a url field without a scheme, unbalanced
+brackets. Well-formed URLs (queries,
 fragments, ports, percent-escapes, ``/wiki/Foo_(bar)``, ``++``, non-ASCII hosts) are not
 findings; sentence punctuation after a URL is not part of it.
 
@@ -27,7 +29,15 @@ from audit.urls import find_url_spans
 
 NAME = "malformed_url"
 
-_SPACE_AFTER_SCHEME = re.compile(r"\b(https?):[ \t]+//", re.IGNORECASE)
+# "https: //", "https:/ /", "https:// github.com": spaces inside the scheme separator.
+_SPACE_AFTER_SCHEME = re.compile(
+    r"\b(https?):(?:[ \t]+/[ \t]*/|/[ \t]+/)[ \t]*|\b(https?)://[ \t]+(?=[\w-]+\.\w)", re.IGNORECASE
+)
+_EXTRA_COLON = re.compile(r"\b(https?):{2,}//", re.IGNORECASE)
+# A dotless first host part, spaces, then the rest of a domain: "https://git hub.com", "https://x .org".
+_SPACE_IN_HOST = re.compile(
+    r"\bhttps?://[\w-]+ {1,3}(?:\.[a-z]{2,}\b|[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b)", re.IGNORECASE
+)
 _MISSING_COLON = re.compile(r"\b(https?)//(?=[^\s/])", re.IGNORECASE)
 _SINGLE_SLASH = re.compile(r"\b(https?):/(?=[^\s/])", re.IGNORECASE)
 _SCHEME_TYPO = re.compile(r"\b(htps|htp|htttps?|hhttps?|htpps?|ttps?|httsp|hppts?)://", re.IGNORECASE)
@@ -66,10 +76,12 @@ def _host_problem(url: str) -> str | None:
     """Why the host or port of a URL that has a scheme is invalid, or None."""
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError as error:
-        return f"invalid port or host ({error})"
-    del port
+        return f"invalid host ({error})"
+    try:
+        parts.port  # noqa: B018 - parsing the port is the test
+    except ValueError:
+        return "port out of range (0-65535) or not a number"
     netloc = parts.netloc.rsplit("@", 1)[-1]
     host = netloc.split(":", 1)[0] if not netloc.startswith("[") else netloc
     if not host:
@@ -92,6 +104,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
     found: list[Finding] = []
     for m in _SPACE_AFTER_SCHEME.finditer(value):
+        scheme = m.group(1) or m.group(2)
         found.append(
             _finding(
                 record_id,
@@ -100,10 +113,24 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 "space after the URL scheme",
                 m.group(0),
                 m.start(),
-                repair=make_repair(
-                    m.start(), m.group(0), f"{m.group(1)}://", "remove the space after the scheme"
-                ),
+                repair=make_repair(m.start(), m.group(0), f"{scheme}://", "remove the space after the scheme"),
             )
+        )
+    for m in _EXTRA_COLON.finditer(value):
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "extra colon",
+                "URL scheme with more than one colon",
+                m.group(0),
+                m.start(),
+                repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "drop the extra colon"),
+            )
+        )
+    for m in _SPACE_IN_HOST.finditer(value):
+        found.append(
+            _finding(record_id, field, "space in host", "URL host broken by a space", m.group(0), m.start())
         )
     for m in _MISSING_COLON.finditer(value):
         found.append(
@@ -211,9 +238,23 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), m.group(1), "strip the LaTeX braces"),
             )
         )
-    for start, _, url in find_url_spans(value):
+    for start, end, url in find_url_spans(value):
         problem = _host_problem(url)
-        if problem:
+        if url.endswith("…") or value.startswith("...", end):
+            found.append(
+                _finding(
+                    record_id,
+                    field,
+                    "ellipsis",
+                    "URL cut off with an ellipsis",
+                    value[start : end + 3].rstrip(),
+                    start,
+                    severity="warning",
+                )
+            )
+        elif problem and problem.startswith("port"):
+            found.append(_finding(record_id, field, "bad port", f"URL {problem}", url, start))
+        elif problem:
             found.append(
                 _finding(
                     record_id,
