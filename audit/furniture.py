@@ -36,3 +36,46 @@ def strip_glued_furniture(line: str) -> tuple[str, str | None]:
     if match:
         return line[match.end() :], match.group(0)
     return line, None
+
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}"
+
+#: Furniture that leaked into a record field, as ``(kind, pattern)``. Each pattern matches the
+#: furniture itself (no surrounding prose), so removing the match is the repair. Patterns are
+#: anchored to a field edge, a sentence edge or a glued capital, so ordinary prose ("a new
+#: method", "publish/subscribe") is never furniture.
+LEAKED_FURNITURE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "newsletter prompt",
+        re.compile(
+            r"Get trending papers in your email inbox(?: once a day)?!?"
+            r"|(?:Subscribe|Sign up) (?:to|for) (?:our|the) (?:weekly |daily )?newsletter[^.!?\n]{0,80}[.!]?"
+            r"|byAK and the research community",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "cookie prompt",
+        re.compile(
+            r"(?:We|This (?:web)?site) uses? cookies[^.!?\n]{0,160}[.!]"
+            r"|By (?:continuing|using)[^.!?\n]{0,80}cookies[^.!?\n]{0,80}[.!]"
+            r"|Accept (?:all )?cookies|Cookie (?:settings|policy|preferences)"
+        ),
+    ),
+    (
+        "login prompt",
+        re.compile(
+            r"(?:Please )?(?:Log|Sign) ?in to (?:continue|read|view|download|access)[^.!?\n]{0,60}[.!]?"
+            r"|(?:Already have an account\? )?(?:Log|Sign) ?in or (?:sign|register)[^.!?\n]{0,40}[.!]?"
+        ),
+    ),
+    # Cloudflare's placeholder for something that looked like an e-mail address ("mAP@0.5").
+    ("email protection", re.compile(r"\[email\sprotected\]")),
+    # Single furniture words glued to the start or end of a field: "SubscribeEfficient ...",
+    # "newPoseTalk", "...tasks.Subscribe", a date header "Mar 13" glued or alone at an edge.
+    (
+        "furniture word",
+        re.compile(r"^(?:Subscribe|new)(?=[A-Z0-9])|^(?:Subscribe|new)$|(?<=[.!?])[ \t]*(?:Subscribe|new)$"),
+    ),
+    ("date header", re.compile(rf"^{_MONTH}(?=[A-Z])|^{_MONTH}$|(?<=[.!?])[ \t]*{_MONTH}$")),
+)

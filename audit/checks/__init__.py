@@ -3,7 +3,7 @@ and listing its class in :data:`CHECKS`.
 
 Example:
     >>> sorted(CHECKS)
-    ['malformed_url', 'truncation']
+    ['boilerplate', 'empty_or_short', 'encoding', 'malformed_url', 'markup_residue', 'truncation']
 """
 
 from __future__ import annotations
@@ -14,12 +14,26 @@ from typing import Any
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, findings_frame
+from audit.checks.boilerplate import BoilerplateCheck
+from audit.checks.empty_or_short import EmptyOrShortCheck
+from audit.checks.encoding import EncodingCheck
 from audit.checks.malformed_url import MalformedUrlCheck
+from audit.checks.markup_residue import MarkupResidueCheck
 from audit.checks.truncation import TruncationCheck
 
 __all__ = ["CHECKS", "Check", "CheckContext", "Finding", "run_checks"]
 
-CHECKS: dict[str, type[Check]] = {cls.name: cls for cls in (TruncationCheck, MalformedUrlCheck)}
+CHECKS: dict[str, type[Check]] = {
+    cls.name: cls
+    for cls in (
+        TruncationCheck,
+        MalformedUrlCheck,
+        BoilerplateCheck,
+        MarkupResidueCheck,
+        EncodingCheck,
+        EmptyOrShortCheck,
+    )
+}
 
 
 def run_checks(

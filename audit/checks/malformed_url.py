@@ -113,7 +113,9 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 "space after the URL scheme",
                 m.group(0),
                 m.start(),
-                repair=make_repair(m.start(), m.group(0), f"{scheme}://", "remove the space after the scheme"),
+                repair=make_repair(
+                    m.start(), m.group(0), f"{scheme}://", "remove the space after the scheme"
+                ),
             )
         )
     for m in _EXTRA_COLON.finditer(value):
