@@ -77,5 +77,5 @@ LEAKED_FURNITURE: tuple[tuple[str, re.Pattern[str]], ...] = (
         "furniture word",
         re.compile(r"^(?:Subscribe|new)(?=[A-Z0-9])|^(?:Subscribe|new)$|(?<=[.!?])[ \t]*(?:Subscribe|new)$"),
     ),
-    ("date header", re.compile(rf"^{_MONTH}(?=[A-Z])|^{_MONTH}$|(?<=[.!?])[ \t]*{_MONTH}$")),
+    ("date header", re.compile(rf"^{_MONTH}(?=[^\W\d_])|^{_MONTH}$|(?<=[.!?])[ \t]*{_MONTH}$")),
 )

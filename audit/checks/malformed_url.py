@@ -182,7 +182,9 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
         for inner in _INNER_SCHEME.finditer(token.group(0), 1):
             at = token.start() + inner.start()
             before = value[at - 1]
-            if at in doubled or not (before.isalnum() or before in ".,;"):
+            # After "/" a scheme is glued unless the first URL wraps the second (web archives).
+            wraps = before == "/" and "archive" in token.group(0)[: at - token.start()]
+            if at in doubled or wraps or not (before.isalnum() or before in ".,;/"):
                 continue
             found.append(
                 _finding(

@@ -32,7 +32,7 @@ import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity
 from audit.normalise import normalise_text
-from audit.urls import URL_PATTERN
+from audit.urls import URL_PATTERN, find_url_spans
 
 NAME = "truncation"
 
@@ -52,8 +52,9 @@ _FINAL_PUNCTUATION = tuple(".!?)]}\"'”’:;")
 _SENTENCE_END = tuple(".!?")
 # Letters only: digits, underscores and punctuation split words.
 _WORD = re.compile(r"[^\W\d_]+")
-_LAST_LETTERS = re.compile(r"(?<![\w-])([^\W\d_]{2,})$")
+_LAST_LETTERS = re.compile(r"\b([^\W\d_]{2,})$")
 _OPENER_OF = {")": "(", "]": "["}
+_INFLECTIONS = ("s", "es")
 _QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“"}
 
 
@@ -65,7 +66,7 @@ def ends_cut_off(text: str) -> tuple[str, str] | None:
     match = _ELLIPSIS.search(stripped)
     if match:
         return "ends with an ellipsis", match.group(0).strip()
-    if stripped.endswith(_FINAL_PUNCTUATION):
+    if stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped):
         return None
     word = _LAST_WORD.search(stripped)
     if word and word.group(1).lower() in FUNCTION_WORDS:
@@ -97,6 +98,15 @@ def open_quote(text: str) -> str | None:
     return '"' if straight % 2 else None
 
 
+def _without_urls(text: str) -> str:
+    """``text`` with every URL blanked out (same length, so offsets still hold)."""
+    if "://" not in text:
+        return text
+    for start, end, _ in find_url_spans(text):
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
 def _ends_with_url(text: str) -> bool:
     last = None
     for last in URL_PATTERN.finditer(text[-2000:]):  # noqa: B007 - we want the last one
@@ -105,19 +115,26 @@ def _ends_with_url(text: str) -> bool:
 
 
 class Vocabulary:
-    """Word counts over the corpus, to tell a word cut in half from a real last word."""
+    """Word counts over the corpus, to tell a word cut in half from a real last word.
+
+    The last word of each value is left out: cut-off fragments ("meth") repeat at the ends of
+    cut texts, never inside a text.
+    """
 
     def __init__(self, values: Iterable[str]) -> None:
         self.counts: Counter[str] = Counter()
         for value in values:
-            self.counts.update(w.lower() for w in _WORD.findall(value))
+            words = _WORD.findall(value)
+            self.counts.update(w.lower() for w in words[:-1])
         self._sorted = sorted(self.counts)
 
     def is_fragment(self, word: str) -> str | None:
-        """A longer corpus word that ``word`` begins, when ``word`` itself occurs only once."""
+        """A longer corpus word that ``word`` begins, when ``word`` itself never occurs inside a value."""
         word = word.lower()
-        if self.counts.get(word, 0) > 1:
+        if word in self.counts:
             return None
+        if any(word + ending in self.counts for ending in _INFLECTIONS):
+            return None  # "game" with "games" in the corpus is a word, not a fragment
         at = bisect.bisect_right(self._sorted, word)
         if at < len(self._sorted) and self._sorted[at].startswith(word):
             return self._sorted[at]
@@ -221,14 +238,16 @@ class TruncationCheck(Check):
             signal, matched = cut
             offset = len(stripped) - len(matched)
             return [finding("warning", f"{field_name} looks cut off: {signal}", signal, matched, offset)]
-        bracket = unclosed_bracket(stripped)
+        # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
+        prose = _without_urls(stripped)
+        bracket = unclosed_bracket(prose)
         if bracket:
             char, offset = bracket
             message = f"{field_name} ends inside an open bracket {char!r}"
             return [finding("warning", message, "unclosed bracket", char, offset)]
-        quote = open_quote(stripped)
+        quote = open_quote(prose)
         if quote:
-            offset = stripped.rfind(quote)
+            offset = prose.rfind(quote)
             message = f"{field_name} ends inside an open quote {quote!r}"
             return [finding("warning", message, "open quote", quote, offset)]
         if stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped):
