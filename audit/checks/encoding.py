@@ -31,7 +31,7 @@ NAME = "encoding"
 _TOKEN = re.compile(r"[^ \t\n\r]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u2060\ufeff]+|(?<=[A-Za-z])[\u200c\u200d]+(?=[A-Za-z])")
-_NBSP = re.compile(r"[\u00a0\u202f\u2007]")
+_NBSP = re.compile(r"[\u00a0\u202f\u2007]+")
 _REPLACEMENT = re.compile(r"\ufffd+")
 _EMAIL_PLACEHOLDER = re.compile(r"\[email\sprotected\]")
 
@@ -81,8 +81,9 @@ def encoding_findings(record_id: str, field: str, value: str) -> list[Finding]:
     for m in _NBSP.finditer(value):
         # Inside Cloudflare's "[email protected]" the space is part of furniture (boilerplate's).
         if not inside_mojibake(m.start()) and not any(s <= m.start() < e for s, e in placeholders):
-            name = f"U+{ord(m.group(0)):04X}"
-            add("non-breaking space", "info", f"non-breaking space {name}", m.start(), m.group(0), " ")
+            name = f"U+{ord(m.group(0)[0]):04X}"
+            spaces = " " * len(m.group(0))
+            add("non-breaking space", "info", f"non-breaking space {name}", m.start(), m.group(0), spaces)
     found.sort(key=lambda f: f.evidence["offset"])
     return found
 

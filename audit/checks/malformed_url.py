@@ -44,8 +44,11 @@ _SCHEME_TYPO = re.compile(r"\b(htps|htp|htttps?|hhttps?|htpps?|ttps?|httsp|hppts
 _DOUBLED_SCHEME = re.compile(r"\b(https?://)(?=https?://)", re.IGNORECASE)
 _RAW_TOKEN = re.compile(r"https?://\S+", re.IGNORECASE)
 _INNER_SCHEME = re.compile(r"https?://", re.IGNORECASE)
-_BRACED_URL = re.compile(r"\{+\s*(https?://[^\s{}]+?)\s*\}+", re.IGNORECASE)
-_URL_THEN_BRACES = re.compile(r"(https?://[^\s{}]+)(\{[^{}\s]{1,200}\})", re.IGNORECASE)
+# Bounded repeats and a look-behind keep these linear on "{{{{..." and long URLs.
+_BRACED_URL = re.compile(r"(?<!\{)\{{1,3}\s{0,3}(https?://[^\s{}]+)\s{0,3}\}{1,3}", re.IGNORECASE)
+_LINK_TEXT = re.compile(r"\{[^{}\s]{1,200}\}")
+#: Longest evidence ``match`` kept for a glued token (a hostile token can be megabytes).
+_MAX_MATCH = 300
 _LATEX_COMMAND = re.compile(r"\\(?:href|url)\s*\{\s*(https?://[^\s{}]+)\s*\}(?:\{[^{}]*\})?", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
 _BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
@@ -178,12 +181,14 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(1), "", "drop the doubled scheme"),
             )
         )
-    for token in _RAW_TOKEN.finditer(value):
-        for inner in _INNER_SCHEME.finditer(token.group(0), 1):
-            at = token.start() + inner.start()
+    tokens = [(token.start(), token.group(0)) for token in _RAW_TOKEN.finditer(value)]
+    for token_start, token in tokens:
+        # Web archives wrap a second URL after a "/": https://web.archive.org/web/2020/https://x.org
+        wrapper = "archive" in token[: token.find("/", 8) % (len(token) + 1)]
+        for inner in _INNER_SCHEME.finditer(token, 1):
+            at = token_start + inner.start()
             before = value[at - 1]
-            # After "/" a scheme is glued unless the first URL wraps the second (web archives).
-            wraps = before == "/" and "archive" in token.group(0)[: at - token.start()]
+            wraps = before == "/" and wrapper
             if at in doubled or wraps or not (before.isalnum() or before in ".,;/"):
                 continue
             found.append(
@@ -192,8 +197,8 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                     field,
                     "glued URLs",
                     "two URLs glued together",
-                    token.group(0),
-                    token.start(),
+                    token[:_MAX_MATCH],
+                    token_start,
                     repair=make_repair(at, "", " ", "split the glued URLs with a space"),
                 )
             )
@@ -211,23 +216,25 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), m.group(1), "keep only the URL"),
             )
         )
-    for m in _URL_THEN_BRACES.finditer(value):
-        if any(s <= m.start() < e for s, e in latex_spans):
+    for token_start, token in tokens:
+        # A URL directly followed by a brace group: "https://x.org/{Project}", "...GCORN{https://...}".
+        brace = token.find("{", 8)
+        link_text = _LINK_TEXT.match(token, brace) if brace > 0 and "}" not in token[:brace] else None
+        if link_text is None or any(s <= token_start < e for s, e in latex_spans):
             continue
-        braces = m.group(2)
-        at = m.start(2)
+        at = token_start + brace
         found.append(
             _finding(
                 record_id,
                 field,
                 "latex braces",
                 "LaTeX braces glued to a URL",
-                m.group(0),
-                m.start(),
-                repair=make_repair(at, braces, "", "drop the LaTeX link text glued to the URL"),
+                token[: link_text.end()],
+                token_start,
+                repair=make_repair(at, link_text.group(0), "", "drop the LaTeX link text glued to the URL"),
             )
         )
-        latex_spans.append((at, m.end()))
+        latex_spans.append((at, token_start + link_text.end()))
     for m in _BRACED_URL.finditer(value):
         if any(s <= m.start() < e for s, e in latex_spans):
             continue

@@ -73,15 +73,18 @@ def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Markup-residue findings for one field value."""
     if "\\" not in value and "<" not in value and "&" not in value and "%" not in value and "{" not in value:
         return []  # the common case: nothing to look at
-    taken: list[tuple[int, int]] = [(s, e) for s, e, _ in find_url_spans(value)]
+    # Characters already explained (URLs, earlier matches): a mask keeps the overlap test linear.
+    taken = bytearray(len(value))
+    for start, end, _ in find_url_spans(value):
+        taken[start:end] = b"\x01" * (end - start)
     found: list[Finding] = []
 
     def add(
         kind: str, severity: Severity, message: str, start: int, end: int, new: str | None = None
     ) -> None:
-        if any(s < end and start < e for s, e in taken):
+        if any(taken[start:end]):
             return
-        taken.append((start, end))
+        taken[start:end] = b"\x01" * (end - start)
         match = value[start:end]
         repair = make_repair(start, match, new, f"replace {kind} {match!r} with {new!r}") if new else None
         evidence = {"kind": kind, "match": match, "offset": start}

@@ -102,9 +102,11 @@ def _without_urls(text: str) -> str:
     """``text`` with every URL blanked out (same length, so offsets still hold)."""
     if "://" not in text:
         return text
+    pieces, last = [], 0
     for start, end, _ in find_url_spans(text):
-        text = text[:start] + " " * (end - start) + text[end:]
-    return text
+        pieces += [text[last:start], " " * (end - start)]
+        last = end
+    return "".join([*pieces, text[last:]])
 
 
 def _ends_with_url(text: str) -> bool:
