@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ftfy.bad_codecs  # noqa: F401 - registers the "sloppy-windows-1252" codec
 import pandas as pd
 
 from audit.checks import CHECKS, CheckContext, run_checks
@@ -315,7 +316,9 @@ def _encoding() -> dict[str, Injector]:
         good = rng.choice(
             ["Poincaré", "naïve", "Schrödinger", "café-style", "“robust”", "model’s", "Łojasiewicz"]
         )
-        bad = good.encode("utf-8").decode("windows-1252", errors="replace")
+        bad = good.encode("utf-8").decode(
+            "sloppy-windows-1252"
+        )  # what browsers do with bytes cp1252 leaves undefined
         return r | {"text": _add_sentence(rng, r["text"], f"We revisit the {bad} setting.")}
 
     def char(*options: str) -> Injector:
@@ -341,7 +344,10 @@ def _short(text: str) -> str:
     first = text[: text.find(". ") + 1]
     if 0 < len(first) < 150:
         return first
-    return text[: text.rfind(" ", 0, 120)].rstrip(",;:") + "."
+    cut = text[: text.rfind(" ", 0, 120)]
+    if cut.count("(") > cut.count(")"):  # do not leave a bracket open: that would be a truncation
+        cut = cut[: cut.rfind("(")]
+    return cut.rstrip(",;: ") + "."
 
 
 def _empty_or_short() -> dict[str, Injector]:
@@ -364,51 +370,33 @@ def injectors(vocabulary: set[str]) -> dict[str, dict[str, Injector]]:
     }
 
 
+#: Prose that looks like a fault and is not one.
+TRICKY_SENTENCES = [
+    "As shown by Smith et al. (2020), e.g. in vision, gains reach 4.2% and 50 % of cases.",
+    "It holds when x < y and y > z, for R&D teams and C++ code costing $5 to $10.",
+    "We extend the Poincaré and Łojasiewicz results to naïve “robust” models, 深度学习 included.",
+    "We propose a new method for publish/subscribe systems released in May 2023.",
+    "We (i) prune, (ii) quantise and 1) test, 2) ship the model, cf. Fig. 1 and Sec. 3.",
+    'The so-called "lottery ticket" view, i.e. sparse subnetworks, still holds.',
+    "Users can sign in with one click, and the log in step is optional.",
+    "Our dataset (with 1,000 images [see the appendix]) is public.",
+]
+
+
 def _tricky(rng: random.Random, r: Record, i: int) -> Record:
-    """A clean control, made tricky in one of several ways."""
-    text = r["text"]
-    kind = i % 8
-    if kind == 0:
-        url = GOOD_URLS[(i // 8) % len(GOOD_URLS)]
-        return r | {
-            "text": _add_sentence(
-                rng, text, rng.choice(["Code: {}.", "See ({}).", "Data at {}, and more."]).format(url)
-            ),
-            "url": rng.choice(GOOD_URLS),
-        }
-    if kind == 1:
-        return r | {"text": text.rstrip(".")}  # real abstracts sometimes end without a period
-    if kind == 2:
-        return r | {
-            "text": _add_sentence(
-                rng,
-                text,
-                "As shown by Smith et al. (2020), e.g. in vision, gains reach 4.2% and 50 % of cases.",
-            )
-        }
-    if kind == 3:
-        return r | {
-            "text": _add_sentence(
-                rng, text, "It holds when x < y and y > z, for R&D teams and C++ code costing $5 to $10."
-            )
-        }
-    if kind == 4:
-        return r | {
-            "text": _add_sentence(
-                rng,
-                text,
-                "We extend the Poincaré and Łojasiewicz results to naïve “robust” models, 深度学习 included.",
-            )
-        }
-    if kind == 5:
-        return r | {
-            "text": _add_sentence(
-                rng, text, "We propose a new method for publish/subscribe systems released in May 2023."
-            )
-        }
-    if kind == 6:
-        return r | {"text": text + " Code: " + GOOD_URLS[(i // 8) % len(GOOD_URLS)]}  # ends with a URL
-    return r
+    """A clean control, made tricky in one of several ways (``i`` picks the way)."""
+    text, url = r["text"], GOOD_URLS[(i // 5) % len(GOOD_URLS)]
+    kind = i % 5
+    if kind == 0:  # a valid URL of every shape, in prose and in the url field
+        template = rng.choice(["Code: {}.", "See ({}).", "Data at {}, and more.", "Code: {}"])
+        return r | {"text": _add_sentence(rng, text, template.format(url)), "url": rng.choice(GOOD_URLS)}
+    if kind == 1:  # real abstracts sometimes end without a period
+        return r | {"text": text.rstrip(".")}
+    if kind == 2:  # ends with a URL
+        return r | {"text": f"{text} Code: {url}"}
+    if kind == 3:  # a title that ends with a question mark or a closing bracket
+        return r | {"title": r["title"] + rng.choice([": Is Attention Enough?", " (Extended Version)"])}
+    return r | {"text": _add_sentence(rng, text, TRICKY_SENTENCES[(i // 5) % len(TRICKY_SENTENCES)])}
 
 
 @dataclass

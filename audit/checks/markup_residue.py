@@ -95,6 +95,9 @@ def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
         add("latex accent", "info", "LaTeX accent command", *m.span(), _accented(m.group(1), letter))
     for m in _ESCAPE.finditer(value):
         add("latex escape", "info", f"LaTeX-escaped {m.group(1)!r}", *m.span(), m.group(1))
+    for m in _MATH.finditer(value):
+        if any(c in m.group(0) for c in "\\^_{"):
+            add("latex math", "warning", "LaTeX inline math", *m.span())
     for m in _COMMAND.finditer(value):
         command = m.group(1) or m.group(2)
         if command.lower() in _URL_COMMANDS:
@@ -102,9 +105,6 @@ def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
         add("latex command", "warning", f"LaTeX command \\{command}", *m.span())
     for m in _SCRIPT.finditer(value):
         add("latex script", "warning", "LaTeX superscript/subscript", *m.span())
-    for m in _MATH.finditer(value):
-        if any(c in m.group(0) for c in "\\^_{"):
-            add("latex math", "warning", "LaTeX inline math", *m.span())
     for m in _COMMENT.finditer(value):
         add("latex comment", "warning", "LaTeX % comment marker in prose", *m.span())
     for m in _TAG.finditer(value):
