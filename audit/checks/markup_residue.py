@@ -86,7 +86,7 @@ def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
             return
         taken[start:end] = b"\x01" * (end - start)
         match = value[start:end]
-        repair = make_repair(start, match, new, f"replace {kind} {match!r} with {new!r}") if new else None
+        repair = make_repair(start, match, new, f"{kind}: {match} -> {new}") if new else None
         evidence = {"kind": kind, "match": match, "offset": start}
         found.append(Finding(record_id, NAME, severity, field, message, evidence, repair))
 
