@@ -8,18 +8,29 @@ Example:
     >>> result.report["counts"]                                      # doctest: +SKIP
     {'input': 588, 'records': 588, 'kept': 526, 'removed': 62, 'quarantined': 0}
     >>> result.clean.head()                                          # doctest: +SKIP
+
+The CI gate is the same run with thresholds (``scrape-audit check``)::
+
+    >>> gate = audit.GateConfig(max_duplicate_rate=0.15)
+    >>> config = audit.AuditConfig(expectations="expectations", gate=gate)
+    >>> result = audit.run(["seeds/"], out=None, config=config)      # doctest: +SKIP
+    >>> result.gate.passed, [c.name for c in result.gate.failures]   # doctest: +SKIP
+    (False, ['findings:malformed_url'])
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 
 from audit._version import __version__
 from audit.checks import CHECKS, run_checks
 from audit.dedup import DedupConfig, find_duplicates
+from audit.expectations import SuiteError
+from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.ingest import FieldMap, InputError, read_inputs
-from audit.pipeline import AuditConfig, AuditResult, audit
+from audit.pipeline import AuditConfig, AuditResult, ProgressHook, audit
 from audit.report import OutputDirError, ensure_writable, write_outputs
 
 __all__ = [
@@ -28,10 +39,14 @@ __all__ = [
     "AuditResult",
     "DedupConfig",
     "FieldMap",
+    "GateConfig",
+    "GateResult",
     "InputError",
     "OutputDirError",
+    "SuiteError",
     "__version__",
     "audit",
+    "evaluate_gate",
     "find_duplicates",
     "read_inputs",
     "run",
@@ -45,12 +60,17 @@ def run(
     out: str | os.PathLike[str] | None = "reports",
     config: AuditConfig | None = None,
     force: bool = False,
-    progress=None,
+    progress: ProgressHook | None = None,
 ) -> AuditResult:
     """Audit ``paths`` and, unless ``out`` is None, write every output under ``out``."""
     if out is not None:
         ensure_writable(out, force)  # fail before the work, not after it
     result = audit(paths, config, progress=progress)
     if out is not None:
+        if progress:
+            progress("write", "start", 0.0)
+        started = time.perf_counter()
         write_outputs(result, out, force=force)
+        if progress:
+            progress("write", "done", time.perf_counter() - started)
     return result

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 
 #: Files in an output directory that do not make it "used" (kept across runs).
@@ -74,6 +75,7 @@ def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False)
         (staging / "report.md").write_text(
             render_markdown(result.report, result.findings, result.clusters), encoding="utf-8"
         )
+        (staging / "report.html").write_text(render_html(result), encoding="utf-8")
         # report.json last: its presence marks a complete run.
         (staging / "report.json").write_text(
             json.dumps(result.report, indent=2, ensure_ascii=False, default=_plain) + "\n", encoding="utf-8"
