@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from check_records import make_records
 
 from audit.checks import CheckContext, run_checks
@@ -36,3 +37,10 @@ def test_sources_without_titles_are_not_reported() -> None:
     records = make_records([LONG, LONG], titles=["", ""])
     assert kinds(records) == []
     assert kinds(make_records([LONG], titles=[""]), require_title=False) == []
+
+
+def test_unknown_option_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="min_text_chars, require_title"):
+        run_checks(make_records([LONG]), ["empty_or_short"], options={"empty_or_short": {"min_chars": 5}})
+    with pytest.raises(ValueError, match="known: none"):
+        run_checks(make_records([LONG]), ["boilerplate"], options={"boilerplate": {"x": 1}})

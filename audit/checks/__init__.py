@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,6 +37,19 @@ CHECKS: dict[str, type[Check]] = {
 }
 
 
+def make_check(name: str, options: Mapping[str, Any]) -> Check:
+    """The check ``name`` built with ``options``; an unknown option is a ValueError naming the known ones."""
+    cls = CHECKS[name]
+    parameters = inspect.signature(cls).parameters.values()
+    known = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) for check {name}: {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
+        )
+    return cls(**options)
+
+
 def run_checks(
     records: pd.DataFrame,
     names: Iterable[str] | None = None,
@@ -53,5 +67,5 @@ def run_checks(
     context = context or CheckContext()
     findings: list[Finding] = []
     for name in selected:
-        findings.extend(CHECKS[name](**(options or {}).get(name, {})).run(records, context))
+        findings.extend(make_check(name, (options or {}).get(name, {})).run(records, context))
     return findings_frame(findings)
