@@ -38,8 +38,9 @@ def _removal(value: str, start: int, end: int) -> tuple[int, str]:
 def furniture_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Leaked-furniture findings for one field value."""
     found: list[Finding] = []
-    for kind, pattern in LEAKED_FURNITURE:
-        for match in pattern.finditer(value):
+    for furniture in LEAKED_FURNITURE:
+        kind = furniture.kind
+        for match in furniture.finditer(value):
             text = match.group(0).strip()
             if not text:
                 continue

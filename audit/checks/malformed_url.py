@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -103,10 +104,15 @@ def _unbalanced(url: str) -> bool:
     return url.count("(") != url.count(")") or url.count("[") != url.count("]")
 
 
+def _scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
+    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
+
+
 def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
     found: list[Finding] = []
-    for m in _SPACE_AFTER_SCHEME.finditer(value):
+    for m in _scan(_SPACE_AFTER_SCHEME, value, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
         scheme = m.group(1) or m.group(2)
         found.append(
             _finding(
@@ -121,7 +127,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 ),
             )
         )
-    for m in _EXTRA_COLON.finditer(value):
+    for m in _scan(_EXTRA_COLON, value, "::"):
         found.append(
             _finding(
                 record_id,
@@ -133,11 +139,11 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "drop the extra colon"),
             )
         )
-    for m in _SPACE_IN_HOST.finditer(value):
+    for m in _scan(_SPACE_IN_HOST, value, "://"):
         found.append(
             _finding(record_id, field, "space in host", "URL host broken by a space", m.group(0), m.start())
         )
-    for m in _MISSING_COLON.finditer(value):
+    for m in _scan(_MISSING_COLON, value, "//"):
         found.append(
             _finding(
                 record_id,
@@ -149,7 +155,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing colon"),
             )
         )
-    for m in _SINGLE_SLASH.finditer(value):
+    for m in _scan(_SINGLE_SLASH, value, ":/"):
         found.append(
             _finding(
                 record_id,
@@ -161,14 +167,14 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing slash"),
             )
         )
-    for m in _SCHEME_TYPO.finditer(value):
+    for m in _scan(_SCHEME_TYPO, value, "://"):
         found.append(
             _finding(
                 record_id, field, "scheme typo", f"unknown URL scheme {m.group(1)!r}", m.group(0), m.start()
             )
         )
     doubled = set()
-    for m in _DOUBLED_SCHEME.finditer(value):
+    for m in _scan(_DOUBLED_SCHEME, value, "://"):
         doubled.add(m.end())
         found.append(
             _finding(
@@ -181,7 +187,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(1), "", "drop the doubled scheme"),
             )
         )
-    tokens = [(token.start(), token.group(0)) for token in _RAW_TOKEN.finditer(value)]
+    tokens = [(token.start(), token.group(0)) for token in _scan(_RAW_TOKEN, value, "://")]
     for token_start, token in tokens:
         # Web archives wrap a second URL after a "/": https://web.archive.org/web/2020/https://x.org
         wrapper = "archive" in token[: token.find("/", 8) % (len(token) + 1)]
@@ -203,7 +209,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 )
             )
     latex_spans: list[tuple[int, int]] = []
-    for m in _LATEX_COMMAND.finditer(value):
+    for m in _scan(_LATEX_COMMAND, value, "\\"):
         latex_spans.append(m.span())
         found.append(
             _finding(
@@ -235,7 +241,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
             )
         )
         latex_spans.append((at, token_start + link_text.end()))
-    for m in _BRACED_URL.finditer(value):
+    for m in _scan(_BRACED_URL, value, "://"):
         if any(s <= m.start() < e for s, e in latex_spans):
             continue
         found.append(
@@ -249,7 +255,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), m.group(1), "strip the LaTeX braces"),
             )
         )
-    for start, end, url in find_url_spans(value):
+    for start, end, url in find_url_spans(value) if "://" in value else ():
         problem = _host_problem(url)
         if url.endswith("…") or value.startswith("...", end):
             found.append(

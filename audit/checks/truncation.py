@@ -27,6 +27,7 @@ import bisect
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import cached_property
 
 import pandas as pd
 
@@ -54,6 +55,7 @@ _SENTENCE_END = tuple(".!?")
 _WORD = re.compile(r"[^\W\d_]+")
 _LAST_LETTERS = re.compile(r"\b([^\W\d_]{2,})$")
 _OPENER_OF = {")": "(", "]": "["}
+_BRACKET = re.compile(r"[()\[\]]")
 _INFLECTIONS = ("s", "es")
 _QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“"}
 
@@ -63,12 +65,12 @@ def ends_cut_off(text: str) -> tuple[str, str] | None:
     stripped = text.rstrip()
     if not stripped:
         return None
-    match = _ELLIPSIS.search(stripped)
+    match = _ELLIPSIS.search(stripped[-20:])  # the tail only: these patterns end at "$"
     if match:
         return "ends with an ellipsis", match.group(0).strip()
     if stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped):
         return None
-    word = _LAST_WORD.search(stripped)
+    word = _LAST_WORD.search(stripped[-100:])
     if word and word.group(1).lower() in FUNCTION_WORDS:
         return "dangling function word", word.group(1)
     return None
@@ -77,10 +79,11 @@ def ends_cut_off(text: str) -> tuple[str, str] | None:
 def unclosed_bracket(text: str) -> tuple[str, int] | None:
     """The innermost bracket still open at the end of ``text`` and its offset, or None."""
     stack: list[tuple[str, int]] = []
-    for offset, char in enumerate(text):
+    for match in _BRACKET.finditer(text):
+        char = match.group(0)
         if char in "([":
-            stack.append((char, offset))
-        elif char in _OPENER_OF and stack and stack[-1][0] == _OPENER_OF[char]:
+            stack.append((char, match.start()))
+        elif stack and stack[-1][0] == _OPENER_OF[char]:
             stack.pop()
     return stack[-1] if stack else None
 
@@ -124,11 +127,19 @@ class Vocabulary:
     """
 
     def __init__(self, values: Iterable[str]) -> None:
-        self.counts: Counter[str] = Counter()
-        for value in values:
-            words = _WORD.findall(value)
-            self.counts.update(w.lower() for w in words[:-1])
-        self._sorted = sorted(self.counts)
+        self._values = values
+
+    @cached_property
+    def counts(self) -> Counter[str]:
+        """Built on first use: most corpora have few values that end without punctuation."""
+        counts: Counter[str] = Counter()
+        for value in self._values:
+            counts.update(_WORD.findall(value.lower())[:-1])
+        return counts
+
+    @cached_property
+    def _sorted(self) -> list[str]:
+        return sorted(self.counts)
 
     def is_fragment(self, word: str) -> str | None:
         """A longer corpus word that ``word`` begins, when ``word`` itself never occurs inside a value."""
