@@ -26,6 +26,8 @@ from audit.checks.base import Check, CheckContext, Finding, make_repair
 from audit.urls import find_url_spans
 
 NAME = "malformed_url"
+#: Evidence of glued URLs quotes at most this much of the glued token.
+EVIDENCE_MAX_CHARS = 500
 
 _SPACE_AFTER_SCHEME = re.compile(r"\b(https?):[ \t]+//", re.IGNORECASE)
 _MISSING_COLON = re.compile(r"\b(https?)//(?=[^\s/])", re.IGNORECASE)
@@ -34,8 +36,10 @@ _SCHEME_TYPO = re.compile(r"\b(htps|htp|htttps?|hhttps?|htpps?|ttps?|httsp|hppts
 _DOUBLED_SCHEME = re.compile(r"\b(https?://)(?=https?://)", re.IGNORECASE)
 _RAW_TOKEN = re.compile(r"https?://\S+", re.IGNORECASE)
 _INNER_SCHEME = re.compile(r"https?://", re.IGNORECASE)
-_BRACED_URL = re.compile(r"\{+\s*(https?://[^\s{}]+?)\s*\}+", re.IGNORECASE)
-_URL_THEN_BRACES = re.compile(r"(https?://[^\s{}]+)(\{[^{}\s]{1,200}\})", re.IGNORECASE)
+# Linear time on hostile text: matches start only at the first brace of a run / the start of
+# a brace-free chunk, and possessive quantifiers never re-scan what they consumed.
+_BRACED_URL = re.compile(r"(?<!\{)\{++\s*(https?://[^\s{}]+?)\s*\}+", re.IGNORECASE)
+_CHUNK_THEN_BRACES = re.compile(r"(?<![^\s{}])([^\s{}]++)(\{[^{}\s]{1,200}\})")
 _LATEX_COMMAND = re.compile(r"\\(?:href|url)\s*\{\s*(https?://[^\s{}]+)\s*\}(?:\{[^{}]*\})?", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
 _BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
@@ -150,7 +154,9 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
             )
         )
     for token in _RAW_TOKEN.finditer(value):
-        for inner in _INNER_SCHEME.finditer(token.group(0), 1):
+        token_text = token.group(0)
+        evidence = token_text[:EVIDENCE_MAX_CHARS]  # one copy, cut: a hostile line has 100,000s
+        for inner in _INNER_SCHEME.finditer(token_text, 1):
             at = token.start() + inner.start()
             before = value[at - 1]
             if at in doubled or not (before.isalnum() or before in ".,;"):
@@ -161,7 +167,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                     field,
                     "glued URLs",
                     "two URLs glued together",
-                    token.group(0),
+                    evidence,
                     token.start(),
                     repair=make_repair(at, "", " ", "split the glued URLs with a space"),
                 )
@@ -180,8 +186,12 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), m.group(1), "keep only the URL"),
             )
         )
-    for m in _URL_THEN_BRACES.finditer(value):
-        if any(s <= m.start() < e for s, e in latex_spans):
+    for m in _CHUNK_THEN_BRACES.finditer(value):
+        scheme = _INNER_SCHEME.search(m.group(1))  # the URL starts at the chunk's first scheme
+        if scheme is None or scheme.end() == len(m.group(1)):  # a URL needs more than its scheme
+            continue
+        start = m.start() + scheme.start()
+        if any(s <= start < e for s, e in latex_spans):
             continue
         braces = m.group(2)
         at = m.start(2)
@@ -191,8 +201,8 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 field,
                 "latex braces",
                 "LaTeX braces glued to a URL",
-                m.group(0),
-                m.start(),
+                value[start : m.end()],
+                start,
                 repair=make_repair(at, braces, "", "drop the LaTeX link text glued to the URL"),
             )
         )
