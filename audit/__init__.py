@@ -48,8 +48,9 @@ def run(
     progress=None,
 ) -> AuditResult:
     """Audit ``paths`` and, unless ``out`` is None, write every output under ``out``."""
+    paths = list(paths)  # read twice: the overlap check and the run
     if out is not None:
-        ensure_writable(out, force)  # fail before the work, not after it
+        ensure_writable(out, force, inputs=paths)  # fail before the work, not after it
     result = audit(paths, config, progress=progress)
     if out is not None:
         write_outputs(result, out, force=force)

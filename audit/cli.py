@@ -102,6 +102,12 @@ def _summary(result: audit.AuditResult, out: str) -> str:
         f"outputs: {str(out).rstrip('/')}/ (clean.jsonl, removed.jsonl, findings.jsonl, "
         "clusters.jsonl, report.json, report.md)",
     ]
+    notes = [f"{f['source']}: {f['note']}" for f in result.report.get("inputs", []) if f.get("note")]
+    notes += [f"{s['source']}: {s['reason']}" for s in result.report.get("skipped_inputs", [])]
+    if notes:  # an input that gave nothing is said, never silent
+        more = f"; and {len(notes) - 5} more (report.json)" if len(notes) > 5 else ""
+        shown = "; ".join(notes[:5]) + more
+        lines.insert(1, f"notes on inputs: {shown}")
     return "\n".join(lines)
 
 
