@@ -207,7 +207,7 @@ def read_inputs(paths: Iterable[str | os.PathLike[str]], fields: FieldMap | None
         files.append(
             {
                 "source": source.name,
-                "path": str(source.path),
+                "path": _display_name(source.path),
                 "format": (reader_for(source) or PageDumpReader()).name,
                 "bytes": size,
                 "sha256": _file_digest(source.path),

@@ -60,9 +60,9 @@ def refuse_input_overlap(out: str | os.PathLike[str], inputs: Iterable[str | os.
     Replacing the output directory would delete inputs; outputs inside an input directory
     would be read as input by the next run.
     """
-    out_dir = Path(out).resolve()
+    out_dir = Path(os.path.realpath(out))  # realpath, unlike resolve(), never raises on a link loop
     for given in inputs:
-        path = Path(given).resolve()
+        path = Path(os.path.realpath(given))
         if path == out_dir or out_dir in path.parents:
             raise OutputDirError(f"{out}: output directory holds the input {given}; choose another --out")
         if path.is_dir() and path in out_dir.parents:
