@@ -161,7 +161,7 @@ def test_outputs_are_byte_identical_across_runs_and_file_order(corpus: Corpus, r
         rng.shuffle(shuffled)
         audit.run(paths, out=Path(tmp) / "a")
         audit.run(list(reversed(paths)), out=Path(tmp) / "b")
-        audit.run(shuffled + [Path(tmp) / "in"], out=Path(tmp) / "c")  # files and their directory
+        audit.run([*shuffled, Path(tmp) / "in"], out=Path(tmp) / "c")  # files and their directory
         for name in OUTPUTS:
             first = (Path(tmp) / "a" / name).read_bytes()
             assert (Path(tmp) / "b" / name).read_bytes() == first, name
@@ -177,7 +177,7 @@ def test_outputs_are_byte_identical_across_processes_and_hash_seeds(tmp_path: Pa
             for i, w in enumerate(WORDS)
         )
     )
-    files = sorted(str(p) for p in seeds_dir.iterdir()) + [str(extra)]
+    files = [*sorted(str(p) for p in seeds_dir.iterdir()), str(extra)]
     for run, (seed, order) in enumerate((("1", files), ("2", files[::-1]))):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         args = [sys.executable, "-m", "audit", "run", *order, "--out", str(tmp_path / f"out{run}"), "--quiet"]

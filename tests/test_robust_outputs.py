@@ -64,7 +64,7 @@ def test_a_failure_while_writing_leaves_the_previous_outputs_whole(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(writers, "render_markdown", fail)  # after the JSONL files, before report.json
-    with pytest.raises(audit.OutputDirError, match="writing outputs failed: .*No space left on device"):
+    with pytest.raises(audit.OutputDirError, match=r"writing outputs failed: .*No space left on device"):
         audit.run([inputs], out=out, force=True)
     assert tree_digest(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]  # no staging left behind
