@@ -10,7 +10,7 @@ import audit
 from audit.checks import CHECKS
 from audit.ingest import FieldMap
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 EPILOG = """\
 examples:
@@ -18,7 +18,7 @@ examples:
   scrape-audit run dump.jsonl --out out/ --force --text-field body --id-field doc_id
   scrape-audit run a.csv b.parquet --threshold 0.9 --checks malformed_url
 
-exit codes: 0 done, 2 usage error or unreadable input (the message names the file).
+exit codes: 0 done, 2 usage error or unreadable input (the message names the file), 130 interrupted.
 """
 
 
@@ -125,5 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (audit.InputError, audit.OutputDirError, ValueError) as error:
         print(f"scrape-audit: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # outputs are renamed into place last: nothing half-written is left
+        print("scrape-audit: interrupted; no outputs written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(_summary(result, args.out))
     return EXIT_OK

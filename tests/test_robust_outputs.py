@@ -71,7 +71,7 @@ def test_a_failure_while_writing_leaves_the_previous_outputs_whole(
 
 
 def test_an_interrupt_while_writing_leaves_no_output_that_looks_complete(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     inputs, out = small_input(tmp_path), tmp_path / "out"
     real = writers.write_jsonl
@@ -84,8 +84,8 @@ def test_an_interrupt_while_writing_leaves_no_output_that_looks_complete(
         real(frame, path)
 
     monkeypatch.setattr(writers, "write_jsonl", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        audit.run([inputs], out=out)
+    assert main(["run", str(inputs), "--out", str(out), "--quiet"]) == 130
+    assert capsys.readouterr().err == "scrape-audit: interrupted; no outputs written\n"
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
