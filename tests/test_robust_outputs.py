@@ -188,3 +188,31 @@ def test_one_megabyte_hostile_line_finishes(tmp_path: Path, line: str) -> None:
         result = audit.run([path.parent], out=None)
     assert result.report["counts"]["kept"] == 1
     assert result.clean.iloc[0]["id"] == "hostile.jsonl:1"
+
+
+def test_linear_time_rewrites_keep_what_the_patterns_find() -> None:
+    from audit.checks.malformed_url import url_findings
+    from audit.clean import apply_repairs
+    from audit.urls import find_urls, trim_url
+
+    text = "see https://x.org/a{link} and {{https://y.org}} and \\url{https://z.org}{z}"
+    found = [
+        (f.evidence["kind"], f.evidence["match"], f.evidence["offset"]) for f in url_findings("r", "t", text)
+    ]
+    assert found == [
+        ("latex command", "\\url{https://z.org}{z}", 52),
+        ("latex braces", "https://x.org/a{link}", 4),
+        ("latex braces", "{{https://y.org}}", 30),
+    ]
+    assert trim_url("https://x.org/a_(b)).") == "https://x.org/a_(b)"
+    assert trim_url("https://x.org/[a]]];") == "https://x.org/[a]"
+    assert find_urls("(see https://x.org/wiki/Foo_(bar)), and http://y.org.") == [
+        "https://x.org/wiki/Foo_(bar)",
+        "http://y.org",
+    ]
+    repairs = [
+        {"offset": 0, "old": "ab", "new": "X"},
+        {"offset": 1, "old": "b", "new": "Y"},  # overlaps the first: skipped
+        {"offset": 3, "old": "d", "new": "ZZ"},
+    ]
+    assert apply_repairs("abcde", repairs) == ("XcZZe", [True, False, True])
