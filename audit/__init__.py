@@ -8,6 +8,14 @@ Example:
     >>> result.report["counts"]                                      # doctest: +SKIP
     {'input': 588, 'records': 588, 'kept': 526, 'removed': 62, 'quarantined': 0}
     >>> result.clean.head()                                          # doctest: +SKIP
+
+The CI gate is the same run with thresholds (``scrape-audit check``)::
+
+    >>> gate = audit.GateConfig(max_duplicate_rate=0.15)
+    >>> config = audit.AuditConfig(expectations="expectations", gate=gate)
+    >>> result = audit.run(["seeds/"], out=None, config=config)      # doctest: +SKIP
+    >>> result.gate.passed, [c.name for c in result.gate.failures]   # doctest: +SKIP
+    (False, ['findings:malformed_url'])
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from collections.abc import Iterable
 from audit._version import __version__
 from audit.checks import CHECKS, run_checks
 from audit.dedup import DedupConfig, find_duplicates
+from audit.expectations import SuiteError
+from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.ingest import FieldMap, InputError, read_inputs
 from audit.pipeline import AuditConfig, AuditResult, audit
 from audit.report import OutputDirError, ensure_writable, write_outputs
@@ -28,10 +38,14 @@ __all__ = [
     "AuditResult",
     "DedupConfig",
     "FieldMap",
+    "GateConfig",
+    "GateResult",
     "InputError",
     "OutputDirError",
+    "SuiteError",
     "__version__",
     "audit",
+    "evaluate_gate",
     "find_duplicates",
     "read_inputs",
     "run",

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import audit
 from audit.checks import CHECKS
-from audit.ingest import FieldMap
+from audit.config import SETTINGS, ConfigError, Settings, resolve
+from audit.expectations import SuiteError
+from audit.gate import gate_summary, github_annotations, junit_xml, load_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -17,9 +22,64 @@ examples:
   scrape-audit run seeds/                       audit every file below seeds/ into reports/
   scrape-audit run dump.jsonl --out out/ --force --text-field body --id-field doc_id
   scrape-audit run a.csv b.parquet --threshold 0.9 --checks malformed_url
+  scrape-audit check seeds/ --max-duplicate-rate 0.15 --max-findings malformed_url=20
+  scrape-audit check --print-config             show the effective configuration and its origins
 
-exit codes: 0 done, 2 usage error or unreadable input (the message names the file), 130 interrupted.
+settings come from flags, else scrape-audit.toml or pyproject.toml [tool.scrape-audit], else defaults.
+exit codes: run: 0 done; check: 0 passed, 1 the data failed the gate;
+            both: 2 usage error or unreadable input (the message names the file), 130 interrupted.
 """
+
+
+def _add_input_options(parser: argparse.ArgumentParser, out_default: str | None) -> None:
+    """Options shared by ``run`` and ``check``. Settings default to SUPPRESS, so that only flags
+    actually given override the config file."""
+    keep = argparse.SUPPRESS
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories to audit")
+    out_help = "output directory (default: reports)" if out_default else "also write every output to DIR"
+    parser.add_argument("--out", default=out_default, metavar="DIR", help=out_help)
+    parser.add_argument("--force", action="store_true", help="replace a non-empty output directory")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: scrape-audit.toml or "
+        "pyproject.toml [tool.scrape-audit] in the working directory)",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=keep,
+        help="exact shingle Jaccard at which two records are duplicates (default: 0.8)",
+    )
+    parser.add_argument("--num-perm", type=int, default=keep, help="MinHash permutations (default: 128)")
+    parser.add_argument("--shingle-size", type=int, default=keep, help="words per shingle (default: 5)")
+    parser.add_argument(
+        "--checks",
+        metavar="NAME[,NAME]",
+        default=keep,
+        help=f"checks to run (default: all): {', '.join(sorted(CHECKS))}",
+    )
+    for name, default in (("text", "text"), ("title", "title"), ("url", "url"), ("id", "id")):
+        parser.add_argument(
+            f"--{name}-field",
+            default=keep,
+            metavar="FIELD",
+            help=f"field holding the {name} in JSONL/CSV/Parquet (default: {default})",
+        )
+    parser.add_argument(
+        "--expectations",
+        metavar="DIR",
+        default=keep,
+        help="Great Expectations suites (*.json) to validate (default: expectations/, when it exists)",
+    )
+    parser.add_argument(
+        "--no-expectations",
+        dest="expectations",
+        action="store_false",
+        default=keep,
+        help="run no Great Expectations suites",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress; only the final summary")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,42 +101,83 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("paths", nargs="+", metavar="PATH", help="files or directories to audit")
-    run.add_argument("--out", default="reports", metavar="DIR", help="output directory (default: reports)")
-    run.add_argument("--force", action="store_true", help="replace a non-empty output directory")
-    run.add_argument(
-        "--threshold",
+    _add_input_options(run, out_default="reports")
+    check = commands.add_parser(
+        "check",
+        help="audit files and pass or fail them against thresholds (a CI gate)",
+        description="Audit scrape files like `run`, then decide: exit 0 when every criterion passes, "
+        "1 when the data fails the gate (each failed criterion is named), 2 on a usage error.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_input_options(check, out_default=None)
+    keep = argparse.SUPPRESS
+    check.add_argument(
+        "--max-duplicate-rate",
         type=float,
-        default=0.8,
-        help="exact shingle Jaccard at which two records are duplicates (default: 0.8)",
+        metavar="RATE",
+        default=keep,
+        help="fail when more than RATE of the records are removed as duplicates (e.g. 0.15)",
     )
-    run.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default: 128)")
-    run.add_argument("--shingle-size", type=int, default=5, help="words per shingle (default: 5)")
-    run.add_argument(
-        "--checks", metavar="NAME[,NAME]", help=f"checks to run (default: all): {', '.join(sorted(CHECKS))}"
+    check.add_argument(
+        "--max-findings",
+        action="append",
+        metavar="CHECK=N",
+        default=keep,
+        help="fail when CHECK has more than N findings of any severity; replaces --fail-on for "
+        "that check (repeatable)",
     )
-    for name, default in (("text", "text"), ("title", "title"), ("url", "url"), ("id", "id")):
-        run.add_argument(
-            f"--{name}-field",
-            default=default,
-            metavar="FIELD",
-            help=f"field holding the {name} in JSONL/CSV/Parquet (default: {default})",
-        )
-    run.add_argument("--quiet", action="store_true", help="no progress; only the final summary")
+    check.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info"),
+        default=keep,
+        help="lowest severity of a finding or expectation that fails the gate (default: error)",
+    )
+    check.add_argument(
+        "--baseline",
+        metavar="REPORT",
+        default=keep,
+        help="a previous report.json: fail when quality regressed against it",
+    )
+    check.add_argument(
+        "--baseline-tolerance",
+        type=float,
+        metavar="RATE",
+        default=keep,
+        help="allowed increase of the duplicate rate and of each check's findings per record "
+        "over the baseline (default: 0.0)",
+    )
+    check.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per criterion)")
+    check.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective configuration and where each value came from, then exit",
+    )
     return parser
 
 
-def _config(args: argparse.Namespace) -> audit.AuditConfig:
-    if not 0.0 < args.threshold <= 1.0:
-        raise ValueError(f"--threshold must be in (0, 1], got {args.threshold}")
-    checks = tuple(c.strip() for c in args.checks.split(",") if c.strip()) if args.checks else None
-    return audit.AuditConfig(
-        threshold=args.threshold,
-        num_perm=args.num_perm,
-        shingle_size=args.shingle_size,
-        checks=checks,
-        fields=FieldMap(text=args.text_field, title=args.title_field, url=args.url_field, id=args.id_field),
-    )
+def _max_findings(pairs: list[str]) -> dict[str, int]:
+    table = {}
+    for pair in pairs:
+        check, sep, limit = pair.partition("=")
+        if not sep or not limit.strip().isdigit():
+            raise ConfigError(f"--max-findings expects CHECK=N (N an integer >= 0), got {pair!r}")
+        table[check.strip()] = int(limit)
+    return table
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (keys of :data:`audit.config.SETTINGS`)."""
+    flags = {
+        key: getattr(args, key.replace("-", "_")) for key in SETTINGS if hasattr(args, key.replace("-", "_"))
+    }
+    if "checks" in flags:
+        flags["checks"] = [c.strip() for c in flags["checks"].split(",") if c.strip()]
+    if "max-findings" in flags:
+        flags["max-findings"] = _max_findings(flags["max-findings"])
+    if "threshold" in flags and flags["threshold"] <= 0:
+        raise ConfigError(f"--threshold must be in (0, 1], got {flags['threshold']}")
+    return flags
 
 
 def _progress(quiet: bool):
@@ -90,7 +191,7 @@ def _progress(quiet: bool):
     return show
 
 
-def _summary(result: audit.AuditResult, out: str) -> str:
+def _summary(result: audit.AuditResult, out: str | None) -> str:
     counts, dup = result.report["counts"], result.report["duplicates"]
     lines = [
         f"records: {counts['input']} in, {counts['kept']} kept, {counts['removed']} removed, "
@@ -99,8 +200,6 @@ def _summary(result: audit.AuditResult, out: str) -> str:
         f"(duplicate rate {dup['duplicate_rate']:.2%})",
         "findings: "
         + (", ".join(f"{k} {v}" for k, v in result.report["findings_by_check"].items()) or "none"),
-        f"outputs: {str(out).rstrip('/')}/ (clean.jsonl, removed.jsonl, findings.jsonl, "
-        "clusters.jsonl, report.json, report.md)",
     ]
     notes = [f"{f['source']}: {f['note']}" for f in result.report.get("inputs", []) if f.get("note")]
     notes += [f"{s['source']}: {s['reason']}" for s in result.report.get("skipped_inputs", [])]
@@ -108,7 +207,59 @@ def _summary(result: audit.AuditResult, out: str) -> str:
         more = f"; and {len(notes) - 5} more (report.json)" if len(notes) > 5 else ""
         shown = "; ".join(notes[:5]) + more
         lines.insert(1, f"notes on inputs: {shown}")
+    expectations = result.report.get("expectations")
+    if expectations is not None:
+        lines.append(
+            f"expectations: {expectations['evaluated'] - expectations['failed']} of "
+            f"{expectations['evaluated']} passed in {len(expectations['suites'])} suite(s)"
+        )
+    if out is None:
+        lines.append("outputs: none written (give --out DIR to write them)")
+    else:
+        lines.append(
+            f"outputs: {str(out).rstrip('/')}/ (clean.jsonl, removed.jsonl, findings.jsonl, "
+            "clusters.jsonl, report.json, report.md)"
+        )
+    if "gate" in result.report:
+        lines += gate_summary(result.report["gate"])
     return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.paths:
+        raise ConfigError("give at least one PATH to audit")
+    result = audit.run(
+        args.paths,
+        out=args.out,
+        config=settings.audit_config(),
+        force=args.force,
+        progress=_progress(args.quiet),
+    )
+    print(_summary(result, args.out))
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    if args.print_config:
+        print(settings.render())
+        return EXIT_OK
+    if not args.paths:
+        raise ConfigError("give at least one PATH to check (or --print-config)")
+    baseline_path = settings.values["baseline"]
+    baseline = load_report(baseline_path) if baseline_path else None
+    config = settings.audit_config(gate=True, baseline=baseline)
+    result = audit.run(
+        args.paths, out=args.out, config=config, force=args.force, progress=_progress(args.quiet)
+    )
+    assert result.gate is not None
+    gate = result.report["gate"]
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(gate, result.findings, result.records, result.files):
+            print(line)
+    print(_summary(result, args.out))
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(gate), encoding="utf-8")
+    return EXIT_OK if result.gate.passed else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,15 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        config = _config(args)
-        result = audit.run(
-            args.paths, out=args.out, config=config, force=args.force, progress=_progress(args.quiet)
-        )
-    except (audit.InputError, audit.OutputDirError, ValueError) as error:
+        settings = resolve(_flags(args), args.config)
+        return _check(args, settings) if args.command == "check" else _run(args, settings)
+    except (audit.InputError, audit.OutputDirError, SuiteError, OSError, ValueError) as error:
         print(f"scrape-audit: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # outputs are renamed into place last: nothing half-written is left
         print("scrape-audit: interrupted; no outputs written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(_summary(result, args.out))
-    return EXIT_OK

@@ -1,6 +1,8 @@
 """The audit pipeline: a list of small steps, each with one job, run in order over one state.
 
-    ingest -> normalise -> dedup (clusters) -> checks (findings) -> clean -> summarise
+    ingest -> normalise -> dedup (clusters) -> checks (findings) -> clean
+        -> expectations (GX suites, when a suite directory is set) -> summarise
+        -> gate (pass/fail, when thresholds are set)
 
 Each step reads and sets fields of :class:`AuditResult`; a step can be run alone in a test
 by giving it a result with the fields it reads already set.
@@ -22,6 +24,8 @@ from audit.checks.base import findings_frame
 from audit.checks.truncation import ends_cut_off
 from audit.clean import build_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
+from audit.expectations import load_suites, validate_suites, validation_tables
+from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.ingest import FieldMap, read_inputs
 from audit.normalise import add_normalised
 from audit.report.summary import summarise
@@ -40,6 +44,10 @@ class AuditConfig:
     #: Per-check keyword options, e.g. ``{"empty_or_short": {"min_text_chars": 100}}``.
     check_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     fields: FieldMap = field(default_factory=FieldMap)
+    #: Directory of Great Expectations suites (``*.json``); None: no suites run.
+    expectations: str | None = None
+    #: Thresholds of the CI gate; None: no gate (``scrape-audit run``).
+    gate: GateConfig | None = None
 
     def dedup_config(self) -> DedupConfig:
         return DedupConfig(
@@ -50,6 +58,7 @@ class AuditConfig:
         values = asdict(self)
         values["checks"] = list(self.checks) if self.checks is not None else sorted(CHECKS)
         values["check_options"] = {k: dict(v) for k, v in self.check_options.items()}
+        values["gate"] = self.gate.as_dict() if self.gate is not None else None
         return values
 
 
@@ -67,6 +76,9 @@ class AuditResult:
     findings: pd.DataFrame = field(default_factory=lambda: findings_frame([]))
     clean: pd.DataFrame = field(default_factory=pd.DataFrame)
     removed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The ``expectations`` section of report.json, when suites ran.
+    expectations: dict[str, Any] | None = None
+    gate: GateResult | None = None
     report: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -134,6 +146,18 @@ class Clean(Step):
         state.clean, state.removed, state.findings = cleaned.clean, cleaned.removed, cleaned.findings
 
 
+class Expectations(Step):
+    name = "expectations"
+
+    def run(self, state: AuditResult) -> None:
+        if state.config.expectations is None:
+            return
+        tables = validation_tables(
+            state.records, state.clean, state.removed, state.quarantine, state.findings
+        )
+        state.expectations = validate_suites(load_suites(state.config.expectations), tables)
+
+
 class Summarise(Step):
     name = "summarise"
 
@@ -150,9 +174,30 @@ class Summarise(Step):
             parameters=state.config.as_dict() | {"fields": asdict(state.config.fields)},
             timings=state.timings,
         )
+        if state.expectations is not None:
+            state.report["expectations"] = state.expectations
 
 
-DEFAULT_STEPS: tuple[Step, ...] = (Ingest(), Normalise(), Dedup(), Checks(), Clean(), Summarise())
+class Gate(Step):
+    name = "gate"
+
+    def run(self, state: AuditResult) -> None:
+        if state.config.gate is None:
+            return
+        state.gate = evaluate_gate(state.report, state.findings, state.config.gate)
+        state.report["gate"] = state.gate.as_dict()
+
+
+DEFAULT_STEPS: tuple[Step, ...] = (
+    Ingest(),
+    Normalise(),
+    Dedup(),
+    Checks(),
+    Clean(),
+    Expectations(),
+    Summarise(),
+    Gate(),
+)
 
 #: Called before and after each step: ``(step name, "start" | "done", seconds so far)``.
 ProgressHook = Callable[[str, str, float], None]
@@ -170,6 +215,8 @@ def audit(
         unknown = [c for c in config.checks if c not in CHECKS]
         if unknown:
             raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}")
+    if config.expectations is not None:
+        load_suites(config.expectations)  # a missing directory or bad JSON fails before the work
     state = AuditResult(paths=[str(p) for p in paths], config=config)
     for step in steps:
         if progress:

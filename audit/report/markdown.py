@@ -18,6 +18,52 @@ def _cell(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _gate_section(gate: dict[str, Any] | None) -> list[str]:
+    """The gate's verdict and each failed criterion (``scrape-audit check`` only)."""
+    if gate is None:
+        return []
+    verdict = "passed" if gate["passed"] else "FAILED"
+    lines = [
+        f"## Gate: {verdict}",
+        "",
+        f"{gate['failed']} of {gate['evaluated']} criteria failed (fail-on `{gate['fail_on']}`).",
+        "",
+    ]
+    failed = [c for c in gate["criteria"] if not c["passed"]]
+    if failed:
+        lines += ["| criterion | why | records |", "|---|---|---|"]
+        for c in failed[:TOP_FINDINGS]:
+            ids = ", ".join(f"`{i}`" for i in c["record_ids"][:5])
+            more = f" (+{len(c['record_ids']) - 5})" if len(c["record_ids"]) > 5 else ""
+            lines.append(f"| {_cell(c['name'], 100)} | {_cell(c['message'])} | {ids}{more} |")
+        lines.append("")
+    return lines
+
+
+def _expectations_section(expectations: dict[str, Any] | None) -> list[str]:
+    """One row per Great Expectations result, failures first."""
+    if not expectations or not expectations["suites"]:
+        return []
+    rows = [(s["name"], r) for s in expectations["suites"] for r in s["results"]]
+    rows.sort(key=lambda row: row[1]["success"])
+    lines = [
+        f"## Expectations ({expectations['evaluated'] - expectations['failed']} of "
+        f"{expectations['evaluated']} passed)",
+        "",
+        "| suite | expectation | severity | result | observed | failing records |",
+        "|---|---|---|---|---|---|",
+    ]
+    for suite, r in rows:
+        ids = ", ".join(f"`{i}`" for i in r["failing_ids"][:5])
+        result = "pass" if r["success"] else "**fail**"
+        lines.append(
+            f"| {suite} | {_cell(r['name'], 100)} | {r['severity']} | {result} "
+            f"| {_cell(r['observed'], 60)} | {ids} |"
+        )
+    lines.append("")
+    return lines
+
+
 def render_markdown(report: dict[str, Any], findings: pd.DataFrame, clusters: pd.DataFrame) -> str:
     counts, dup = report["counts"], report["duplicates"]
     lines = [
@@ -28,6 +74,7 @@ def render_markdown(report: dict[str, Any], findings: pd.DataFrame, clusters: pd
         f"| {counts['input']} | {counts['kept']} | {counts['removed']} | {counts['quarantined']} "
         f"| {dup['clusters']} | {dup['duplicate_rate']:.2%} |",
         "",
+        *_gate_section(report.get("gate")),
         "## Findings by check",
         "",
         "| check | error | warning | info |",
@@ -59,6 +106,7 @@ def render_markdown(report: dict[str, Any], findings: pd.DataFrame, clusters: pd
                 f"| {_cell(row.message)} | `{_cell(evidence, 80)}` | {_cell(repair)} |"
             )
         lines.append("")
+    lines += _expectations_section(report.get("expectations"))
     if len(clusters):
         biggest = clusters.sort_values(["size", "cluster_id"], ascending=[False, True], kind="stable")
         lines += [

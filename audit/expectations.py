@@ -1,0 +1,279 @@
+"""Great Expectations suites: load JSON suites from a directory, validate the audit's tables.
+
+A suite is a GX 1.x ``ExpectationSuite`` as plain JSON, plus the table it validates in
+``meta.table``::
+
+    {"name": "input_records", "meta": {"table": "records"},
+     "expectations": [{"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}}]}
+
+Tables (built by :func:`validation_tables`):
+
+- ``records``: the input records (``id``, ``source``, ``line``, ``title``, ``text``, ``url``,
+  ``norm_text``);
+- ``corpus``: every input, with its fate: ``id``, ``status`` (``kept``/``removed``/``quarantined``),
+  ``title``, ``text``, ``url`` (cleaned, for kept records), ``norm_text`` (kept records only),
+  ``unrepaired_errors`` (kept records only: error findings whose repair was not applied),
+  ``reason``, ``duplicate_of``, ``accounted`` (kept; or removed with a reason and a kept
+  ``duplicate_of``; or quarantined with an error).
+
+Validation uses an ephemeral GX context (no project folder, nothing written). Pitfalls of GX
+1.x handled here: an expectation of an unregistered type is dropped silently by GX, so the
+number built is compared with the number in the file (:class:`SuiteError` otherwise);
+``result_format`` is passed to ``validate()``, where it takes effect; failing rows are named by
+``unexpected_index_column_names=["id"]``; a suite "fails" even when only ``warning`` expectations
+fail, so each result carries its own severity and the gate decides. great_expectations is
+imported only when suites run (about 3 s).
+
+Example:
+    >>> suites = load_suites("expectations")                       # doctest: +SKIP
+    >>> summary = validate_suites(suites, validation_tables(...))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audit.normalise import add_normalised
+
+TABLES = ("records", "corpus")
+#: GX severities -> the audit's finding severities (one scale for the gate).
+SEVERITY_FROM_GX = {"critical": "error", "warning": "warning", "info": "info"}
+#: Failing record ids kept per expectation in report.json.
+MAX_FAILING_IDS = 100
+RECORD_COLUMNS = ["id", "source", "line", "title", "text", "url", "norm_text"]
+
+
+class SuiteError(Exception):
+    """A suite file cannot be used as written (bad JSON, unknown table or expectation type)."""
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """One suite as read from disk, before GX sees it."""
+
+    path: Path
+    name: str
+    table: str
+    expectations: list[dict[str, Any]]
+
+
+def load_suites(directory: str | os.PathLike[str]) -> list[SuiteFile]:
+    """Every ``*.json`` suite in ``directory`` (sorted by file name), checked for shape."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise SuiteError(f"{folder}: expectations directory not found")
+    suites = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise SuiteError(f"{path}: not a readable JSON suite: {error}") from error
+        if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+            raise SuiteError(f"{path}: a suite is a JSON object with an 'expectations' list")
+        table = (data.get("meta") or {}).get("table", "records")
+        if table not in TABLES:
+            raise SuiteError(f"{path}: meta.table {table!r} is not one of {', '.join(TABLES)}")
+        suites.append(SuiteFile(path, str(data.get("name") or path.stem), table, data["expectations"]))
+    return suites
+
+
+def validation_tables(
+    records: pd.DataFrame,
+    clean: pd.DataFrame,
+    removed: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    findings: pd.DataFrame,
+) -> dict[str, pd.DataFrame]:
+    """The DataFrames suites validate, by table name (see the module docstring)."""
+    table_records = records.reindex(columns=RECORD_COLUMNS)
+    kept = clean.reindex(columns=["id", "title", "text", "url"])
+    kept = add_normalised(kept) if len(kept) else kept.assign(norm_text=pd.Series(dtype=object))
+    unrepaired: dict[str, int] = {}
+    if len(findings):
+        open_errors = findings[(findings["severity"] == "error") & ~findings["applied"].astype(bool)]
+        unrepaired = open_errors.groupby("record_id").size().to_dict()
+    kept_ids = set(kept["id"])
+    kept = kept.assign(
+        status="kept",
+        unrepaired_errors=[float(unrepaired.get(i, 0)) for i in kept["id"]],
+        reason=None,
+        duplicate_of=None,
+        accounted=True,
+    )
+    gone = removed.reindex(columns=["id", "reason", "duplicate_of"]).assign(status="removed")
+    gone = gone.assign(
+        accounted=[
+            bool(reason) and dup in kept_ids
+            for reason, dup in zip(gone["reason"], gone["duplicate_of"], strict=True)
+        ]
+    )
+    held = pd.DataFrame(
+        {
+            "id": [f"{s}:{n}" for s, n in zip(quarantine["source"], quarantine["line"], strict=True)],
+            "status": "quarantined",
+            "reason": list(quarantine["error"]),
+        }
+    )
+    held = held.assign(accounted=[bool(e) for e in held["reason"]])
+    columns = ["id", "status", "title", "text", "url", "norm_text", "unrepaired_errors", "reason"]
+    columns += ["duplicate_of", "accounted"]
+    parts = [part.reindex(columns=columns) for part in (kept, gone, held) if len(part)]
+    corpus = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    corpus["accounted"] = corpus["accounted"].astype(bool)
+    return {"records": table_records, "corpus": corpus}
+
+
+@contextmanager
+def _quiet_gx_logging() -> Iterator[None]:
+    """GX logs a traceback when it drops an expectation; we raise our own, clearer error."""
+    logger = logging.getLogger("great_expectations")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _import_plugins(directories: Sequence[Path]) -> None:
+    """Import every ``*.py`` next to the suites, so custom expectation classes register."""
+    for folder in directories:
+        for path in sorted(folder.glob("*.py")):
+            name = f"scrape_audit_expectations_{path.stem}"
+            if name in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise SuiteError(f"{path}: cannot import")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+
+
+def _build_suite(suite: SuiteFile) -> Any:
+    """A GX ExpectationSuite with every expectation of the file, or :class:`SuiteError`."""
+    from great_expectations.core import ExpectationSuite
+
+    built = []
+    with _quiet_gx_logging():
+        for number, spec in enumerate(suite.expectations, start=1):
+            try:
+                one = ExpectationSuite(name=suite.name, expectations=[spec]).expectations
+            except Exception as error:  # GX raises many types for a bad configuration
+                raise SuiteError(f"{suite.path}: expectation {number}: {error}") from error
+            if len(one) != 1:  # GX dropped it: its type is not registered
+                kind = spec.get("type") if isinstance(spec, dict) else spec
+                raise SuiteError(f"{suite.path}: expectation {number}: unknown expectation type {kind!r}")
+            built.extend(one)
+    gx_suite = ExpectationSuite(name=suite.name, expectations=[e.configuration for e in built])
+    if len(gx_suite.expectations) != len(suite.expectations):
+        raise SuiteError(
+            f"{suite.path}: {len(suite.expectations)} expectations in the file, "
+            f"{len(gx_suite.expectations)} loaded"
+        )
+    return gx_suite
+
+
+def _failing_ids(result: dict[str, Any]) -> list[str]:
+    ids = []
+    for row in result.get("unexpected_index_list") or []:
+        if isinstance(row, dict) and "id" in row:
+            ids.append(str(row["id"]))
+    return ids
+
+
+def _describe(gx_result: Any) -> dict[str, Any]:
+    config = gx_result.expectation_config
+    result = gx_result.result or {}
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    severity = getattr(config.severity, "value", str(config.severity))
+    failing = _failing_ids(result)
+    # Aggregate expectations report an observed value; per-row ones count unexpected rows.
+    if "observed_value" in result:
+        observed, observed_text = result["observed_value"], f"observed {result['observed_value']}"
+    else:
+        observed = result.get("unexpected_count")
+        observed_text = f"{observed} of {result.get('element_count')} rows unexpected"
+    column = kwargs.get("column")
+    return {
+        "expectation": config.type,
+        "name": f"{config.type}({column})" if column else config.type,
+        "column": column,
+        "kwargs": kwargs,
+        "severity": SEVERITY_FROM_GX.get(severity, "error"),
+        "success": bool(gx_result.success),
+        "observed_value": observed,
+        "observed": observed_text,
+        "element_count": result.get("element_count"),
+        "unexpected_count": result.get("unexpected_count"),
+        "failing_ids": failing[:MAX_FAILING_IDS],
+        "exception": (gx_result.exception_info or {}).get("exception_message")
+        if gx_result.exception_info and gx_result.exception_info.get("raised_exception")
+        else None,
+        "description": (config.meta or {}).get("description"),
+    }
+
+
+def validate_suites(suites: Sequence[SuiteFile], tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Validate each suite against its table; the ``expectations`` section of report.json."""
+    if not suites:
+        return {"suites": [], "evaluated": 0, "failed": 0, "failed_by_severity": {}}
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    import audit.custom_expectations  # noqa: F401  (registers the audit's expectation types)
+
+    _import_plugins(sorted({s.path.parent for s in suites}))
+    gx_suites = [_build_suite(s) for s in suites]
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("scrape_audit")
+    batches: dict[str, Any] = {}
+    result_format = {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": ["id"],
+        "partial_unexpected_count": 20,
+    }
+    out = []
+    for suite, gx_suite in zip(suites, gx_suites, strict=True):
+        if suite.table not in batches:
+            asset = source.add_dataframe_asset(suite.table)
+            definition = asset.add_batch_definition_whole_dataframe("whole")
+            batches[suite.table] = definition.get_batch(batch_parameters={"dataframe": tables[suite.table]})
+        validation = batches[suite.table].validate(gx_suite, result_format=result_format)
+        results = [_describe(r) for r in validation.results]
+        out.append(
+            {
+                "name": suite.name,
+                "file": str(suite.path),
+                "table": suite.table,
+                "rows": len(tables[suite.table]),
+                "success": all(r["success"] for r in results),
+                "evaluated": len(results),
+                "failed": sum(not r["success"] for r in results),
+                "results": results,
+            }
+        )
+    failed = [r for s in out for r in s["results"] if not r["success"]]
+    by_severity: dict[str, int] = {}
+    for r in failed:
+        by_severity[r["severity"]] = by_severity.get(r["severity"], 0) + 1
+    return {
+        "suites": out,
+        "evaluated": sum(s["evaluated"] for s in out),
+        "failed": len(failed),
+        "failed_by_severity": by_severity,
+    }
