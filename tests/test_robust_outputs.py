@@ -142,9 +142,12 @@ def test_inputs_are_never_modified(tmp_path: Path, seeds_dir: Path) -> None:
 # --- no network -----------------------------------------------------------------------------
 
 
-def test_whole_pipeline_runs_with_sockets_disabled(
-    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def disable_sockets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make every connection, datagram and name lookup raise; return the attempts made.
+
+    Creating a socket is allowed (urllib3, imported by Great Expectations, probes for IPv6
+    by opening one on import); reaching anything is not.
+    """
     attempts: list[str] = []
 
     def refuse(name: str):
@@ -154,12 +157,31 @@ def test_whole_pipeline_runs_with_sockets_disabled(
 
         return blocked
 
-    for name in ("socket", "create_connection", "getaddrinfo", "gethostbyname", "socketpair"):
+    for name in ("connect", "connect_ex", "sendto", "sendmsg"):
+        monkeypatch.setattr(socket.socket, name, refuse(name))
+    for name in ("create_connection", "getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
         monkeypatch.setattr(socket, name, refuse(name))
+    return attempts
+
+
+def test_whole_pipeline_runs_with_sockets_disabled(
+    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = disable_sockets(monkeypatch)
     result = audit.run([seeds_dir], out=tmp_path / "out")
     assert attempts == []
     assert result.report["counts"]["kept"] == 526
     assert (tmp_path / "out" / "report.json").exists()
+
+
+def test_check_command_with_expectations_runs_with_sockets_disabled(
+    tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    attempts = disable_sockets(monkeypatch)
+    code = main(["check", str(seeds_dir), "--out", str(tmp_path / "out"), "--quiet"])
+    out = capsys.readouterr().out
+    assert attempts == []
+    assert code == 1 and "expectations: 11 of 11 passed" in out  # the documented seeds verdict
 
 
 # --- hostile text ---------------------------------------------------------------------------
