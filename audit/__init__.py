@@ -21,6 +21,7 @@ The CI gate is the same run with thresholds (``scrape-audit check``)::
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 
 from audit._version import __version__
@@ -29,7 +30,7 @@ from audit.dedup import DedupConfig, find_duplicates
 from audit.expectations import SuiteError
 from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.ingest import FieldMap, InputError, read_inputs
-from audit.pipeline import AuditConfig, AuditResult, audit
+from audit.pipeline import AuditConfig, AuditResult, ProgressHook, audit
 from audit.report import OutputDirError, ensure_writable, write_outputs
 
 __all__ = [
@@ -59,7 +60,7 @@ def run(
     out: str | os.PathLike[str] | None = "reports",
     config: AuditConfig | None = None,
     force: bool = False,
-    progress=None,
+    progress: ProgressHook | None = None,
 ) -> AuditResult:
     """Audit ``paths`` and, unless ``out`` is None, write every output under ``out``."""
     paths = list(paths)  # read twice: the overlap check and the run
@@ -67,5 +68,10 @@ def run(
         ensure_writable(out, force, inputs=paths)  # fail before the work, not after it
     result = audit(paths, config, progress=progress)
     if out is not None:
+        if progress:
+            progress("write", "start", 0.0)
+        started = time.perf_counter()
         write_outputs(result, out, force=force)
+        if progress:
+            progress("write", "done", time.perf_counter() - started)
     return result

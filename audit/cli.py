@@ -14,6 +14,7 @@ from audit.checks import CHECKS
 from audit.config import SETTINGS, ConfigError, Settings, resolve
 from audit.expectations import SuiteError
 from audit.gate import gate_summary, github_annotations, junit_xml, load_report
+from audit.terminal import stage_progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -180,17 +181,6 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
-def _progress(quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        return None
-
-    def show(step: str, phase: str, seconds: float) -> None:
-        if phase == "done":
-            print(f"  {step:<10} {seconds:7.2f} s", file=sys.stderr)
-
-    return show
-
-
 def _summary(result: audit.AuditResult, out: str | None) -> str:
     counts, dup = result.report["counts"], result.report["duplicates"]
     lines = [
@@ -218,23 +208,25 @@ def _summary(result: audit.AuditResult, out: str | None) -> str:
     else:
         lines.append(
             f"outputs: {str(out).rstrip('/')}/ (clean.jsonl, removed.jsonl, findings.jsonl, "
-            "clusters.jsonl, report.json, report.md)"
+            "clusters.jsonl, report.json, report.md, report.html)"
         )
     if "gate" in result.report:
         lines += gate_summary(result.report["gate"])
     return "\n".join(lines)
 
 
+def _progress(args: argparse.Namespace):
+    """A progress bar over the stages on a terminal; nothing when piped or with --quiet."""
+    return stage_progress(enabled=not args.quiet and sys.stderr.isatty())
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.paths:
         raise ConfigError("give at least one PATH to audit")
-    result = audit.run(
-        args.paths,
-        out=args.out,
-        config=settings.audit_config(),
-        force=args.force,
-        progress=_progress(args.quiet),
-    )
+    with _progress(args) as progress:
+        result = audit.run(
+            args.paths, out=args.out, config=settings.audit_config(), force=args.force, progress=progress
+        )
     print(_summary(result, args.out))
     return EXIT_OK
 
@@ -248,9 +240,8 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     baseline_path = settings.values["baseline"]
     baseline = load_report(baseline_path) if baseline_path else None
     config = settings.audit_config(gate=True, baseline=baseline)
-    result = audit.run(
-        args.paths, out=args.out, config=config, force=args.force, progress=_progress(args.quiet)
-    )
+    with _progress(args) as progress:
+        result = audit.run(args.paths, out=args.out, config=config, force=args.force, progress=progress)
     assert result.gate is not None
     gate = result.report["gate"]
     if os.environ.get("GITHUB_ACTIONS") == "true":

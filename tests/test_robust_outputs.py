@@ -106,6 +106,7 @@ def test_existing_output_dir_refused_or_replaced_whole(
         "findings.jsonl",
         "quarantine.jsonl",
         "removed.jsonl",
+        "report.html",
         "report.json",
         "report.md",
     ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 
 #: Files in an output directory that do not make it "used" (kept across runs).
@@ -114,6 +115,7 @@ def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False)
         write_jsonl(result.findings, staging / "findings.jsonl")
         write_jsonl(result.clusters, staging / "clusters.jsonl")
         _write_text(staging / "report.md", render_markdown(result.report, result.findings, result.clusters))
+        _write_text(staging / "report.html", render_html(result))
         # report.json last: its presence marks a complete run.
         _write_text(
             staging / "report.json",

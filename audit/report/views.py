@@ -1,0 +1,506 @@
+"""The sections of report.html as plain data: cards, charts, the near-duplicate explorer, the
+findings table and the run metadata. :mod:`audit.report.html` puts them into the template.
+
+Large runs are sampled so the page stays small (under 5 MB for 100k records): the findings
+table and the explorer show a bounded number of rows and say how many the JSONL files hold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import combinations_with_replacement
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from audit.checks.base import SEVERITIES
+from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
+from audit.report.diffs import Segment, changed_chars, word_diff
+
+MAX_FINDING_ROWS = 2_000
+MAX_CLUSTERS = 100
+MAX_SOURCES = 25
+MAX_EXPLORER_CHARS = 4_000
+CONTEXT_CHARS = 60
+LENGTH_BINS = 40
+
+
+# ---------------------------------------------------------------- summary cards
+
+
+@dataclass(frozen=True)
+class Card:
+    label: str
+    value: str
+    note: str = ""
+    tone: str = ""  # "", "good", "bad", "warn"
+
+
+def cards(report: dict[str, Any]) -> list[Card]:
+    counts, dup = report["counts"], report["duplicates"]
+    severity = report.get("findings_by_severity", {})
+    gate = gate_view(report.get("gate"))
+    suites = suites_view(report.get("expectations"))
+    passed_suites = sum(1 for s in suites if s.success)
+    return [
+        Card("records in", f"{counts['input']:,}", f"{len(report.get('inputs', []))} input files"),
+        Card("kept", f"{counts['kept']:,}", "in clean.jsonl", "good"),
+        Card("removed", f"{counts['removed']:,}", "in removed.jsonl", "warn" if counts["removed"] else ""),
+        Card(
+            "quarantined",
+            f"{counts['quarantined']:,}",
+            "unreadable input",
+            "bad" if counts["quarantined"] else "",
+        ),
+        Card(
+            "duplicate rate",
+            f"{dup['duplicate_rate']:.2%}",
+            f"{dup['clusters']:,} clusters covering {dup['records_in_clusters']:,} records",
+        ),
+        Card(
+            "findings",
+            f"{report.get('findings', 0):,}",
+            " · ".join(f"{severity.get(s, 0):,} {s}" for s in SEVERITIES),
+            "bad" if severity.get("error") else "",
+        ),
+        Card("repairs applied", f"{report.get('repairs_applied', 0):,}", "in the cleaned corpus"),
+        Card(
+            "gate",
+            gate.status if gate else "not run",
+            f"{len(gate.failures)} of {len(gate.criteria)} criteria failed" if gate else "",
+            ("good" if gate.passed else "bad") if gate else "",
+        ),
+        Card(
+            "GE suites",
+            f"{passed_suites}/{len(suites)}" if suites else "not run",
+            f"suites passed · {sum(len(s.results) for s in suites)} expectations" if suites else "",
+            ("good" if passed_suites == len(suites) else "bad") if suites else "",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- gate and expectations
+
+
+MAX_IDS_SHOWN = 20
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_describe(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_describe(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _ids(ids: Any) -> str:
+    ids = ids if isinstance(ids, list) else []
+    return ", ".join(map(str, ids[:MAX_IDS_SHOWN])) + (
+        f" … ({len(ids):,} in all)" if len(ids) > MAX_IDS_SHOWN else ""
+    )
+
+
+@dataclass(frozen=True)
+class CriterionView:
+    name: str
+    kind: str
+    passed: bool
+    message: str
+    record_ids: str
+
+
+@dataclass(frozen=True)
+class GateView:
+    passed: bool
+    fail_on: str
+    criteria: list[CriterionView]
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.passed else "failed"
+
+    @property
+    def failures(self) -> list[CriterionView]:
+        return [c for c in self.criteria if not c.passed]
+
+
+def gate_view(gate: dict[str, Any] | None) -> GateView | None:
+    """report.json's ``gate`` (from ``scrape-audit check``); None when the gate did not run."""
+    if not gate:
+        return None
+    criteria = [
+        CriterionView(
+            str(c.get("name", "")),
+            str(c.get("kind", "")),
+            bool(c.get("passed")),
+            str(c.get("message", "")),
+            _ids(c.get("record_ids")),
+        )
+        for c in gate.get("criteria", [])
+    ]
+    # Failed criteria first: they are what a reader opens this section for.
+    criteria.sort(key=lambda c: c.passed)
+    return GateView(bool(gate.get("passed")), str(gate.get("fail_on", "")), criteria)
+
+
+@dataclass(frozen=True)
+class ExpectationView:
+    name: str
+    severity: str
+    success: bool
+    observed: str
+    failing: str
+    description: str
+
+
+@dataclass(frozen=True)
+class SuiteView:
+    name: str
+    table: str
+    rows: int
+    success: bool
+    results: list[ExpectationView] = field(default_factory=list)
+
+
+def suites_view(expectations: dict[str, Any] | None) -> list[SuiteView]:
+    """report.json's ``expectations`` (Great Expectations suites); [] when no suite ran."""
+    if not expectations:
+        return []
+    return [
+        SuiteView(
+            str(suite.get("name", "")),
+            str(suite.get("table", "")),
+            int(suite.get("rows", 0)),
+            bool(suite.get("success")),
+            [
+                ExpectationView(
+                    str(r.get("name") or r.get("expectation", "")),
+                    str(r.get("severity", "")),
+                    bool(r.get("success")),
+                    _describe(r.get("observed") or r.get("observed_value")),
+                    _ids(r.get("failing_ids")),
+                    str(r.get("description") or ""),
+                )
+                for r in suite.get("results", [])
+            ],
+        )
+        for suite in expectations.get("suites", [])
+    ]
+
+
+# ---------------------------------------------------------------- charts
+
+
+def length_limit(findings: pd.DataFrame) -> int | None:
+    """The scraper's character limit, when a check reported one in its evidence."""
+    limits = [
+        e["limit"]
+        for e in findings.get("evidence", [])
+        if isinstance(e, dict) and isinstance(e.get("limit"), int)
+    ]
+    return Counter(limits).most_common(1)[0][0] if limits else None
+
+
+def detect_length_limit(lengths: np.ndarray) -> int | None:
+    """A length many more texts have than their neighbours: the mark of a cut at N characters."""
+    if len(lengths) < 20:
+        return None
+    counts = np.bincount(lengths)
+    top = int(counts.argmax())
+    window = counts[max(0, top - 25) : top + 26]
+    neighbours = (window.sum() - counts[top]) / max(len(window) - 1, 1)
+    if counts[top] >= max(5, 0.01 * len(lengths)) and counts[top] >= 10 * (neighbours + 0.1):
+        return top
+    return None
+
+
+def _nice_width(span: int, bins: int) -> int:
+    raw = max(span / bins, 1)
+    power = 10 ** int(np.floor(np.log10(raw)))
+    return int(next(s * power for s in (1, 2, 2.5, 5, 10) if s * power >= raw))
+
+
+def length_chart(records: pd.DataFrame, findings: pd.DataFrame) -> tuple[Markup, int | None]:
+    """Histogram of text lengths in characters, with the truncation limit marked if there is one."""
+    lengths = records["text"].str.len().to_numpy(dtype=np.int64) if len(records) else np.zeros(0, np.int64)
+    limit = length_limit(findings)
+    if limit is None:
+        limit = detect_length_limit(lengths)
+    top = int(max(lengths.max() if len(lengths) else 0, limit or 0)) + 1
+    width = _nice_width(top, LENGTH_BINS)
+    bins = int(np.ceil(top / width)) or 1
+    counts = np.bincount(lengths // width, minlength=bins)
+    label_every = max(1, bins // 8)
+    columns = [
+        Column(
+            int(c),
+            f"{i * width:,}" if i % label_every == 0 else "",
+            f"{i * width:,}–{(i + 1) * width - 1:,} characters: {int(c):,} records",
+        )
+        for i, c in enumerate(counts)
+    ]
+    marker = (limit / width, f"limit: {limit:,} characters") if limit is not None else None
+    chart = column_chart(
+        columns, x_title="text length (characters)", y_title="records", marker=marker, width=1000, height=230
+    )
+    return chart, limit
+
+
+def cluster_size_chart(clusters: pd.DataFrame, largest_alone: int = 12) -> Markup:
+    sizes = Counter(int(s) for s in clusters["size"]) if len(clusters) else Counter()
+    columns = [
+        Column(sizes.get(s, 0), str(s), f"{sizes.get(s, 0):,} clusters of {s} copies")
+        for s in range(2, largest_alone + 1)
+    ]
+    bigger = sum(n for s, n in sizes.items() if s > largest_alone)
+    if bigger:
+        columns.append(
+            Column(
+                bigger, f"{largest_alone + 1}+", f"{bigger:,} clusters of more than {largest_alone} copies"
+            )
+        )
+    while len(columns) > 1 and columns[-1].count == 0:  # no empty tail
+        columns.pop()
+    return column_chart(columns, x_title="copies in the cluster", y_title="clusters", width=420)
+
+
+def _top(counter: Counter[str], limit: int) -> list[str]:
+    return [name for name, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def source_overlap_chart(clusters: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
+    """Clusters with copies in both files (diagonal: clusters with two or more copies in one file)."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    involvement: Counter[str] = Counter()
+    for members in clusters["members"] if len(clusters) else []:
+        copies = Counter(source_of.get(m, "?") for m in members)
+        for a, b in combinations_with_replacement(sorted(copies), 2):
+            if a != b or copies[a] > 1:
+                pairs[a, b] += 1
+        involvement.update(copies.keys())
+    if not pairs:
+        return None, 0
+    # The files of the heaviest overlaps, so a large run shows where its duplicates are.
+    chosen: list[str] = []
+    for (a, b), _ in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0])):
+        chosen += [name for name in dict.fromkeys((a, b)) if name not in chosen]
+        if len(chosen) >= MAX_SOURCES:
+            break
+    names = sorted(chosen[:MAX_SOURCES])
+    cells = [[pairs.get((min(a, b), max(a, b)), 0) for b in names] for a in names]
+    return heat_map(names, names, cells, unit="duplicate clusters"), len(involvement)
+
+
+def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
+    by_check = report.get("findings_by_check_severity", {})
+    if not by_check:
+        return None
+    checks = sorted(by_check)
+    values = [[by_check[c].get(s, 0) for s in SEVERITIES] for c in checks]
+    return stacked_bars(checks, SEVERITIES, values, SEVERITY_COLOURS)
+
+
+def findings_by_source_chart(findings: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
+    if not len(findings):
+        return None, 0
+    sources = [source_of.get(r, "?") for r in findings["record_id"]]
+    per_pair = Counter(zip(sources, findings["check"], strict=True))
+    names = sorted(_top(Counter(sources), MAX_SOURCES))
+    checks = sorted(set(findings["check"]))
+    cells = [[per_pair.get((s, c), 0) for c in checks] for s in names]
+    return heat_map(names, checks, cells, unit="findings"), len(set(sources))
+
+
+# ---------------------------------------------------------------- near-duplicate explorer
+
+
+@dataclass(frozen=True)
+class Copy:
+    id: str
+    source: str
+    line: int
+    status: str  # "kept" or the removal reason
+    jaccard: float | None
+    containment: float | None
+    title: list[Segment]
+    text: list[Segment]
+    changed: int
+    text_changed: int
+    cut: bool
+
+    @property
+    def place(self) -> str:
+        """Where the copy came from; the id too when it is not just ``source:line``."""
+        where = f"{self.source} line {self.line}"
+        return where if self.id == f"{self.source}:{self.line}" else f"{self.id} · {where}"
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    cluster_id: str
+    size: int
+    min_jaccard: float
+    kept: Copy
+    copies: list[Copy]
+
+
+def _clip(text: str) -> tuple[str, bool]:
+    return (text, False) if len(text) <= MAX_EXPLORER_CHARS else (text[:MAX_EXPLORER_CHARS], True)
+
+
+def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFrame) -> list[ClusterView]:
+    """The clusters most worth a look first: least similar copies, then the largest clusters."""
+    if not len(clusters):
+        return []
+    by_id = records.set_index("id")
+    reasons = dict(zip(removed["id"], removed["reason"], strict=True)) if len(removed) else {}
+    ranked = clusters.assign(
+        min_jaccard=[min((t["jaccard"] for t in tr), default=1.0) for tr in clusters["to_representative"]]
+    ).sort_values(["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable")
+    views = []
+    for row in ranked.head(MAX_CLUSTERS).itertuples():
+        rep = by_id.loc[row.representative]
+        rep_text, rep_cut = _clip(rep["text"])
+        kept = Copy(
+            row.representative,
+            rep["source"],
+            int(rep["line"]),
+            "kept",
+            None,
+            None,
+            [Segment("equal", rep["title"])],
+            [Segment("equal", rep_text)],
+            0,
+            0,
+            rep_cut,
+        )
+        similarity = {t["id"]: t for t in row.to_representative}
+        copies = []
+        for member in row.members:
+            if member == row.representative:
+                continue
+            record = by_id.loc[member]
+            text, cut = _clip(record["text"])
+            title_diff, text_diff = word_diff(rep["title"], record["title"]), word_diff(rep_text, text)
+            sim = similarity.get(member, {})
+            copies.append(
+                Copy(
+                    member,
+                    record["source"],
+                    int(record["line"]),
+                    reasons.get(member, "kept"),
+                    sim.get("jaccard"),
+                    sim.get("containment"),
+                    title_diff,
+                    text_diff,
+                    changed_chars(title_diff) + changed_chars(text_diff),
+                    changed_chars(text_diff),
+                    cut or rep_cut,
+                )
+            )
+        copies.sort(key=lambda c: (c.jaccard if c.jaccard is not None else 1.0, c.id))  # most different first
+        views.append(ClusterView(row.cluster_id, int(row.size), float(row.min_jaccard), kept, copies))
+    return views
+
+
+# ---------------------------------------------------------------- findings table
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    record_id: str
+    source: str
+    check: str
+    severity: str
+    field: str
+    message: str
+    before: str
+    match: str
+    after: str
+    evidence: str
+    repair: str
+    applied: bool
+
+
+def _in_context(evidence: Any, value: Any) -> tuple[str, str, str]:
+    """(before, match, after) around the evidence's offset in the field, when it says where."""
+    if not isinstance(evidence, dict) or not isinstance(value, str):
+        return "", "", ""
+    offset, match = evidence.get("offset"), evidence.get("match")
+    if not isinstance(offset, int) or not isinstance(match, str) or not 0 <= offset <= len(value):
+        return "", "", ""
+    end = offset + len(match)
+    before = value[max(0, offset - CONTEXT_CHARS) : offset]
+    after = value[end : end + CONTEXT_CHARS]
+    return (
+        ("…" if offset > CONTEXT_CHARS else "") + before,
+        value[offset:end] or match,
+        after + ("…" if end + CONTEXT_CHARS < len(value) else ""),
+    )
+
+
+def _repair_text(repair: Any) -> str:
+    if not isinstance(repair, dict):
+        return ""
+    return f"{repair.get('description', '')}: {repair.get('old', '')!r} → {repair.get('new', '')!r}"
+
+
+def finding_rows(findings: pd.DataFrame, records: pd.DataFrame) -> list[FindingRow]:
+    """Errors first; past :data:`MAX_FINDING_ROWS`, an even share per check and severity."""
+    if not len(findings):
+        return []
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    ordered = findings.assign(_rank=findings["severity"].map(rank)).sort_values(
+        ["_rank", "check", "record_id"], kind="stable"
+    )
+    if len(ordered) > MAX_FINDING_ROWS:
+        groups = ordered.groupby(["_rank", "check"], sort=False)
+        share = max(1, MAX_FINDING_ROWS // groups.ngroups)
+        sampled = groups.head(share).head(MAX_FINDING_ROWS).index
+        filler = ordered.index[~ordered.index.isin(sampled)][: MAX_FINDING_ROWS - len(sampled)]
+        ordered = ordered[ordered.index.isin(sampled.union(filler))]
+    by_id = records.set_index("id")
+    rows = []
+    for finding in ordered.itertuples():
+        record = by_id.loc[finding.record_id] if finding.record_id in by_id.index else None
+        value = record[finding.field] if record is not None and finding.field in record.index else None
+        before, match, after = _in_context(finding.evidence, value)
+        evidence = "" if match else _describe(finding.evidence)
+        rows.append(
+            FindingRow(
+                finding.record_id,
+                record["source"] if record is not None else "",
+                finding.check,
+                finding.severity,
+                finding.field,
+                finding.message,
+                before,
+                match,
+                after,
+                evidence,
+                _repair_text(finding.repair),
+                bool(getattr(finding, "applied", False)),
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- run metadata
+
+
+def parameters(report: dict[str, Any]) -> list[tuple[str, str]]:
+    def show(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(value, default=str)
+
+    return [(k, show(v)) for k, v in sorted(report.get("parameters", {}).items())]
+
+
+def timings(report: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(stage, seconds, share of the slowest stage) per stage, in run order."""
+    stages = report.get("timings_seconds", {})
+    slowest = max(stages.values(), default=0) or 1
+    return [(name, seconds, seconds / slowest) for name, seconds in stages.items()]
