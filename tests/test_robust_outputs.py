@@ -207,10 +207,11 @@ def test_one_megabyte_hostile_line_finishes(tmp_path: Path, line: str) -> None:
     path = tmp_path / "in" / "hostile.jsonl"
     path.parent.mkdir()
     path.write_text(json.dumps({"text": line, "url": line[:1000]}) + "\n")
-    with time_limit(120):
-        result = audit.run([path.parent], out=None)
+    with time_limit(120):  # the whole run, outputs (JSONL, Markdown, HTML) included
+        result = audit.run([path.parent], out=tmp_path / "out")
     assert result.report["counts"]["kept"] == 1
     assert result.clean.iloc[0]["id"] == "hostile.jsonl:1"
+    assert (tmp_path / "out" / "report.html").stat().st_size > 0
 
 
 def test_linear_time_rewrites_keep_what_the_patterns_find() -> None:
