@@ -29,6 +29,8 @@ from audit.checks.base import Check, CheckContext, Finding, make_repair
 from audit.urls import find_url_spans
 
 NAME = "malformed_url"
+#: Evidence of glued URLs quotes at most this much of the glued token.
+EVIDENCE_MAX_CHARS = 500
 
 # "https: //", "https:/ /", "https:// github.com": spaces inside the scheme separator.
 _SPACE_AFTER_SCHEME = re.compile(
@@ -48,8 +50,6 @@ _INNER_SCHEME = re.compile(r"https?://", re.IGNORECASE)
 # Bounded repeats and a look-behind keep these linear on "{{{{..." and long URLs.
 _BRACED_URL = re.compile(r"(?<!\{)\{{1,3}\s{0,3}(https?://[^\s{}]+)\s{0,3}\}{1,3}", re.IGNORECASE)
 _LINK_TEXT = re.compile(r"\{[^{}\s]{1,200}\}")
-#: Longest evidence ``match`` kept for a glued token (a hostile token can be megabytes).
-_MAX_MATCH = 300
 _LATEX_COMMAND = re.compile(r"\\(?:href|url)\s*\{\s*(https?://[^\s{}]+)\s*\}(?:\{[^{}]*\})?", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
 _BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
@@ -203,7 +203,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                     field,
                     "glued URLs",
                     "two URLs glued together",
-                    token[:_MAX_MATCH],
+                    token[:EVIDENCE_MAX_CHARS],
                     token_start,
                     repair=make_repair(at, "", " ", "split the glued URLs with a space"),
                 )

@@ -47,9 +47,19 @@ class MinHasher:
             ):
                 total += len(hash_sets[stop])
                 stop += 1
-            self._fill(hash_sets[start:stop], out[start:stop])
+            if total > self.batch_shingles:  # one huge document (a 10 MB line): its shingles in slices
+                self._fill_large(hash_sets[start], out[start])
+            else:
+                self._fill(hash_sets[start:stop], out[start:stop])
             start = stop
         return out
+
+    def _fill_large(self, hashes: np.ndarray, out: np.ndarray) -> None:
+        """The signature of one document with more shingles than a batch, a slice at a time."""
+        for begin in range(0, len(hashes), self.batch_shingles):
+            part = np.empty((1, self.num_perm), dtype=np.uint32)
+            self._fill([hashes[begin : begin + self.batch_shingles]], part)
+            np.minimum(out, part[0], out=out)
 
     def _fill(self, hash_sets: Sequence[np.ndarray], out: np.ndarray) -> None:
         lengths = np.fromiter((len(h) for h in hash_sets), dtype=np.int64, count=len(hash_sets))
