@@ -63,8 +63,9 @@ def run(
     progress: ProgressHook | None = None,
 ) -> AuditResult:
     """Audit ``paths`` and, unless ``out`` is None, write every output under ``out``."""
+    paths = list(paths)  # read twice: the overlap check and the run
     if out is not None:
-        ensure_writable(out, force)  # fail before the work, not after it
+        ensure_writable(out, force, inputs=paths)  # fail before the work, not after it
     result = audit(paths, config, progress=progress)
     if out is not None:
         if progress:

@@ -16,7 +16,7 @@ from audit.expectations import SuiteError
 from audit.gate import gate_summary, github_annotations, junit_xml, load_report
 from audit.terminal import stage_progress
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 EPILOG = """\
 examples:
@@ -28,7 +28,7 @@ examples:
 
 settings come from flags, else scrape-audit.toml or pyproject.toml [tool.scrape-audit], else defaults.
 exit codes: run: 0 done; check: 0 passed, 1 the data failed the gate;
-            both: 2 usage error or unreadable input (the message names the file).
+            both: 2 usage error or unreadable input (the message names the file), 130 interrupted.
 """
 
 
@@ -191,6 +191,12 @@ def _summary(result: audit.AuditResult, out: str | None) -> str:
         "findings: "
         + (", ".join(f"{k} {v}" for k, v in result.report["findings_by_check"].items()) or "none"),
     ]
+    notes = [f"{f['source']}: {f['note']}" for f in result.report.get("inputs", []) if f.get("note")]
+    notes += [f"{s['source']}: {s['reason']}" for s in result.report.get("skipped_inputs", [])]
+    if notes:  # an input that gave nothing is said, never silent
+        more = f"; and {len(notes) - 5} more (report.json)" if len(notes) > 5 else ""
+        shown = "; ".join(notes[:5]) + more
+        lines.insert(1, f"notes on inputs: {shown}")
     expectations = result.report.get("expectations")
     if expectations is not None:
         lines.append(
@@ -259,3 +265,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (audit.InputError, audit.OutputDirError, SuiteError, OSError, ValueError) as error:
         print(f"scrape-audit: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # outputs are renamed into place last: nothing half-written is left
+        print("scrape-audit: interrupted; no outputs written", file=sys.stderr)
+        return EXIT_INTERRUPTED

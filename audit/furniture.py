@@ -7,6 +7,8 @@ that look for furniture leaking into record fields.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 #: Whole lines that are page furniture.
 FURNITURE_LINE = re.compile(
@@ -36,6 +38,81 @@ def strip_glued_furniture(line: str) -> tuple[str, str | None]:
     if match:
         return line[match.end() :], match.group(0)
     return line, None
+
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}"
+
+@dataclass(frozen=True)
+class LeakedFurniture:
+    """One kind of furniture that leaks into record fields.
+
+    ``pattern`` matches the furniture itself (no surrounding prose), so removing the match is
+    the repair. ``hints`` are lower-case substrings one of which every match contains: a field
+    without any is not searched (the common case, and much faster). ``edges_only``: the pattern
+    only matches within the first or last 40 characters of a field.
+    """
+
+    kind: str
+    pattern: re.Pattern[str]
+    hints: tuple[str, ...]
+    edges_only: bool = False
+
+    def finditer(self, value: str) -> Iterator[re.Match[str]]:
+        window = f"{value[:40]}\n{value[-40:]}" if self.edges_only else value
+        lowered = window.lower()
+        return self.pattern.finditer(value) if any(h in lowered for h in self.hints) else iter(())
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+#: Furniture that leaked into a record field. Patterns are anchored to a field edge, a sentence
+#: edge or a glued capital, so ordinary prose ("a new method", "publish/subscribe") is never
+#: furniture.
+LEAKED_FURNITURE: tuple[LeakedFurniture, ...] = (
+    LeakedFurniture(
+        "newsletter prompt",
+        re.compile(
+            r"Get trending papers in your email inbox(?: once a day)?!?"
+            r"|(?:Subscribe|Sign up) (?:to|for) (?:our|the) (?:weekly |daily )?newsletter[^.!?\n]{0,80}[.!]?"
+            r"|byAK and the research community",
+            re.IGNORECASE,
+        ),
+        ("inbox", "newsletter", "byak"),
+    ),
+    LeakedFurniture(
+        "cookie prompt",
+        re.compile(
+            r"(?:We|This (?:web)?site) uses? cookies[^.!?\n]{0,160}[.!]"
+            r"|By (?:continuing|using)[^.!?\n]{0,80}cookies[^.!?\n]{0,80}[.!]"
+            r"|Accept (?:all )?cookies|Cookie (?:settings|policy|preferences)"
+        ),
+        ("cookie",),
+    ),
+    LeakedFurniture(
+        "login prompt",
+        re.compile(
+            r"(?:Please )?(?:Log|Sign) ?in to (?:continue|read|view|download|access)[^.!?\n]{0,60}[.!]?"
+            r"|(?:Already have an account\? )?(?:Log|Sign) ?in or (?:sign|register)[^.!?\n]{0,40}[.!]?"
+        ),
+        ("log in", "login", "sign in", "signin"),
+    ),
+    # Cloudflare's placeholder for something that looked like an e-mail address ("mAP@0.5").
+    LeakedFurniture("email protection", re.compile(r"\[email\sprotected\]"), ("[email",)),
+    # Single furniture words glued to the start or end of a field: "SubscribeEfficient ...",
+    # "newPoseTalk", "...tasks.Subscribe", a date header "Mar 13" glued or alone at an edge.
+    LeakedFurniture(
+        "furniture word",
+        re.compile(r"^(?:Subscribe|new)(?=[A-Z0-9])|^(?:Subscribe|new)$|(?<=[.!?])[ \t]*(?:Subscribe|new)$"),
+        ("subscribe", "new"),
+        edges_only=True,
+    ),
+    LeakedFurniture(
+        "date header",
+        re.compile(rf"^{_MONTH}(?=[^\W\d_])|^{_MONTH}$|(?<=[.!?])[ \t]*{_MONTH}$"),
+        _MONTHS,
+        edges_only=True,
+    ),
+)
 
 
 #: Furniture phrases as they read after :func:`audit.normalise.normalise_text`, longest first.

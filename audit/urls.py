@@ -23,15 +23,20 @@ _CLOSERS = {")": "(", "]": "["}
 
 def trim_url(candidate: str) -> str:
     """Drop sentence punctuation and unbalanced closing brackets from the end of a URL."""
-    url = candidate
-    while url:
-        last = url[-1]
-        unbalanced = last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last])
+    # Bracket counts are kept up to date as characters are dropped: linear, even for a
+    # URL followed by a million ')'.
+    counts = {char: candidate.count(char) for char in "()[]"}
+    end = len(candidate)
+    while end:
+        last = candidate[end - 1]
+        unbalanced = last in _CLOSERS and counts[last] > counts[_CLOSERS[last]]
         if last in _TRAILING_PUNCTUATION or unbalanced:
-            url = url[:-1]
+            end -= 1
+            if last in counts:
+                counts[last] -= 1
         else:
             break
-    return url
+    return candidate[:end]
 
 
 def find_url_spans(text: str) -> list[tuple[int, int, str]]:

@@ -107,3 +107,19 @@ def test_parallel_signing_equals_one_process() -> None:
     assert np.array_equal(one.prefix_signatures, two.prefix_signatures)
     assert np.array_equal(one.shingles.hashes, two.shingles.hashes)
     assert isinstance(one.shingles, ShingleBatch) and len(one.shingles) == len(texts)
+
+
+def test_a_document_larger_than_a_chunk_is_signed_in_slices() -> None:
+    from audit.dedup import minhash
+
+    rng = np.random.default_rng(3)
+    big = rng.integers(0, 2**32, minhash.CHUNK_SHINGLES * 2 + 17, dtype=np.uint64).astype(np.uint32)
+    small = np.arange(50, dtype=np.uint32)
+    offsets = np.array([0, len(small), len(small) + len(big)])
+    hasher = MinHasher(num_perm=16, seed=1)
+    full, prefix = hasher.batch(np.concatenate((small, big)), offsets, prefix_shingles=24)
+    reference = MinHash(num_perm=16, seed=1, scheme="affine32", hashfunc=lambda v: v)
+    reference.update_batch(big.tolist())
+    assert np.array_equal(full[1], reference.hashvalues)
+    assert prefix is not None and np.array_equal(prefix[1], hasher.signatures([big[:24]])[0])
+    assert np.array_equal(full[0], hasher.signatures([small])[0])

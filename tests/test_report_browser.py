@@ -70,12 +70,13 @@ def test_seeds_report_in_chromium(seeds_out: Path, page: Page, tmp_path: Path) -
     # Every chart drew: length histogram, overlap matrix, cluster sizes, findings per check and source.
     assert page.evaluate("document.querySelectorAll('svg.chart').length") == 5
     # The filters work in the browser: 9 malformed_url errors, 3 truncation infos.
-    assert _shown_rows(page) == 12
+    assert _shown_rows(page) == 75  # boilerplate 2, malformed_url 9, markup_residue 61, truncation 3
     assert _shown_rows(page, check="truncation") == 3
     assert _shown_rows(page, severity="error") == 9
     assert _shown_rows(page, check="truncation", severity="error") == 0
-    assert _shown_rows(page, source="002_e0810c16e6df6684.txt") == 4
-    assert page.evaluate("document.getElementById('shown-count').textContent") == "4 shown"
+    # 002: 3 malformed_url, 1 truncation, 26 markup_residue
+    assert _shown_rows(page, source="002_e0810c16e6df6684.txt") == 30
+    assert page.evaluate("document.getElementById('shown-count').textContent") == "30 shown"
     # expand all opens every cluster.
     page.evaluate("document.getElementById('expand-all').click()")
     assert page.evaluate("[...document.querySelectorAll('details.cluster')].every(d => d.open)")

@@ -64,7 +64,7 @@ def test_seed_figures_and_sections(seeds_html: str, seeds_result: audit.AuditRes
         assert _card(seeds_html, label) == value
     assert "53 clusters covering 115 records" in seeds_html
     assert seeds_html.count('<details class="cluster"') == 53
-    assert seeds_html.count("<tr data-check=") == 12
+    assert seeds_html.count("<tr data-check=") == len(seeds_result.findings) == 75  # every finding
     assert seeds_html.count('<svg class="chart') == 5
     for file in seeds_result.report["inputs"]:  # run metadata: every input with its hash
         assert file["sha256"] in seeds_html

@@ -3,26 +3,54 @@ and listing its class in :data:`CHECKS`.
 
 Example:
     >>> sorted(CHECKS)
-    ['conflicting_copies', 'malformed_url', 'truncation']
+    ['boilerplate', 'conflicting_copies', 'empty_or_short', 'encoding', 'malformed_url', 'markup_residue',
+     'truncation']
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, findings_frame
+from audit.checks.boilerplate import BoilerplateCheck
 from audit.checks.conflicting_copies import ConflictingCopiesCheck
+from audit.checks.empty_or_short import EmptyOrShortCheck
+from audit.checks.encoding import EncodingCheck
 from audit.checks.malformed_url import MalformedUrlCheck
+from audit.checks.markup_residue import MarkupResidueCheck
 from audit.checks.truncation import TruncationCheck
 
 __all__ = ["CHECKS", "Check", "CheckContext", "Finding", "run_checks"]
 
 CHECKS: dict[str, type[Check]] = {
-    cls.name: cls for cls in (TruncationCheck, MalformedUrlCheck, ConflictingCopiesCheck)
+    cls.name: cls
+    for cls in (
+        TruncationCheck,
+        MalformedUrlCheck,
+        BoilerplateCheck,
+        MarkupResidueCheck,
+        EncodingCheck,
+        EmptyOrShortCheck,
+        ConflictingCopiesCheck,
+    )
 }
+
+
+def make_check(name: str, options: Mapping[str, Any]) -> Check:
+    """The check ``name`` built with ``options``; an unknown option is a ValueError naming the known ones."""
+    cls = CHECKS[name]
+    parameters = inspect.signature(cls).parameters.values()
+    known = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) for check {name}: {', '.join(unknown)}; known: {', '.join(known) or 'none'}"
+        )
+    return cls(**options)
 
 
 def run_checks(
@@ -42,5 +70,5 @@ def run_checks(
     context = context or CheckContext()
     findings: list[Finding] = []
     for name in selected:
-        findings.extend(CHECKS[name](**(options or {}).get(name, {})).run(records, context))
+        findings.extend(make_check(name, (options or {}).get(name, {})).run(records, context))
     return findings_frame(findings)

@@ -1,9 +1,11 @@
 """Conflicting copies: records that share a title, or a URL, but whose texts differ.
 
 Two records with the same title (or the same url field) and texts that are not duplicates of
-each other (not in one dedup cluster, not equal once normalised) are likely a new version of
-the record or a scrape error (a text pasted under the wrong title). Both are reported, not
-removed: each record after the first of such a group gets a warning naming the others.
+each other are likely a new version of the record or a scrape error (a text pasted under the
+wrong title). Texts count as the same when they are in one dedup cluster, or equal once
+normalised, or (when no dedup ran) their shingle sets reach Jaccard or containment
+``same_text_threshold``, dedup's own test. Reported, not removed: each record after the first
+of such a group gets a warning naming the others.
 
 Example:
     >>> import pandas as pd
@@ -20,6 +22,8 @@ from collections import defaultdict
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding
+from audit.dedup.shingles import shingle_hashes
+from audit.dedup.verify import similarity
 from audit.normalise import normalise_text
 
 NAME = "conflicting_copies"
@@ -39,9 +43,11 @@ class ConflictingCopiesCheck(Check):
     name = NAME
     description = "same title or same URL but a different text (a new version or a scrape error)"
 
-    def __init__(self, min_title_words: int = 3) -> None:
+    def __init__(self, min_title_words: int = 3, same_text_threshold: float = 0.8) -> None:
         #: Shorter titles ("Introduction") are shared by unrelated records: not compared.
         self.min_title_words = min_title_words
+        self.same_text_threshold = same_text_threshold
+        self._cluster_of: dict[str, str] = {}
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         ids = records["id"].tolist()
@@ -50,12 +56,12 @@ class ConflictingCopiesCheck(Check):
             if "norm_text" in records
             else [normalise_text(t) for t in records["text"].tolist()]
         )
-        # Records of one dedup cluster, or with equal normalised texts, are one text.
         text_of = {record_id: text for record_id, text in zip(ids, norm_texts, strict=True)}
+        cluster_of: dict[str, str] = {}
         if context.clusters is not None and len(context.clusters):
             for members in context.clusters["members"]:
-                for member in members:
-                    text_of[member] = "\x00cluster:" + members[0]
+                cluster_of.update((member, members[0]) for member in members)
+        self._cluster_of = cluster_of
         findings: list[Finding] = []
         titles = [normalise_text(t) for t in records["title"].tolist()]
         keys = {
@@ -76,16 +82,21 @@ class ConflictingCopiesCheck(Check):
     ) -> list[Finding]:
         if len({text_of[m] for m in members}) < 2:
             return []
-        findings = []
-        seen: set[str] = set()
+        # Versions: each member joins the first earlier version whose text is the same.
+        version_of: dict[str, int] = {}
+        firsts: list[str] = []
         for record_id in members:
-            text = text_of[record_id]
-            if not seen or text in seen:
-                seen.add(text)
-                continue
-            seen.add(text)
-            others = [m for m in members if text_of[m] != text][:MAX_OTHERS]
-            field = "title" if kind == "same title" else "url"
+            same = next((n for n, first in enumerate(firsts) if self._same(first, record_id, text_of)), None)
+            if same is None:
+                same = len(firsts)
+                firsts.append(record_id)
+            version_of[record_id] = same
+        if len(firsts) < 2:
+            return []
+        findings = []
+        field = "title" if kind == "same title" else "url"
+        for record_id in firsts[1:]:
+            others = [m for m in members if version_of[m] != version_of[record_id]][:MAX_OTHERS]
             findings.append(
                 Finding(
                     record_id,
@@ -97,3 +108,11 @@ class ConflictingCopiesCheck(Check):
                 )
             )
         return findings
+
+    def _same(self, a: str, b: str, text_of: dict[str, str]) -> bool:
+        """Records ``a`` and ``b`` hold the same text: one cluster, equal, or similar shingles."""
+        cluster = self._cluster_of.get(a)
+        if text_of[a] == text_of[b] or (cluster is not None and cluster == self._cluster_of.get(b)):
+            return True
+        jaccard, containment = similarity(shingle_hashes(text_of[a]), shingle_hashes(text_of[b]))
+        return max(jaccard, containment) >= self.same_text_threshold

@@ -1,9 +1,11 @@
 """malformed_url: broken URLs in the url field and inside text.
 
 Found: a space after the scheme (``https: //``), a missing colon or slash (``https//``,
-``http:/x``), scheme typos (``htps://``), a doubled scheme, two URLs glued together, LaTeX
-residue (braces in or around a URL, ``\\href``/``\\url``), an empty or invalid host, a port out
-of range, a url field without a scheme, unbalanced brackets. Well-formed URLs (queries,
+``http:/x``), an extra colon (``https:://``), scheme typos (``htps://``), a doubled scheme, two
+URLs glued together, LaTeX residue (braces in or around a URL, ``\\href``/``\\url``), an empty or
+invalid host (``https:///x``, ``a..b.com``), a space in the host (``https://git hub.com``), a
+port out of range, a URL cut off with an ellipsis, a url field without a scheme, unbalanced
+brackets. Well-formed URLs (queries,
 fragments, ports, percent-escapes, ``/wiki/Foo_(bar)``, ``++``, non-ASCII hosts) are not
 findings; sentence punctuation after a URL is not part of it.
 
@@ -18,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -26,16 +29,27 @@ from audit.checks.base import Check, CheckContext, Finding, make_repair
 from audit.urls import find_url_spans
 
 NAME = "malformed_url"
+#: Evidence of glued URLs quotes at most this much of the glued token.
+EVIDENCE_MAX_CHARS = 500
 
-_SPACE_AFTER_SCHEME = re.compile(r"\b(https?):[ \t]+//", re.IGNORECASE)
+# "https: //", "https:/ /", "https:// github.com": spaces inside the scheme separator.
+_SPACE_AFTER_SCHEME = re.compile(
+    r"\b(https?):(?:[ \t]+/[ \t]*/|/[ \t]+/)[ \t]*|\b(https?)://[ \t]+(?=[\w-]+\.\w)", re.IGNORECASE
+)
+_EXTRA_COLON = re.compile(r"\b(https?):{2,}//", re.IGNORECASE)
+# A dotless first host part, spaces, then the rest of a domain: "https://git hub.com", "https://x .org".
+_SPACE_IN_HOST = re.compile(
+    r"\bhttps?://[\w-]+ {1,3}(?:\.[a-z]{2,}\b|[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b)", re.IGNORECASE
+)
 _MISSING_COLON = re.compile(r"\b(https?)//(?=[^\s/])", re.IGNORECASE)
 _SINGLE_SLASH = re.compile(r"\b(https?):/(?=[^\s/])", re.IGNORECASE)
 _SCHEME_TYPO = re.compile(r"\b(htps|htp|htttps?|hhttps?|htpps?|ttps?|httsp|hppts?)://", re.IGNORECASE)
 _DOUBLED_SCHEME = re.compile(r"\b(https?://)(?=https?://)", re.IGNORECASE)
 _RAW_TOKEN = re.compile(r"https?://\S+", re.IGNORECASE)
 _INNER_SCHEME = re.compile(r"https?://", re.IGNORECASE)
-_BRACED_URL = re.compile(r"\{+\s*(https?://[^\s{}]+?)\s*\}+", re.IGNORECASE)
-_URL_THEN_BRACES = re.compile(r"(https?://[^\s{}]+)(\{[^{}\s]{1,200}\})", re.IGNORECASE)
+# Bounded repeats and a look-behind keep these linear on "{{{{..." and long URLs.
+_BRACED_URL = re.compile(r"(?<!\{)\{{1,3}\s{0,3}(https?://[^\s{}]+)\s{0,3}\}{1,3}", re.IGNORECASE)
+_LINK_TEXT = re.compile(r"\{[^{}\s]{1,200}\}")
 _LATEX_COMMAND = re.compile(r"\\(?:href|url)\s*\{\s*(https?://[^\s{}]+)\s*\}(?:\{[^{}]*\})?", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
 _BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
@@ -66,10 +80,12 @@ def _host_problem(url: str) -> str | None:
     """Why the host or port of a URL that has a scheme is invalid, or None."""
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError as error:
-        return f"invalid port or host ({error})"
-    del port
+        return f"invalid host ({error})"
+    try:
+        parts.port  # noqa: B018 - parsing the port is the test
+    except ValueError:
+        return "port out of range (0-65535) or not a number"
     netloc = parts.netloc.rsplit("@", 1)[-1]
     host = netloc.split(":", 1)[0] if not netloc.startswith("[") else netloc
     if not host:
@@ -88,10 +104,16 @@ def _unbalanced(url: str) -> bool:
     return url.count("(") != url.count(")") or url.count("[") != url.count("]")
 
 
+def _scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
+    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
+
+
 def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
     found: list[Finding] = []
-    for m in _SPACE_AFTER_SCHEME.finditer(value):
+    for m in _scan(_SPACE_AFTER_SCHEME, value, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
+        scheme = m.group(1) or m.group(2)
         found.append(
             _finding(
                 record_id,
@@ -101,11 +123,27 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 m.group(0),
                 m.start(),
                 repair=make_repair(
-                    m.start(), m.group(0), f"{m.group(1)}://", "remove the space after the scheme"
+                    m.start(), m.group(0), f"{scheme}://", "remove the space after the scheme"
                 ),
             )
         )
-    for m in _MISSING_COLON.finditer(value):
+    for m in _scan(_EXTRA_COLON, value, "::"):
+        found.append(
+            _finding(
+                record_id,
+                field,
+                "extra colon",
+                "URL scheme with more than one colon",
+                m.group(0),
+                m.start(),
+                repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "drop the extra colon"),
+            )
+        )
+    for m in _scan(_SPACE_IN_HOST, value, "://"):
+        found.append(
+            _finding(record_id, field, "space in host", "URL host broken by a space", m.group(0), m.start())
+        )
+    for m in _scan(_MISSING_COLON, value, "//"):
         found.append(
             _finding(
                 record_id,
@@ -117,7 +155,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing colon"),
             )
         )
-    for m in _SINGLE_SLASH.finditer(value):
+    for m in _scan(_SINGLE_SLASH, value, ":/"):
         found.append(
             _finding(
                 record_id,
@@ -129,14 +167,14 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing slash"),
             )
         )
-    for m in _SCHEME_TYPO.finditer(value):
+    for m in _scan(_SCHEME_TYPO, value, "://"):
         found.append(
             _finding(
                 record_id, field, "scheme typo", f"unknown URL scheme {m.group(1)!r}", m.group(0), m.start()
             )
         )
     doubled = set()
-    for m in _DOUBLED_SCHEME.finditer(value):
+    for m in _scan(_DOUBLED_SCHEME, value, "://"):
         doubled.add(m.end())
         found.append(
             _finding(
@@ -149,11 +187,15 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(1), "", "drop the doubled scheme"),
             )
         )
-    for token in _RAW_TOKEN.finditer(value):
-        for inner in _INNER_SCHEME.finditer(token.group(0), 1):
-            at = token.start() + inner.start()
+    tokens = [(token.start(), token.group(0)) for token in _scan(_RAW_TOKEN, value, "://")]
+    for token_start, token in tokens:
+        # Web archives wrap a second URL after a "/": https://web.archive.org/web/2020/https://x.org
+        wrapper = "archive" in token[: token.find("/", 8) % (len(token) + 1)]
+        for inner in _INNER_SCHEME.finditer(token, 1):
+            at = token_start + inner.start()
             before = value[at - 1]
-            if at in doubled or not (before.isalnum() or before in ".,;"):
+            wraps = before == "/" and wrapper
+            if at in doubled or wraps or not (before.isalnum() or before in ".,;/"):
                 continue
             found.append(
                 _finding(
@@ -161,13 +203,13 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                     field,
                     "glued URLs",
                     "two URLs glued together",
-                    token.group(0),
-                    token.start(),
+                    token[:EVIDENCE_MAX_CHARS],
+                    token_start,
                     repair=make_repair(at, "", " ", "split the glued URLs with a space"),
                 )
             )
     latex_spans: list[tuple[int, int]] = []
-    for m in _LATEX_COMMAND.finditer(value):
+    for m in _scan(_LATEX_COMMAND, value, "\\"):
         latex_spans.append(m.span())
         found.append(
             _finding(
@@ -180,24 +222,26 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), m.group(1), "keep only the URL"),
             )
         )
-    for m in _URL_THEN_BRACES.finditer(value):
-        if any(s <= m.start() < e for s, e in latex_spans):
+    for token_start, token in tokens:
+        # A URL directly followed by a brace group: "https://x.org/{Project}", "...GCORN{https://...}".
+        brace = token.find("{", 8)
+        link_text = _LINK_TEXT.match(token, brace) if brace > 0 and "}" not in token[:brace] else None
+        if link_text is None or any(s <= token_start < e for s, e in latex_spans):
             continue
-        braces = m.group(2)
-        at = m.start(2)
+        at = token_start + brace
         found.append(
             _finding(
                 record_id,
                 field,
                 "latex braces",
                 "LaTeX braces glued to a URL",
-                m.group(0),
-                m.start(),
-                repair=make_repair(at, braces, "", "drop the LaTeX link text glued to the URL"),
+                token[: link_text.end()],
+                token_start,
+                repair=make_repair(at, link_text.group(0), "", "drop the LaTeX link text glued to the URL"),
             )
         )
-        latex_spans.append((at, m.end()))
-    for m in _BRACED_URL.finditer(value):
+        latex_spans.append((at, token_start + link_text.end()))
+    for m in _scan(_BRACED_URL, value, "://"):
         if any(s <= m.start() < e for s, e in latex_spans):
             continue
         found.append(
@@ -211,9 +255,23 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), m.group(1), "strip the LaTeX braces"),
             )
         )
-    for start, _, url in find_url_spans(value):
+    for start, end, url in find_url_spans(value) if "://" in value else ():
         problem = _host_problem(url)
-        if problem:
+        if url.endswith("…") or value.startswith("...", end):
+            found.append(
+                _finding(
+                    record_id,
+                    field,
+                    "ellipsis",
+                    "URL cut off with an ellipsis",
+                    value[start : end + 3].rstrip(),
+                    start,
+                    severity="warning",
+                )
+            )
+        elif problem and problem.startswith("port"):
+            found.append(_finding(record_id, field, "bad port", f"URL {problem}", url, start))
+        elif problem:
             found.append(
                 _finding(
                     record_id,

@@ -1,24 +1,41 @@
 """truncation: a title or text that was cut off.
 
-Signals (each a finding with its evidence): an ellipsis at the end (``...``, ``…``), a
-dangling function word at the end (``... the``), an opening bracket never closed; a text
-that simply lacks final punctuation is only ``info`` (real abstracts sometimes do).
+Signals, each a finding with evidence a person can check:
+
+- **proven** (``error``): the text is a proper prefix, after normalisation, of a longer copy of
+  the same record in its duplicate cluster; evidence names the longer copy. The cleaned corpus
+  keeps the complete copy (the cluster representative is the most complete copy).
+- **ending** (``warning``): ends with an ellipsis (``...``, ``…``), a dangling function word
+  (``... the``), inside an open bracket or quote, or mid-word (the last word occurs nowhere
+  else in the corpus and is the beginning of a word that does: ``... a new meth``).
+- **length limit** (``warning``): many distinct texts of exactly one length, far more than the
+  neighbouring lengths hold (a scraper's character limit); evidence gives the limit.
+- **no final punctuation** (``info`` only): real abstracts sometimes end without a period.
 
 Example:
     >>> ends_cut_off("We study the effect of")
     ('dangling function word', 'of')
     >>> ends_cut_off("A complete sentence.") is None
     True
+    >>> open_quote('He said “stop')
+    '“'
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections import Counter
+from collections.abc import Iterable
+from functools import cached_property
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding
-from audit.urls import URL_PATTERN
+from audit.checks.base import Check, CheckContext, Finding, Severity
+from audit.normalise import normalise_text
+from audit.urls import URL_PATTERN, find_url_spans
+
+NAME = "truncation"
 
 FUNCTION_WORDS = frozenset(
     (
@@ -33,107 +50,272 @@ _ELLIPSIS = re.compile(r"(?:\.\.\.|…)\s*$")
 # The last word, unless it ends a hyphenated compound ("Try-On" is not a dangling "on").
 _LAST_WORD = re.compile(r"(?<![\w-])(\w+)\s*$")
 _FINAL_PUNCTUATION = tuple(".!?)]}\"'”’:;")
-
-
-def _unclosed_bracket(text: str) -> str | None:
-    depth: dict[str, int] = {"(": 0, "[": 0}
-    for char in text:
-        if char in "([":
-            depth[char] += 1
-        elif char == ")" and depth["("]:
-            depth["("] -= 1
-        elif char == "]" and depth["["]:
-            depth["["] -= 1
-    return next((b for b, d in depth.items() if d), None)
+_SENTENCE_END = tuple(".!?")
+# Letters only: digits, underscores and punctuation split words.
+_WORD = re.compile(r"[^\W\d_]+")
+_LAST_LETTERS = re.compile(r"\b([^\W\d_]{2,})$")
+_OPENER_OF = {")": "(", "]": "["}
+_BRACKET = re.compile(r"[()\[\]]")
+_INFLECTIONS = ("s", "es")
+_QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“"}
 
 
 def ends_cut_off(text: str) -> tuple[str, str] | None:
-    """``(signal, matched text)`` when ``text`` ends the way a cut-off text does, else None."""
+    """``(signal, matched text)`` when ``text`` ends with an ellipsis or a dangling function word."""
     stripped = text.rstrip()
     if not stripped:
         return None
-    match = _ELLIPSIS.search(stripped)
+    match = _ELLIPSIS.search(stripped[-20:])  # the tail only: these patterns end at "$"
     if match:
         return "ends with an ellipsis", match.group(0).strip()
-    if stripped.endswith(_FINAL_PUNCTUATION):
+    if stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped):
         return None
-    word = _LAST_WORD.search(stripped)
+    word = _LAST_WORD.search(stripped[-100:])
     if word and word.group(1).lower() in FUNCTION_WORDS:
         return "dangling function word", word.group(1)
     return None
 
 
+def unclosed_bracket(text: str) -> tuple[str, int] | None:
+    """The innermost bracket still open at the end of ``text`` and its offset, or None."""
+    stack: list[tuple[str, int]] = []
+    for match in _BRACKET.finditer(text):
+        char = match.group(0)
+        if char in "([":
+            stack.append((char, match.start()))
+        elif stack and stack[-1][0] == _OPENER_OF[char]:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def open_quote(text: str) -> str | None:
+    """The quote mark left open at the end of ``text``: an unpaired ``“`` or an odd number of ``"``.
+
+    A ``\\"`` (LaTeX umlaut, ``Schr\\"odinger``) is not a quote.
+    """
+    for opener, closer in _QUOTE_PAIRS.items():
+        last_open = text.rfind(opener)
+        if last_open >= 0 and text.find(closer, last_open + 1) < 0 and opener != closer:
+            return opener
+    straight = text.count('"') - text.count('\\"')
+    return '"' if straight % 2 else None
+
+
+def _without_urls(text: str) -> str:
+    """``text`` with every URL blanked out (same length, so offsets still hold)."""
+    if "://" not in text:
+        return text
+    pieces, last = [], 0
+    for start, end, _ in find_url_spans(text):
+        pieces += [text[last:start], " " * (end - start)]
+        last = end
+    return "".join([*pieces, text[last:]])
+
+
+def _ends_with_url(text: str) -> bool:
+    last = None
+    for last in URL_PATTERN.finditer(text[-2000:]):  # noqa: B007 - we want the last one
+        pass
+    return last is not None and last.end() == len(text[-2000:])
+
+
+class Vocabulary:
+    """Word counts over the corpus, to tell a word cut in half from a real last word.
+
+    The last word of each value is left out: cut-off fragments ("meth") repeat at the ends of
+    cut texts, never inside a text.
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self._values = values
+
+    @cached_property
+    def counts(self) -> Counter[str]:
+        """Built on first use: most corpora have few values that end without punctuation."""
+        counts: Counter[str] = Counter()
+        for value in self._values:
+            counts.update(_WORD.findall(value.lower())[:-1])
+        return counts
+
+    @cached_property
+    def _sorted(self) -> list[str]:
+        return sorted(self.counts)
+
+    def is_fragment(self, word: str) -> str | None:
+        """A longer corpus word that ``word`` begins, when ``word`` itself never occurs inside a value."""
+        word = word.lower()
+        if word in self.counts:
+            return None
+        if any(word + ending in self.counts for ending in _INFLECTIONS):
+            return None  # "game" with "games" in the corpus is a word, not a fragment
+        at = bisect.bisect_right(self._sorted, word)
+        if at < len(self._sorted) and self._sorted[at].startswith(word):
+            return self._sorted[at]
+        return None
+
+
 class TruncationCheck(Check):
-    name = "truncation"
-    description = "titles and texts that were cut off (ellipsis, dangling word, open bracket)"
+    """Cut-off titles and texts.
+
+    Options (keyword arguments):
+        min_limit_count: distinct texts needed at one length to call it a limit (default 5).
+        limit_spike_ratio: how many times the mean count of the neighbouring lengths (±20) that
+            length must hold (default 5).
+        min_prefix_chars: shortest normalised text that can be a proven prefix (default 40).
+        mid_word: look for a last word cut in half (default True).
+    """
+
+    name = NAME
+    description = "titles and texts that were cut off (ellipsis, dangling word, open bracket/quote, limit)"
+
+    def __init__(
+        self,
+        min_limit_count: int = 5,
+        limit_spike_ratio: float = 5.0,
+        min_prefix_chars: int = 40,
+        mid_word: bool = True,
+    ) -> None:
+        self.min_limit_count = min_limit_count
+        self.limit_spike_ratio = limit_spike_ratio
+        self.min_prefix_chars = min_prefix_chars
+        self.mid_word = mid_word
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
+        vocabulary = Vocabulary(titles + texts) if self.mid_word else None
+        limits = {"title": self.length_limit(titles), "text": self.length_limit(texts)}
         findings: list[Finding] = []
-        for record_id, title, text in zip(records["id"], records["title"], records["text"], strict=True):
+        for record_id, title, text in zip(ids, titles, texts, strict=True):
             for field_name, value in (("title", title), ("text", text)):
-                findings.extend(self._field_findings(record_id, field_name, value))
+                findings.extend(self._ending_findings(record_id, field_name, value, vocabulary))
+                findings.extend(self._limit_findings(record_id, field_name, value, limits[field_name]))
+        findings.extend(self._proven_findings(records, context))
         return findings
 
-    def _field_findings(self, record_id: str, field_name: str, value: str) -> list[Finding]:
+    # -- corpus level: a character limit -------------------------------------------------
+    def length_limit(self, values: list[str]) -> dict[str, float] | None:
+        """The length many distinct values share far more than nearby lengths do, or None."""
+        distinct = {v.rstrip() for v in values if v.strip()}
+        counts = Counter(len(v) for v in distinct)
+        best = None
+        for length, count in counts.items():
+            if count < self.min_limit_count:
+                continue
+            neighbours = [counts.get(length + d, 0) for d in range(-20, 21) if d]
+            expected = sum(neighbours) / len(neighbours)
+            if count >= self.limit_spike_ratio * max(expected, 1.0) and (best is None or count > best[1]):
+                best = (length, count, expected)
+        if best is None:
+            return None
+        return {"limit": best[0], "count": best[1], "neighbour_mean": round(best[2], 2)}
+
+    def _limit_findings(
+        self, record_id: str, field_name: str, value: str, limit: dict[str, float] | None
+    ) -> list[Finding]:
+        stripped = value.rstrip()
+        # A value at the limit that ends a sentence is most likely complete.
+        if limit is None or len(stripped) != limit["limit"] or stripped.endswith(_SENTENCE_END):
+            return []
+        return [
+            Finding(
+                record_id,
+                self.name,
+                "warning",
+                field_name,
+                f"{field_name} is exactly {limit['limit']} characters long, a length {limit['count']} "
+                "distinct values share (a scraper's character limit?)",
+                {
+                    "signal": "length limit",
+                    **limit,
+                    "match": stripped[-20:],
+                    "offset": len(stripped) - len(stripped[-20:]),
+                },
+            )
+        ]
+
+    # -- one value: how it ends ----------------------------------------------------------
+    def _ending_findings(
+        self, record_id: str, field_name: str, value: str, vocabulary: Vocabulary | None
+    ) -> list[Finding]:
         stripped = value.rstrip()
         if not stripped:
             return []
+        tail = stripped[-80:]
+
+        def finding(severity: Severity, message: str, signal: str, match: str, offset: int) -> Finding:
+            evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
+            return Finding(record_id, self.name, severity, field_name, message, evidence)
+
         cut = ends_cut_off(stripped)
         if cut:
             signal, matched = cut
-            return [
-                Finding(
-                    record_id,
-                    self.name,
-                    "warning",
-                    field_name,
-                    f"{field_name} looks cut off: {signal}",
-                    {
-                        "signal": signal,
-                        "match": matched,
-                        "offset": len(stripped) - len(matched),
-                        "tail": stripped[-80:],
-                    },
-                )
-            ]
+            offset = len(stripped) - len(matched)
+            return [finding("warning", f"{field_name} looks cut off: {signal}", signal, matched, offset)]
+        # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
+        prose = _without_urls(stripped)
+        bracket = unclosed_bracket(prose)
+        if bracket:
+            char, offset = bracket
+            message = f"{field_name} ends inside an open bracket {char!r}"
+            return [finding("warning", message, "unclosed bracket", char, offset)]
+        quote = open_quote(prose)
+        if quote:
+            offset = prose.rfind(quote)
+            message = f"{field_name} ends inside an open quote {quote!r}"
+            return [finding("warning", message, "open quote", quote, offset)]
+        if stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped):
+            return []
+        last = _LAST_LETTERS.search(stripped[-200:])
+        longer = vocabulary.is_fragment(last.group(1)) if vocabulary and last else None
+        if last and longer:
+            word = last.group(1)
+            message = f"{field_name} ends mid-word: {word!r} occurs nowhere else; the corpus has {longer!r}"
+            found = finding("warning", message, "mid-word", word, len(stripped) - len(word))
+            found.evidence["longer_word"] = longer
+            return [found]
         if field_name != "text":
             return []
-        bracket = _unclosed_bracket(stripped)
-        if bracket:
-            offset = stripped.rfind(bracket)
-            return [
-                Finding(
-                    record_id,
-                    self.name,
-                    "warning",
-                    field_name,
-                    f"text ends inside an open bracket {bracket!r}",
-                    {
-                        "signal": "unclosed bracket",
-                        "match": bracket,
-                        "offset": offset,
-                        "tail": stripped[-80:],
-                    },
+        message = "text has no final punctuation"
+        return [finding("info", message, "no final punctuation", stripped[-1], len(stripped) - 1)]
+
+    # -- proven: a longer copy in the same cluster ---------------------------------------
+    def _proven_findings(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        clusters = context.clusters
+        if clusters is None or clusters.empty or "members" not in clusters:
+            return []
+        norm = records["norm_text"] if "norm_text" in records else records["text"].map(normalise_text)
+        norm_of = dict(zip(records["id"], norm, strict=True))
+        length_of = dict(zip(records["id"], records["text"].str.len(), strict=True))
+        findings: list[Finding] = []
+        for members in clusters["members"]:
+            present = [m for m in members if m in norm_of]
+            by_length = sorted(present, key=lambda m: len(norm_of[m]), reverse=True)
+            for member in present:
+                short = norm_of[member]
+                if len(short) < self.min_prefix_chars:
+                    continue
+                longer = next(
+                    (m for m in by_length if len(norm_of[m]) > len(short) and norm_of[m].startswith(short)),
+                    None,
                 )
-            ]
-        last_url = None
-        for last_url in URL_PATTERN.finditer(stripped):  # noqa: B007 - we want the last one
-            pass
-        ends_with_url = last_url is not None and last_url.end() == len(stripped)
-        if not stripped.endswith(_FINAL_PUNCTUATION) and not ends_with_url:
-            return [
-                Finding(
-                    record_id,
-                    self.name,
-                    "info",
-                    field_name,
-                    "text has no final punctuation",
-                    {
-                        "signal": "no final punctuation",
-                        "match": stripped[-1],
-                        "offset": len(stripped) - 1,
-                        "tail": stripped[-80:],
-                    },
+                if longer is None:
+                    continue
+                findings.append(
+                    Finding(
+                        member,
+                        self.name,
+                        "error",
+                        "text",
+                        f"text is a cut-off copy of {longer}: its {length_of[member]} characters are the "
+                        f"start of that record's {length_of[longer]}",
+                        {
+                            "signal": "prefix of a longer copy",
+                            "longer_copy": longer,
+                            "length": int(length_of[member]),
+                            "longer_length": int(length_of[longer]),
+                            "match": short[-40:],
+                            "offset": int(length_of[member]),
+                        },
+                    )
                 )
-            ]
-        return []
+        return findings

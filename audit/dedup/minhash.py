@@ -65,13 +65,25 @@ class MinHasher:
             # Documents whose shingles fit one chunk (at least one document per chunk).
             stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + CHUNK_SHINGLES, "right")) - 1)
             stop = min(stop, docs)
-            self._fill(
-                hashes,
-                offsets[start : stop + 1],
-                out[start:stop],
-                prefix_shingles,
-                None if prefix_out is None else prefix_out[start:stop],
-            )
+            lo, hi = int(offsets[start]), int(offsets[stop])
+            if hi - lo > CHUNK_SHINGLES:  # one huge document (a 10 MB line): its shingles in slices
+                for begin in range(lo, hi, CHUNK_SHINGLES):
+                    part = np.full((1, self.num_perm), EMPTY, dtype=np.uint32)
+                    first_slice = begin == lo and prefix_out is not None
+                    part_prefix = np.full((1, self.num_perm), EMPTY, dtype=np.uint32) if first_slice else None
+                    end = min(begin + CHUNK_SHINGLES, hi)
+                    self._fill(hashes, np.array([begin, end]), part, prefix_shingles, part_prefix)
+                    np.minimum(out[start], part[0], out=out[start])
+                    if part_prefix is not None and prefix_out is not None:
+                        prefix_out[start] = part_prefix[0]  # prefix_shingles < CHUNK_SHINGLES
+            else:
+                self._fill(
+                    hashes,
+                    offsets[start : stop + 1],
+                    out[start:stop],
+                    prefix_shingles,
+                    None if prefix_out is None else prefix_out[start:stop],
+                )
             start = stop
         return out, prefix_out
 

@@ -12,11 +12,13 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,56 +53,120 @@ class IngestResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
+def _display_name(path: Path) -> str:
+    """A file name as records cite it; undecodable bytes in it are shown escaped."""
+    return path.as_posix().encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _missing_reason(path: Path) -> str:
+    """Why a path that does not exist as a file or directory cannot be read."""
+    try:
+        path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if error.errno == errno.EACCES:
+            return "permission denied"
+        if os.path.lexists(path):
+            return "broken symbolic link (its target does not exist)"
+        return "no such file or directory"
+    return "not a regular file (a FIFO, socket or device)"
+
+
+def _walk(directory: Path, skipped: list[dict[str, str]]) -> Iterator[tuple[Path, SourceFile]]:
+    """Readable supported files below ``directory``; what cannot be read goes to ``skipped``."""
+
+    def unreadable(error: OSError) -> None:
+        where = _display_name(Path(error.filename or directory))
+        skipped.append({"source": where, "reason": f"unreadable directory: {error.strerror}"})
+
+    for root, dirs, files in os.walk(directory, onerror=unreadable, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            file_path = Path(root) / name
+            source = SourceFile(file_path, _display_name(file_path.relative_to(directory)))
+            if reader_for(source) is None:
+                skipped.append({"source": _display_name(file_path), "reason": "unsupported file type"})
+            elif not file_path.is_file():  # a FIFO would block the run; a broken link cannot be read
+                skipped.append({"source": _display_name(file_path), "reason": _missing_reason(file_path)})
+            else:
+                yield file_path, source
+
+
 def _expand(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[SourceFile], list[dict[str, str]]]:
-    """Files named by ``paths``: directories recursively (symlinks to directories not followed)."""
-    sources: dict[Path, SourceFile] = {}
+    """Files named by ``paths``: directories recursively (symlinks to directories not followed).
+
+    The result does not depend on the order of ``paths``: files are sorted by name, a file
+    reached twice is read once (as its smallest name), and names two files share are
+    replaced by their paths.
+    """
+    found: dict[Path, list[SourceFile]] = {}
     skipped: list[dict[str, str]] = []
     for given in paths:
         path = Path(given)
-        if not path.exists():
-            raise InputError(f"{path}: no such file or directory")
         if path.is_dir():
-            for root, dirs, files in os.walk(path, followlinks=False):
-                dirs.sort()
-                for name in sorted(files):
-                    file_path = Path(root) / name
-                    source = SourceFile(file_path, file_path.relative_to(path).as_posix())
-                    if reader_for(source) is None:
-                        skipped.append({"source": str(file_path), "reason": "unsupported file type"})
-                        continue
-                    sources.setdefault(file_path.resolve(), source)
-        else:
-            source = SourceFile(path, path.name)
+            for file_path, source in _walk(path, skipped):
+                found.setdefault(file_path.resolve(), []).append(source)
+        elif path.is_file():
+            source = SourceFile(path, _display_name(Path(path.name)))
             if reader_for(source) is None:
                 known = sorted({s for r in READERS for s in r.suffixes})
                 raise InputError(
                     f"{path}: unsupported file type {source.format_suffix or '(none)'!r}; "
                     f"known: {', '.join(known)} (optionally .gz)"
                 )
-            resolved = path.resolve()
-            if resolved in sources:
-                skipped.append({"source": str(path), "reason": "same file given twice"})
-                continue
-            sources[resolved] = source
-    return sorted(sources.values(), key=lambda s: (s.name, str(s.path))), skipped
+            found.setdefault(path.resolve(), []).append(source)
+        else:
+            raise InputError(f"{path}: {_missing_reason(path)}")
+    sources = []
+    for copies in found.values():
+        copies.sort(key=lambda s: (s.name, str(s.path)))
+        sources.append(copies[0])
+        skipped.extend(
+            {"source": _display_name(c.path), "reason": f"same file given twice (read as {copies[0].name})"}
+            for c in copies[1:]
+        )
+    shared = Counter(s.name for s in sources)
+    sources = [SourceFile(s.path, _display_name(s.path)) if shared[s.name] > 1 else s for s in sources]
+    skipped.sort(key=lambda s: (s["source"], s["reason"]))
+    return sorted(sources, key=lambda s: (s.name, str(s.path))), skipped
 
 
 def _read_one(source: SourceFile, fields: FieldMap) -> ReadResult:
     reader = reader_for(source)
     assert reader is not None  # _expand kept only files with a reader
+    result = ReadResult()
     try:
         return reader.read(source, fields)
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
-        result = ReadResult()
-        result.quarantine_row(source, None, f"unreadable file: {error}")
-        return result
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        result.quarantine_row(source, None, f"corrupt or truncated gzip file: {error}")
+    except OSError as error:
+        result.quarantine_row(source, None, f"unreadable file: {error.strerror or error}")
+    except MemoryError:
+        result.quarantine_row(source, None, "file too large to read into memory")
+    except Exception as error:  # a reader bug must cost one file, not the run
+        result.quarantine_row(source, None, f"internal error reading file (please report): {error!r}")
+    return result
+
+
+def _empty_note(source: SourceFile) -> str:
+    """Why a file gave no records and no quarantine rows: said in the report, never silent."""
+    try:
+        data = source.read_bytes()
+    except (OSError, EOFError, zlib.error):
+        return "no records"
+    if not data:
+        return "empty file"
+    if not data.strip():
+        return "only whitespace"
+    return "no records (only page furniture or a header)"
 
 
 def _unique_ids(rows: list[dict[str, Any]]) -> None:
-    """Make ids unique: a repeated id gets ``@<source>:<line>`` appended."""
+    """Make ids unique: a repeated id gets ``@<source>:<line>`` appended (again if still taken)."""
     seen: set[str] = set()
     for row in rows:
-        if row["id"] in seen:
+        while row["id"] in seen:
             row["id"] = f"{row['id']}@{row['source']}:{row['line']}"
         seen.add(row["id"])
 
@@ -119,8 +185,10 @@ def _file_digest(path: Path) -> str:
 def read_inputs(paths: Iterable[str | os.PathLike[str]], fields: FieldMap | None = None) -> IngestResult:
     """Read every supported file named by ``paths`` into one record DataFrame.
 
-    Raises :class:`InputError` only for a path that does not exist or a named file of an
-    unknown type; bad content inside a file is quarantined, never raised.
+    Raises :class:`InputError` only for a named path that cannot be read at all (does not
+    exist, symlink loop, not a regular file) or a named file of an unknown type; bad content
+    inside a file is quarantined, never raised; a file inside a directory that cannot be read
+    is quarantined or listed in ``skipped``; a file that gives nothing gets a ``note``.
     """
     fields = fields or FieldMap()
     sources, skipped = _expand(list(paths))
@@ -135,16 +203,18 @@ def read_inputs(paths: Iterable[str | os.PathLike[str]], fields: FieldMap | None
             size = source.path.stat().st_size
         except OSError:
             size = None
+        note = _empty_note(source) if not result.rows and not result.quarantine else None
         files.append(
             {
                 "source": source.name,
-                "path": str(source.path),
+                "path": _display_name(source.path),
                 "format": (reader_for(source) or PageDumpReader()).name,
                 "bytes": size,
                 "sha256": _file_digest(source.path),
                 "records": len(result.rows),
                 "quarantined": len(result.quarantine),
                 "furniture_lines": result.furniture_lines,
+                **({"note": note} if note else {}),
             }
         )
     _unique_ids(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,25 @@ from audit.urls import find_urls
 
 #: Raw content kept in a quarantine row is cut to this many characters.
 RAW_PREVIEW_CHARS = 2000
+#: How much of a text file is looked at to tell text from binary or UTF-16.
+SNIFF_BYTES = 8192
+#: Leading bytes of formats that are not text, for a clear message when one is given as text.
+MAGIC_NUMBERS: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "gzip-compressed data (name it with a .gz suffix)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+    (b"PAR1", "a Parquet file (name it with a .parquet suffix)"),
+    (b"\x7fELF", "an executable"),
+)
+# Bytes that do not occur in text: C0 controls other than tab, newlines, form feed and escape.
+_CONTROL_BYTES = bytes([b for b in range(32) if b not in (9, 10, 12, 13, 27)] + [127])
+_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL_BYTES)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InputError(Exception):
@@ -65,12 +85,14 @@ class ReadResult:
         self, source: SourceFile, line: int | None, error: str, raw: Any = "", offset: int | None = None
     ) -> None:
         text = raw if isinstance(raw, str) else repr(raw)
+        # Lone surrogates (undecodable bytes) would make the quarantine file unwritable.
+        text = text[:RAW_PREVIEW_CHARS].encode("utf-8", "backslashreplace").decode("utf-8")
         self.quarantine.append(
             {
                 "source": source.name,
                 "line": line,
                 "offset": offset,
-                "raw": text[:RAW_PREVIEW_CHARS],
+                "raw": text,
                 "error": error,
             }
         )
@@ -100,12 +122,58 @@ def make_row(
     }
 
 
+def not_text_reason(data: bytes) -> str | None:
+    """Why ``data`` is not UTF-8 text at all (binary, UTF-16), or None when it may be text.
+
+    Judged on the first :data:`SNIFF_BYTES`: a byte-order mark or magic number, NUL bytes in
+    every other position (UTF-16 without a mark), or many control bytes or undecodable bytes.
+    A few bad bytes in a text file are not enough: those lines are quarantined one by one.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16/UTF-32 text (byte-order mark); re-encode the file as UTF-8"
+    for magic, kind in MAGIC_NUMBERS:
+        if data.startswith(magic):
+            return f"not a text file: {kind}"
+    head = data[:SNIFF_BYTES]
+    if not head:
+        return None
+    quarter = len(head) // 4
+    if len(head) >= 4 and (head[0::2].count(0) > quarter or head[1::2].count(0) > quarter):
+        return "UTF-16 text without a byte-order mark; re-encode the file as UTF-8"
+    control = len(head.translate(None, _NOT_CONTROL))  # deleting the rest leaves the controls
+    undecodable = head.decode("utf-8", "replace").count("\ufffd") - head.count("\ufffd".encode())
+    # Too little to judge on: a short file's bad lines are quarantined one by one instead.
+    if len(head) >= 32 and (control > len(head) // 10 or undecodable > len(head) // 4):
+        return (
+            f"not a text file: {control} control and {undecodable} undecodable bytes "
+            f"in the first {len(head)} bytes"
+        )
+    return None
+
+
+def text_problem(value: str) -> str | None:
+    """Why a decoded string cannot be a record field (NUL, lone surrogate), or None."""
+    nul = value.find("\x00")
+    if nul >= 0:
+        return f"NUL character at position {nul}"
+    surrogate = _SURROGATE.search(value)
+    if surrogate:
+        return f"lone surrogate {surrogate.group(0)!a} at position {surrogate.start()} (not valid Unicode)"
+    return None
+
+
 def decode_lines(data: bytes, source: SourceFile, result: ReadResult) -> Iterator[tuple[int, int, str]]:
     """Yield ``(line number, byte offset, text)`` for every line that decodes as UTF-8.
 
-    A line that does not decode is quarantined with its number and offset; the rest of the
-    file still reads. A UTF-8 byte-order mark is dropped. CRLF and lone CR end lines too.
+    A file that is not text at all (binary, UTF-16) is quarantined as one row and yields
+    nothing. A line that does not decode, or holds a NUL byte, is quarantined with its number
+    and offset; the rest of the file still reads. A UTF-8 byte-order mark is dropped. CRLF and
+    lone CR end lines too.
     """
+    reason = not_text_reason(data)
+    if reason:
+        result.quarantine_row(source, None, reason, data[:64], 0)
+        return
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     offset = 0
@@ -117,7 +185,11 @@ def decode_lines(data: bytes, source: SourceFile, result: ReadResult) -> Iterato
                 source, number, f"invalid UTF-8 at byte {offset + error.start}", raw, offset
             )
         else:
-            yield number, offset, text.rstrip("\r\n")
+            nul = raw.find(b"\x00")
+            if nul >= 0:
+                result.quarantine_row(source, number, f"NUL byte at byte {offset + nul}", raw, offset)
+            else:
+                yield number, offset, text.rstrip("\r\n")
         offset += len(raw)
 
 

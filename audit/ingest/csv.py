@@ -1,13 +1,20 @@
-"""CSV exports (``.csv``) with a header row; quoted fields may span lines."""
+"""CSV exports (``.csv``) with a header row; quoted fields may span lines.
+
+A row with invalid UTF-8 bytes, or with more or fewer fields than the header, is quarantined
+with its line; the other rows still read.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 
-from audit.ingest.base import FieldMap, Reader, ReadResult, SourceFile
+from audit.ingest.base import FieldMap, Reader, ReadResult, SourceFile, not_text_reason
 from audit.ingest.fields import row_from_mapping
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 # Scraped fields can be huge; the default limit (128 KiB) would reject them.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -20,14 +27,12 @@ class CsvReader(Reader):
     def read(self, source: SourceFile, fields: FieldMap) -> ReadResult:
         result = ReadResult()
         data = source.read_bytes()
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            line = data[: error.start].count(b"\n") + 1
-            result.quarantine_row(
-                source, line, f"invalid UTF-8 at byte {error.start}; CSV not read", data[:200], error.start
-            )
+        reason = not_text_reason(data)
+        if reason:
+            result.quarantine_row(source, None, reason, data[:64], 0)
             return result
+        # Undecodable bytes become lone surrogates here, so the row holding them is found below.
+        text = data.decode("utf-8-sig", errors="surrogateescape")
         reader = csv.reader(io.StringIO(text, newline=""))
         try:
             header = next(reader)
@@ -46,7 +51,9 @@ class CsvReader(Reader):
                 result.quarantine_row(source, start, f"unreadable CSV row: {error}")
                 start = reader.line_num + 1
                 continue
-            if row and len(row) != len(header):
+            if any(_SURROGATE.search(value) for value in row):
+                result.quarantine_row(source, start, "invalid UTF-8 in row", ",".join(row))
+            elif row and len(row) != len(header):
                 result.quarantine_row(
                     source,
                     start,

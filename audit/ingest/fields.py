@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from audit.ingest.base import FieldMap, ReadResult, SourceFile, make_row
+from audit.ingest.base import FieldMap, ReadResult, SourceFile, make_row, text_problem
 
 
 def _optional_str(value: Any) -> str:
@@ -30,7 +30,8 @@ def row_from_mapping(
     """Append a record row for ``value`` to ``result``, or quarantine it with the reason.
 
     The text field must be present and a string; title, url and id are optional and are
-    turned into strings when they hold another scalar.
+    turned into strings when they hold another scalar. A field holding a NUL or a lone
+    surrogate (which no output could be written with) quarantines the row.
     """
     if raw is None:
         raw = json.dumps(dict(value), default=str, ensure_ascii=False)
@@ -44,14 +45,15 @@ def row_from_mapping(
             source, line, f"text field {fields.text!r} is {kind}, not a string", raw, offset
         )
         return
-    result.rows.append(
-        make_row(
-            source,
-            line,
-            fmt,
-            text=text,
-            title=_optional_str(value.get(fields.title)),
-            url=_optional_str(value.get(fields.url)).strip(),
-            record_id=_optional_str(value.get(fields.id)),
-        )
-    )
+    values = {
+        "text": text,
+        "title": _optional_str(value.get(fields.title)),
+        "url": _optional_str(value.get(fields.url)).strip(),
+        "record_id": _optional_str(value.get(fields.id)),
+    }
+    for name, field_value in values.items():
+        problem = text_problem(field_value)
+        if problem:
+            result.quarantine_row(source, line, f"{name} field: {problem}", raw, offset)
+            return
+    result.rows.append(make_row(source, line, fmt, **values))

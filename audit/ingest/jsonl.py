@@ -24,6 +24,12 @@ class JsonlReader(Reader):
                     source, number, f"invalid JSON: {error.msg} at column {error.colno}", line, offset
                 )
                 continue
+            except ValueError as error:  # e.g. an integer longer than Python's digit limit
+                result.quarantine_row(source, number, f"invalid JSON: {error}", line, offset)
+                continue
+            except RecursionError:
+                result.quarantine_row(source, number, "invalid JSON: nested too deeply", line, offset)
+                continue
             if not isinstance(value, dict):
                 result.quarantine_row(
                     source, number, f"JSON value is a {type(value).__name__}, not an object", line, offset

@@ -29,6 +29,11 @@ class ParquetReader(Reader):
                 f"{table.num_rows} rows not read",
             )
             return result
-        for number, row in enumerate(table.to_pylist(), start=1):
+        try:
+            rows = table.to_pylist()
+        except Exception as error:  # values pyarrow cannot turn into Python (dates out of range...)
+            result.quarantine_row(source, None, f"unreadable Parquet values: {error}")
+            return result
+        for number, row in enumerate(rows, start=1):
             row_from_mapping(row, source, number, self.name, fields, result)
         return result

@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,22 +35,60 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _sync(handle: Any) -> None:
+    """Flush a file to disk before it is renamed into place: a crash leaves no short file."""
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
 def write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     with path.open("w", encoding="utf-8") as handle:
         for row in frame.to_dict("records"):
             handle.write(json.dumps({k: _plain(v) for k, v in row.items()}, ensure_ascii=False, default=str))
             handle.write("\n")
+        _sync(handle)
 
 
-def ensure_writable(out: str | os.PathLike[str], force: bool = False) -> None:
+def _write_text(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        _sync(handle)
+
+
+def refuse_input_overlap(out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Raise :class:`OutputDirError` when ``out`` is, holds, or lies inside an input path.
+
+    Replacing the output directory would delete inputs; outputs inside an input directory
+    would be read as input by the next run.
+    """
+    out_dir = Path(os.path.realpath(out))  # realpath, unlike resolve(), never raises on a link loop
+    for given in inputs:
+        path = Path(os.path.realpath(given))
+        if path == out_dir or out_dir in path.parents:
+            raise OutputDirError(f"{out}: output directory holds the input {given}; choose another --out")
+        if path.is_dir() and path in out_dir.parents:
+            raise OutputDirError(
+                f"{out}: output directory is inside the input directory {given} "
+                "(the next run would read its outputs as input); choose another --out"
+            )
+
+
+def ensure_writable(
+    out: str | os.PathLike[str], force: bool = False, inputs: Iterable[str | os.PathLike[str]] = ()
+) -> None:
     """Raise :class:`OutputDirError` unless ``out`` may receive a run's outputs.
 
-    A non-empty ``out`` is refused unless ``force``, which replaces it whole.
+    A non-empty ``out`` is refused unless ``force``, which replaces it whole; an ``out`` that
+    overlaps one of ``inputs`` is always refused (inputs are never modified).
     """
     out_dir = Path(out)
+    refuse_input_overlap(out_dir, inputs)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputDirError(f"{out_dir}: exists and is not a directory")
-    existing = [p for p in out_dir.iterdir() if p.name not in KEEP_FILES] if out_dir.exists() else []
+    try:
+        existing = [p for p in out_dir.iterdir() if p.name not in KEEP_FILES] if out_dir.exists() else []
+    except OSError as error:
+        raise OutputDirError(f"{out_dir}: cannot read the output directory: {error.strerror}") from error
     if existing and not force:
         raise OutputDirError(
             f"{out_dir}: output directory is not empty ({len(existing)} entries); "
@@ -64,21 +103,23 @@ def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False)
     """
     ensure_writable(out, force)
     out_dir = Path(out)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    except OSError as error:
+        raise OutputDirError(f"{out_dir}: cannot create the output directory: {error.strerror}") from error
     try:
         write_jsonl(result.clean, staging / "clean.jsonl")
         write_jsonl(result.removed, staging / "removed.jsonl")
         write_jsonl(result.quarantine, staging / "quarantine.jsonl")
         write_jsonl(result.findings, staging / "findings.jsonl")
         write_jsonl(result.clusters, staging / "clusters.jsonl")
-        (staging / "report.md").write_text(
-            render_markdown(result.report, result.findings, result.clusters), encoding="utf-8"
-        )
-        (staging / "report.html").write_text(render_html(result), encoding="utf-8")
+        _write_text(staging / "report.md", render_markdown(result.report, result.findings, result.clusters))
+        _write_text(staging / "report.html", render_html(result))
         # report.json last: its presence marks a complete run.
-        (staging / "report.json").write_text(
-            json.dumps(result.report, indent=2, ensure_ascii=False, default=_plain) + "\n", encoding="utf-8"
+        _write_text(
+            staging / "report.json",
+            json.dumps(result.report, indent=2, ensure_ascii=False, default=_plain) + "\n",
         )
         if out_dir.exists():
             for name in KEEP_FILES:
@@ -90,6 +131,9 @@ def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False)
             shutil.rmtree(retired, ignore_errors=True)
         else:
             os.rename(staging, out_dir)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputDirError(f"{out_dir}: writing outputs failed: {error}") from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -1,0 +1,77 @@
+"""boilerplate: page furniture that leaked into a record field.
+
+Newsletter prompts ("Get trending papers in your email inbox!"), cookie and login prompts,
+Cloudflare's ``[email protected]`` placeholder, furniture words glued to a field edge
+(``SubscribeEfficient Geometry...``, ``...results.Subscribe``) and date headers (``Mar 13``).
+The patterns live in :mod:`audit.furniture`, shared with the page-dump reader.
+
+Repair: remove the furniture (with one space next to it, so no double space is left). The
+``[email protected]`` placeholder replaced real text (``mAP@0.5``), so it is reported, never
+repaired.
+
+Example:
+    >>> [f.evidence["match"] for f in furniture_findings("r", "title", "SubscribeEfficient Nets")]
+    ['Subscribe']
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from audit.checks.base import Check, CheckContext, Finding, make_repair
+from audit.furniture import LEAKED_FURNITURE
+
+NAME = "boilerplate"
+#: Kinds whose removal would lose record content: reported only.
+_NOT_REPAIRED = frozenset({"email protection"})
+
+
+def _removal(value: str, start: int, end: int) -> tuple[int, str]:
+    """The span to delete for furniture at ``start:end``: the furniture and one adjacent space."""
+    if end < len(value) and value[end] == " " and (start == 0 or value[start - 1] == " "):
+        end += 1
+    elif start > 0 and value[start - 1] == " " and end == len(value):
+        start -= 1
+    return start, value[start:end]
+
+
+def furniture_findings(record_id: str, field: str, value: str) -> list[Finding]:
+    """Leaked-furniture findings for one field value."""
+    found: list[Finding] = []
+    for furniture in LEAKED_FURNITURE:
+        kind = furniture.kind
+        for match in furniture.finditer(value):
+            text = match.group(0).strip()
+            if not text:
+                continue
+            start = match.start() + match.group(0).index(text)
+            repair = None
+            if kind not in _NOT_REPAIRED:
+                offset, old = _removal(value, start, start + len(text))
+                repair = make_repair(offset, old, "", f"remove leaked page furniture ({kind})")
+            found.append(
+                Finding(
+                    record_id,
+                    NAME,
+                    "warning",
+                    field,
+                    f"page furniture in the {field}: {kind}",
+                    {"kind": kind, "match": text, "offset": start},
+                    repair,
+                )
+            )
+    return found
+
+
+class BoilerplateCheck(Check):
+    """Leaked page furniture in titles and texts. No options."""
+
+    name = NAME
+    description = "page furniture leaked into a record (Subscribe, newsletter/cookie/login prompts, dates)"
+
+    def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        findings: list[Finding] = []
+        for record_id, title, text in zip(records["id"], records["title"], records["text"], strict=True):
+            findings.extend(furniture_findings(record_id, "title", title))
+            findings.extend(furniture_findings(record_id, "text", text))
+        return findings
