@@ -66,12 +66,21 @@ def run(
     paths = list(paths)  # read twice: the overlap check and the run
     if out is not None:
         ensure_writable(out, force, inputs=paths)  # fail before the work, not after it
-    result = audit(paths, config, progress=progress)
+    result = audit(paths, config, progress=progress, commit_index=out is None)
     if out is not None:
         if progress:
             progress("write", "start", 0.0)
         started = time.perf_counter()
-        write_outputs(result, out, force=force)
+        try:
+            write_outputs(result, out, force=force)
+        except BaseException:
+            if result.index is not None:
+                result.index.abort()
+            raise
+        if result.index is not None:
+            # After the outputs: a crash in between leaves outputs and the index as before the
+            # run, never an index holding records whose outputs were not written.
+            result.index.commit()
         if progress:
             progress("write", "done", time.perf_counter() - started)
     return result

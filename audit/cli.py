@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from audit.checks import CHECKS
 from audit.config import SETTINGS, ConfigError, Settings, resolve
 from audit.expectations import SuiteError
 from audit.gate import gate_summary, github_annotations, junit_xml, load_report
+from audit.index import open_index, render_index, verify_index
 from audit.terminal import stage_progress
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -25,6 +27,8 @@ examples:
   scrape-audit run a.csv b.parquet --threshold 0.9 --checks malformed_url
   scrape-audit check seeds/ --max-duplicate-rate 0.15 --max-findings malformed_url=20
   scrape-audit check --print-config             show the effective configuration and its origins
+  scrape-audit run today/ --index scrapes.sqlite  dedup against every earlier run into scrapes.sqlite
+  scrape-audit index stats scrapes.sqlite       runs, records and size of an index
 
 settings come from flags, else scrape-audit.toml or pyproject.toml [tool.scrape-audit], else defaults.
 exit codes: run: 0 done; check: 0 passed, 1 the data failed the gate;
@@ -79,6 +83,20 @@ def _add_input_options(parser: argparse.ArgumentParser, out_default: str | None)
         action="store_false",
         default=keep,
         help="run no Great Expectations suites",
+    )
+    parser.add_argument(
+        "--index",
+        metavar="LOCATION",
+        default=keep,
+        help="dedup against every record kept by earlier runs into this index, then add the kept "
+        "ones: a SQLite file, or redis://HOST:PORT/DB",
+    )
+    parser.add_argument(
+        "--index-wait",
+        type=float,
+        metavar="SECONDS",
+        default=keep,
+        help="how long to wait for an index another run is using (default: 60)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress; only the final summary")
 
@@ -148,6 +166,15 @@ def _parser() -> argparse.ArgumentParser:
         help="allowed increase of the duplicate rate and of each check's findings per record "
         "over the baseline (default: 0.0)",
     )
+    index = commands.add_parser(
+        "index",
+        help="inspect or maintain an index of earlier runs (see run --index)",
+        description="stats: runs, records, band keys and size; verify: check the index is whole "
+        "and its signatures match its texts (exit 1 when not); compact: reclaim space.",
+    )
+    index.add_argument("action", choices=("stats", "verify", "compact"))
+    index.add_argument("location", metavar="LOCATION", help="a SQLite file or redis://HOST:PORT/DB")
+    index.add_argument("--json", action="store_true", help="print JSON instead of text")
     check.add_argument("--junit", metavar="FILE", help="write JUnit XML (one test case per criterion)")
     check.add_argument(
         "--print-config",
@@ -253,6 +280,26 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if result.gate.passed else EXIT_FAILED
 
 
+def _index(args: argparse.Namespace) -> int:
+    backend = open_index(args.location, wait=5.0, create=False)
+    try:
+        if args.action == "stats":
+            found: dict[str, Any] = backend.stats()
+            problems: list[str] = []
+        elif args.action == "verify":
+            problems = verify_index(backend)
+            found = {"location": backend.location, "problems": problems, "ok": not problems}
+        else:
+            found, problems = backend.compact(), []
+    finally:
+        backend.close()
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        print(render_index(args.action, found))
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -260,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
+        if args.command == "index":
+            return _index(args)
         settings = resolve(_flags(args), args.config)
         return _check(args, settings) if args.command == "check" else _run(args, settings)
     except (audit.InputError, audit.OutputDirError, SuiteError, OSError, ValueError) as error:

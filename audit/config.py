@@ -11,6 +11,7 @@ directory (keys at the top level); ``pyproject.toml`` in the working directory, 
     fail-on = "error"
     max-duplicate-rate = 0.15
     baseline-tolerance = 0.0
+    index = "scrapes.sqlite"          # or "redis://127.0.0.1:6379/0": dedup against earlier runs
 
     [tool.scrape-audit.max-findings]
     malformed_url = 20
@@ -143,6 +144,8 @@ SETTINGS: dict[str, Setting] = {
     "url-field": Setting("url", _string),
     "id-field": Setting("id", _string),
     "expectations": Setting(DEFAULT_EXPECTATIONS, _expectations),
+    "index": Setting(None, _string),
+    "index-wait": Setting(60.0, _number(0.0, None)),
     "fail-on": Setting("error", _severity, gate_only=True),
     "max-duplicate-rate": Setting(None, _number(0.0, 1.0), gate_only=True),
     "max-findings": Setting({}, _max_findings, gate_only=True),
@@ -212,6 +215,8 @@ class Settings:
             ),
             expectations=expectations or None,
             gate=gate_config,
+            index=v["index"],
+            index_wait=v["index-wait"],
         )
 
     def render(self, gate: bool = True) -> str:

@@ -111,13 +111,16 @@ def validation_tables(
         duplicate_of=None,
         accounted=True,
     )
-    gone = removed.reindex(columns=["id", "reason", "duplicate_of"]).assign(status="removed")
+    gone = removed.reindex(columns=["id", "reason", "duplicate_of", "duplicate_of_run"])
     gone = gone.assign(
-        accounted=[
-            bool(reason) and dup in kept_ids
-            for reason, dup in zip(gone["reason"], gone["duplicate_of"], strict=True)
-        ]
-    )
+        status="removed",
+        accounted=[  # with an index, a removed record may copy one kept by an earlier run
+            bool(reason) and (dup in kept_ids or pd.notna(run))
+            for reason, dup, run in zip(
+                gone["reason"], gone["duplicate_of"], gone["duplicate_of_run"], strict=True
+            )
+        ],
+    ).drop(columns="duplicate_of_run")
     held = pd.DataFrame(
         {
             "id": [f"{s}:{n}" for s, n in zip(quarantine["source"], quarantine["line"], strict=True)],

@@ -27,6 +27,7 @@ from audit.clean import build_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
 from audit.expectations import load_suites, validate_suites, validation_tables
 from audit.gate import GateConfig, GateResult, evaluate_gate
+from audit.index import IndexedRun, dedup_with_index, open_index, with_runs
 from audit.ingest import FieldMap, read_inputs
 from audit.normalise import add_normalised
 from audit.report.summary import summarise
@@ -49,6 +50,10 @@ class AuditConfig:
     expectations: str | None = None
     #: Thresholds of the CI gate; None: no gate (``scrape-audit run``).
     gate: GateConfig | None = None
+    #: An index of earlier runs (SQLite file or ``redis://HOST:PORT/DB``); None: this run alone.
+    index: str | None = None
+    #: Seconds to wait for an index another run holds, before failing.
+    index_wait: float = 60.0
 
     def dedup_config(self) -> DedupConfig:
         return DedupConfig(
@@ -60,6 +65,8 @@ class AuditConfig:
         values["checks"] = list(self.checks) if self.checks is not None else sorted(CHECKS)
         values["check_options"] = {k: dict(v) for k, v in self.check_options.items()}
         values["gate"] = self.gate.as_dict() if self.gate is not None else None
+        if self.index is None:  # runs without an index report exactly what they did before
+            del values["index"], values["index_wait"]
         return values
 
 
@@ -80,6 +87,8 @@ class AuditResult:
     #: The ``expectations`` section of report.json, when suites ran.
     expectations: dict[str, Any] | None = None
     gate: GateResult | None = None
+    #: The open index session of a run with ``config.index`` (committed by :func:`audit`/``run``).
+    index: IndexedRun | None = None
     report: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -142,7 +151,13 @@ class Dedup(Step):
     name = "dedup"
 
     def run(self, state: AuditResult) -> None:
-        state.dedup = find_duplicates(state.records, state.config.dedup_config(), completeness(state.records))
+        config, rank = state.config.dedup_config(), completeness(state.records)
+        if state.config.index is None:
+            state.dedup = find_duplicates(state.records, config, rank)
+            return
+        backend = open_index(state.config.index, wait=state.config.index_wait)
+        label = "; ".join(state.paths)
+        state.dedup, state.index = dedup_with_index(state.records, config, rank, backend, label)
 
 
 class Checks(Step):
@@ -160,6 +175,18 @@ class Clean(Step):
         assert state.dedup is not None, "clean needs the dedup step first"
         cleaned = build_clean(state.records, state.dedup, state.findings)
         state.clean, state.removed, state.findings = cleaned.clean, cleaned.removed, cleaned.findings
+
+
+class IndexUpdate(Step):
+    """With an index: removed.jsonl names earlier records by id and run; the kept records are staged."""
+
+    name = "index"
+
+    def run(self, state: AuditResult) -> None:
+        if state.index is None:
+            return
+        state.removed = with_runs(state.removed)
+        state.index.stage(state.records, set(state.clean["id"]), state.removed)
 
 
 class Expectations(Step):
@@ -192,6 +219,8 @@ class Summarise(Step):
         )
         if state.expectations is not None:
             state.report["expectations"] = state.expectations
+        if state.index is not None:
+            state.report["index"] = state.index.report
 
 
 class Gate(Step):
@@ -210,6 +239,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     Dedup(),
     Checks(),
     Clean(),
+    IndexUpdate(),
     Expectations(),
     Summarise(),
     Gate(),
@@ -224,8 +254,14 @@ def audit(
     config: AuditConfig | None = None,
     steps: Sequence[Step] = DEFAULT_STEPS,
     progress: ProgressHook | None = None,
+    commit_index: bool = True,
 ) -> AuditResult:
-    """Run the pipeline over ``paths`` in memory and return every result as DataFrames."""
+    """Run the pipeline over ``paths`` in memory and return every result as DataFrames.
+
+    With ``config.index``, the run's kept records are committed to the index at the end, unless
+    ``commit_index`` is False (then the caller commits ``result.index`` or aborts it; the
+    index stays locked until then). A failing step leaves the index as it was.
+    """
     config = config or AuditConfig()
     if config.checks is not None:
         unknown = [c for c in config.checks if c not in CHECKS]
@@ -234,12 +270,19 @@ def audit(
     if config.expectations is not None:
         load_suites(config.expectations)  # a missing directory or bad JSON fails before the work
     state = AuditResult(paths=[str(p) for p in paths], config=config)
-    for step in steps:
-        if progress:
-            progress(step.name, "start", 0.0)
-        started = time.perf_counter()
-        step.run(state)
-        state.timings[step.name] = time.perf_counter() - started
-        if progress:
-            progress(step.name, "done", state.timings[step.name])
+    try:
+        for step in steps:
+            if progress:
+                progress(step.name, "start", 0.0)
+            started = time.perf_counter()
+            step.run(state)
+            state.timings[step.name] = time.perf_counter() - started
+            if progress:
+                progress(step.name, "done", state.timings[step.name])
+    except BaseException:
+        if state.index is not None:
+            state.index.abort()
+        raise
+    if state.index is not None and commit_index:
+        state.index.commit()
     return state

@@ -361,6 +361,9 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     ranked = clusters.assign(
         min_jaccard=[min((t["jaccard"] for t in tr), default=1.0) for tr in clusters["to_representative"]]
     ).sort_values(["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable")
+    # With an index, a cluster's representative may be a record of an earlier run, not in
+    # ``records``: clusters.jsonl and removed.jsonl explain those matches; the explorer skips them.
+    ranked = ranked[ranked["representative"].isin(by_id.index)]
     views = []
     for row in ranked.head(MAX_CLUSTERS).itertuples():
         rep = by_id.loc[row.representative]
@@ -381,7 +384,7 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
         similarity = {t["id"]: t for t in row.to_representative}
         copies = []
         for member in row.members:
-            if member == row.representative:
+            if member == row.representative or member not in by_id.index:
                 continue
             record = by_id.loc[member]
             text, cut = _clip(record["text"])

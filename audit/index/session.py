@@ -1,0 +1,169 @@
+"""One run against an index: find earlier records a new one may duplicate, dedup, add the kept ones.
+
+1. The run's records are signed (the dedup engine's signer) and their band keys, whole-text and
+   prefix, are looked up in the index: every earlier record sharing a key is a candidate.
+2. The candidates are fetched and put in front of the run's records, and the dedup engine runs
+   over both (:func:`audit.dedup.find_duplicates`, unchanged): the same verification, relations
+   and chaining guard as one run over all the data. Earlier records rank above every new one,
+   so a cluster holding one keeps it as representative: it was kept (and published) already.
+3. Results name earlier records ``index:RUN:ID`` (:func:`earlier_id`); removed.jsonl gets their
+   plain id in ``duplicate_of`` and the run in ``duplicate_of_run`` (:func:`with_runs`).
+4. The records the run keeps are added (:meth:`IndexedRun.stage`) and committed with the run.
+
+Example:
+    >>> earlier_id(3, "a.jsonl:12"), parse_earlier_id("index:3:a.jsonl:12")
+    ('index:3:a.jsonl:12', (3, 'a.jsonl:12'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.dedup import DedupConfig, DedupResult, find_duplicates
+from audit.dedup.signer import SignedCorpus, sign_texts
+from audit.index.base import IndexBackend, IndexParams, NewEntries, all_band_keys
+from audit.normalise import normalise_text
+
+EARLIER_PREFIX = "index:"
+
+
+def earlier_id(run: int, record_id: str) -> str:
+    """How results name a record of an earlier run (never an id of this run: ids have no such prefix)."""
+    return f"{EARLIER_PREFIX}{run}:{record_id}"
+
+
+def parse_earlier_id(value: str) -> tuple[int, str] | None:
+    """``(run, id)`` of an :func:`earlier_id`, else None."""
+    if not isinstance(value, str) or not value.startswith(EARLIER_PREFIX):
+        return None
+    run, _, record_id = value[len(EARLIER_PREFIX) :].partition(":")
+    return (int(run), record_id) if run.isdigit() else None
+
+
+@dataclass
+class IndexedRun:
+    """A run's open session on an index: its number, what it found, and what it will add."""
+
+    backend: IndexBackend
+    run: int
+    label: str
+    signed: SignedCorpus
+    keys: np.ndarray
+    #: Earlier records fetched as candidates.
+    candidates: int = 0
+    report: dict[str, Any] = field(default_factory=dict)
+    committed: bool = False
+
+    def stage(self, records: pd.DataFrame, kept_ids: set[str], removed: pd.DataFrame) -> None:
+        """Add the kept records of this run (not yet visible; :meth:`commit` makes them so)."""
+        rows = np.flatnonzero(records["id"].isin(kept_ids).to_numpy())
+        has_shingles = self.signed.shingles.counts[rows] > 0
+        keys = [
+            self.keys[row] if ok else self.keys[row][:0] for row, ok in zip(rows, has_shingles, strict=True)
+        ]
+        frame = records.iloc[rows][["id", "source", "line", "title", "url", "norm_text"]].reset_index(
+            drop=True
+        )
+        frame["text_hash"] = self.signed.text_hashes[rows].view(np.int64)
+        entries = NewEntries(frame, self.signed.signatures[rows], self.signed.prefix_signatures[rows], keys)
+        earlier = int(removed["duplicate_of_run"].notna().sum()) if "duplicate_of_run" in removed else 0
+        self.report = {
+            "location": self.backend.location,
+            "run": self.run,
+            "label": self.label,
+            "candidates_from_index": self.candidates,
+            "removed_as_copies_of_earlier_runs": earlier,
+            "added": len(frame),
+        }
+        self.backend.add(entries, self.run, {"label": self.label, **self.report})
+
+    def commit(self) -> None:
+        if not self.committed:
+            self.backend.commit()
+            self.committed = True
+        self.backend.close()
+
+    def abort(self) -> None:
+        self.backend.rollback()
+        self.backend.close()
+
+
+def dedup_with_index(
+    records: pd.DataFrame,
+    config: DedupConfig,
+    completeness: Callable[[int], tuple],
+    backend: IndexBackend,
+    label: str,
+) -> tuple[DedupResult, IndexedRun]:
+    """Dedup ``records`` against themselves and every earlier record in ``backend``.
+
+    Takes the index's write lock (held until :meth:`IndexedRun.commit` or ``abort``).
+    """
+    params = IndexParams.from_config(config)
+    run = backend.begin(params, label)
+    try:
+        texts = records["norm_text"] if "norm_text" in records else records["text"].map(normalise_text)
+        signed = sign_texts(texts.tolist(), replace(config.signer(), normalise=False))
+        keys = all_band_keys(signed.signatures, signed.prefix_signatures, params)
+        probe = keys[signed.shingles.counts > 0].reshape(-1, 2)  # an empty text is nobody's copy
+        earlier = backend.fetch(backend.lookup(probe))
+        names = [earlier_id(r, i) for r, i in zip(earlier["run"], earlier["id"], strict=True)]
+        combined = pd.concat(
+            [
+                pd.DataFrame({"id": names, "title": earlier["title"], "norm_text": earlier["norm_text"]}),
+                pd.DataFrame({"id": records["id"], "title": records["title"], "norm_text": texts}),
+            ],
+            ignore_index=True,
+        )
+        first_new = len(earlier)
+
+        def rank(row: int) -> tuple:
+            return (1,) if row < first_new else (0, *completeness(row - first_new))
+
+        result = find_duplicates(combined, config, rank)
+        session = IndexedRun(backend, run, label, signed, keys, candidates=len(earlier))
+        return _this_run_only(result, set(names)), session
+    except BaseException:
+        backend.rollback()
+        backend.close()
+        raise
+
+
+def _this_run_only(result: DedupResult, earlier: set[str]) -> DedupResult:
+    """Earlier records are never removed again; clusters with no record of this run are dropped."""
+    mine = np.array([not set(m) <= earlier for m in result.clusters["members"]], dtype=bool)
+    clusters = result.clusters.loc[mine].copy()
+    clusters["cluster_id"] = [f"c{n:06d}" for n in range(len(clusters))]
+    kept_members = {m for members in clusters["members"] for m in members}
+    edges = result.edges[result.edges["a"].isin(kept_members) & result.edges["b"].isin(kept_members)]
+    return DedupResult(
+        clusters.reset_index(drop=True),
+        edges.reset_index(drop=True),
+        {k: v for k, v in result.duplicate_of.items() if k not in earlier},
+        {k: v for k, v in result.relation_of.items() if k not in earlier},
+        result.stats | {"earlier_records": len(earlier)},
+    )
+
+
+def with_runs(removed: pd.DataFrame) -> pd.DataFrame:
+    """removed.jsonl rows naming an earlier record by its plain id, with ``duplicate_of_run``.
+
+    >>> frame = pd.DataFrame({"id": ["b", "c"], "duplicate_of": ["index:2:a", "b"]})
+    >>> with_runs(frame)[["duplicate_of", "duplicate_of_run"]].values.tolist()
+    [['a', 2], ['b', None]]
+    """
+    parsed = [parse_earlier_id(value) for value in removed["duplicate_of"]]
+    frame = removed.copy()
+    frame["duplicate_of"] = [p[1] if p else v for p, v in zip(parsed, removed["duplicate_of"], strict=True)]
+    position = list(frame.columns).index("duplicate_of") + 1
+    frame.insert(
+        position,
+        "duplicate_of_run",
+        pd.Series([p[0] if p else None for p in parsed], dtype=object, index=frame.index),
+    )
+    return frame
