@@ -1,11 +1,13 @@
 """The interface every index backend implements, and what all backends share.
 
-An index remembers the records kept by earlier runs: for each, its MinHash signatures, the LSH
-band keys of both bandings (whole text and prefix, so ``truncated_copy`` is found across runs),
-and what verification and the outputs need (id, run, source, line, title, url and the
-normalised text, zlib-compressed). The normalised text is stored rather than its shingle
-hashes: it is smaller (about a third of a byte per character against four bytes per
-shingle) and lets the dedup engine verify a candidate exactly as within one run.
+An index remembers the records of earlier runs: the kept ones, and the removed copies with
+the kept record each copies (so a chain of copies across runs is followed as one run would).
+For each: its MinHash signatures, the LSH band keys of both bandings (whole text and prefix,
+so ``truncated_copy`` is found across runs), and what verification and the outputs need (id,
+run, source, line, title, url and the normalised text, zlib-compressed). The normalised text
+is stored rather than its shingle hashes: it is smaller (about a third of a byte per
+character against four bytes per shingle) and lets the dedup engine verify a candidate
+exactly as within one run.
 
 A backend holds one *session* per run: :meth:`IndexBackend.begin` takes the index's write lock
 (waiting up to ``wait`` seconds, then :class:`IndexLockedError`), lookups and additions
@@ -35,7 +37,8 @@ from audit.dedup import DedupConfig
 from audit.dedup.lsh import Banding, band_keys
 
 #: Columns :meth:`IndexBackend.fetch` returns, one row per indexed record.
-FETCH_COLUMNS = ["ref", "run", "id", "source", "line", "title", "url", "norm_text"]
+#: ``duplicate_of``: the ref of the record it copies (None: a kept record).
+FETCH_COLUMNS = ["ref", "run", "id", "source", "line", "title", "url", "norm_text", "duplicate_of"]
 #: Band numbers of the prefix banding start here, so both bandings share one key space.
 PREFIX_BAND_OFFSET = 1000
 #: Environment variable naming a fault injection point (tests kill the process there).
@@ -134,9 +137,13 @@ def fault_point(name: str) -> None:
 
 @dataclass
 class NewEntries:
-    """Records a run adds: their fields, signatures and band keys (``keys[i]`` for row ``i``)."""
+    """Records a run adds: their fields, signatures and band keys (``keys[i]`` for row ``i``).
 
-    frame: pd.DataFrame  # id, source, line, title, url, norm_text, text_hash
+    ``frame.duplicate_of`` is None for a kept record; for a removed one, the ref of an earlier
+    record (``rep_ref``) or the row, in ``frame``, of this run's record it copies (``rep_row``).
+    """
+
+    frame: pd.DataFrame  # id, source, line, title, url, norm_text, text_hash, rep_ref, rep_row
     signatures: np.ndarray
     prefix_signatures: np.ndarray
     keys: np.ndarray

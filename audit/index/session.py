@@ -54,14 +54,30 @@ class IndexedRun:
     label: str
     signed: SignedCorpus
     keys: np.ndarray
-    #: Earlier records fetched as candidates.
+    #: Earlier records fetched as candidates (and the kept records those copy).
     candidates: int = 0
+    #: ``index:RUN:ID`` -> ref, for the earlier records fetched.
+    ref_of: dict[str, int] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
     committed: bool = False
 
     def stage(self, records: pd.DataFrame, kept_ids: set[str], removed: pd.DataFrame) -> None:
-        """Add the kept records of this run (not yet visible; :meth:`commit` makes them so)."""
-        rows = np.flatnonzero(records["id"].isin(kept_ids).to_numpy())
+        """Add this run's records, kept and removed (not yet visible; :meth:`commit` makes them so).
+
+        ``removed`` is removed.jsonl's frame after :func:`with_runs`.
+        """
+        position = {record_id: n for n, record_id in enumerate(records["id"])}
+        targets = zip(removed["duplicate_of"], removed["duplicate_of_run"], strict=True)
+        copies = dict(zip(removed["id"], targets, strict=True))
+        rows = np.flatnonzero(records["id"].isin(kept_ids | copies.keys()).to_numpy())
+        row_in_entries = {int(row): n for n, row in enumerate(rows)}
+        rep_ref, rep_row = [], []
+        for record_id in records["id"].to_numpy()[rows]:
+            rep, run = copies.get(record_id, (None, None))
+            rep_ref.append(
+                self.ref_of.get(earlier_id(int(run), rep)) if rep is not None and pd.notna(run) else None
+            )
+            rep_row.append(row_in_entries[position[rep]] if rep is not None and pd.isna(run) else None)
         has_shingles = self.signed.shingles.counts[rows] > 0
         keys = [
             self.keys[row] if ok else self.keys[row][:0] for row, ok in zip(rows, has_shingles, strict=True)
@@ -70,15 +86,17 @@ class IndexedRun:
             drop=True
         )
         frame["text_hash"] = self.signed.text_hashes[rows].view(np.int64)
+        frame["rep_ref"] = pd.Series(rep_ref, dtype=object)
+        frame["rep_row"] = pd.Series(rep_row, dtype=object)
         entries = NewEntries(frame, self.signed.signatures[rows], self.signed.prefix_signatures[rows], keys)
-        earlier = int(removed["duplicate_of_run"].notna().sum()) if "duplicate_of_run" in removed else 0
         self.report = {
             "location": self.backend.location,
             "run": self.run,
             "label": self.label,
             "candidates_from_index": self.candidates,
-            "removed_as_copies_of_earlier_runs": earlier,
-            "added": len(frame),
+            "removed_as_copies_of_earlier_runs": int(removed["duplicate_of_run"].notna().sum()),
+            "added": len(kept_ids),
+            "added_copies": len(frame) - len(kept_ids),
         }
         self.backend.add(entries, self.run, {"label": self.label, **self.report})
 
@@ -112,6 +130,9 @@ def dedup_with_index(
         keys = all_band_keys(signed.signatures, signed.prefix_signatures, params)
         probe = keys[signed.shingles.counts > 0].reshape(-1, 2)  # an empty text is nobody's copy
         earlier = backend.fetch(backend.lookup(probe))
+        reps = sorted({int(r) for r in earlier["duplicate_of"].dropna()} - set(earlier["ref"]))
+        if reps:  # the kept record an earlier removed copy stands for: one run would see it too
+            earlier = pd.concat([earlier, backend.fetch(reps)]).sort_values("ref", ignore_index=True)
         names = [earlier_id(r, i) for r, i in zip(earlier["run"], earlier["id"], strict=True)]
         combined = pd.concat(
             [
@@ -121,31 +142,44 @@ def dedup_with_index(
             ignore_index=True,
         )
         first_new = len(earlier)
+        was_kept = earlier["duplicate_of"].isna().tolist()
 
         def rank(row: int) -> tuple:
-            return (1,) if row < first_new else (0, *completeness(row - first_new))
+            # Kept earlier records first (they were published), then earlier copies, then this run's.
+            if row < first_new:
+                return (2,) if was_kept[row] else (1,)
+            return (0, *completeness(row - first_new))
 
         result = find_duplicates(combined, config, rank)
         session = IndexedRun(backend, run, label, signed, keys, candidates=len(earlier))
-        return _this_run_only(result, set(names)), session
+        session.ref_of = dict(zip(names, earlier["ref"].astype(int), strict=True))
+        copies = {n for n, kept in zip(names, was_kept, strict=True) if not kept}
+        return _this_run_only(result, set(names), copies), session
     except BaseException:
         backend.rollback()
         backend.close()
         raise
 
 
-def _this_run_only(result: DedupResult, earlier: set[str]) -> DedupResult:
-    """Earlier records are never removed again; clusters with no record of this run are dropped."""
+def _this_run_only(result: DedupResult, earlier: set[str], earlier_copies: set[str]) -> DedupResult:
+    """Earlier records are never removed again; clusters with no record of this run are dropped.
+
+    A record whose representative is an earlier *removed* copy (their only link to that copy's
+    kept record was a chain through records not fetched) is kept: the conservative side.
+    """
     mine = np.array([not set(m) <= earlier for m in result.clusters["members"]], dtype=bool)
     clusters = result.clusters.loc[mine].copy()
     clusters["cluster_id"] = [f"c{n:06d}" for n in range(len(clusters))]
     kept_members = {m for members in clusters["members"] for m in members}
     edges = result.edges[result.edges["a"].isin(kept_members) & result.edges["b"].isin(kept_members)]
+    duplicate_of = {
+        k: v for k, v in result.duplicate_of.items() if k not in earlier and v not in earlier_copies
+    }
     return DedupResult(
         clusters.reset_index(drop=True),
         edges.reset_index(drop=True),
-        {k: v for k, v in result.duplicate_of.items() if k not in earlier},
-        {k: v for k, v in result.relation_of.items() if k not in earlier},
+        duplicate_of,
+        {k: v for k, v in result.relation_of.items() if k in duplicate_of},
         result.stats | {"earlier_records": len(earlier)},
     )
 

@@ -8,7 +8,8 @@ rolls the uncommitted transaction back on the next open). Readers (``index stats
 blocked (WAL).
 
 Tables: ``meta`` (settings), ``runs`` (one row per committed run), ``records`` (one row per
-kept record; ``ref`` is its number in the index) and ``bands`` (``band``, ``key``, ``ref``;
+record of a run, kept or removed; ``ref`` is its number in the index, ``duplicate_of`` the ref
+of the kept record a removed one copies) and ``bands`` (``band``, ``key``, ``ref``;
 keyed on ``(band, key)`` so a lookup is one index search per key).
 
 Example:
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS records (
     ref INTEGER PRIMARY KEY, run INTEGER NOT NULL REFERENCES runs(run), id TEXT NOT NULL,
     source TEXT NOT NULL, line INTEGER NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL,
     text_hash INTEGER NOT NULL, norm_text BLOB NOT NULL, signature BLOB NOT NULL,
-    prefix_signature BLOB NOT NULL
+    prefix_signature BLOB NOT NULL, duplicate_of INTEGER REFERENCES records(ref)
 );
 CREATE TABLE IF NOT EXISTS bands (
     band INTEGER NOT NULL, key INTEGER NOT NULL, ref INTEGER NOT NULL,
@@ -143,11 +144,15 @@ class SQLiteIndex(IndexBackend):
             return pd.DataFrame(columns=FETCH_COLUMNS)
         self._temp_refs("wanted", [(int(r),) for r in refs], "ref INTEGER")
         rows = self._db.execute(
-            "SELECT r.ref, r.run, r.id, r.source, r.line, r.title, r.url, r.norm_text FROM records r "
+            "SELECT r.ref, r.run, r.id, r.source, r.line, r.title, r.url, r.norm_text, r.duplicate_of "
+            "FROM records r "
             "JOIN wanted w ON w.ref = r.ref ORDER BY r.ref"
         ).fetchall()
         frame = pd.DataFrame(rows, columns=FETCH_COLUMNS)
         frame["norm_text"] = [unpack_text(blob) for blob in frame["norm_text"]]
+        frame["duplicate_of"] = (
+            frame["duplicate_of"].astype(object).where(frame["duplicate_of"].notna(), None)
+        )
         return frame
 
     def add(self, entries: NewEntries, run: int, summary: dict[str, Any]) -> None:
@@ -158,8 +163,13 @@ class SQLiteIndex(IndexBackend):
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
             (run, summary.get("label", ""), _now(), len(frame), json.dumps(summary, sort_keys=True)),
         )
+        first = int(last) + 1
+        reps = [
+            None if pd.isna(ref) and pd.isna(row) else int(ref) if pd.notna(ref) else first + int(row)
+            for ref, row in zip(frame["rep_ref"], frame["rep_row"], strict=True)
+        ]
         self._db.executemany(
-            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     ref,
@@ -173,8 +183,9 @@ class SQLiteIndex(IndexBackend):
                     pack_text(norm),
                     sig.tobytes(),
                     prefix.tobytes(),
+                    rep,
                 )
-                for ref, rid, source, line, title, url, text_hash, norm, sig, prefix in zip(
+                for ref, rid, source, line, title, url, text_hash, norm, sig, prefix, rep in zip(
                     refs,
                     frame["id"],
                     frame["source"],
@@ -185,6 +196,7 @@ class SQLiteIndex(IndexBackend):
                     frame["norm_text"],
                     entries.signatures,
                     entries.prefix_signatures,
+                    reps,
                     strict=True,
                 )
             ),
@@ -251,7 +263,8 @@ class SQLiteIndex(IndexBackend):
                 "SELECT run, label, finished, added FROM runs ORDER BY run"
             )
         ]
-        (records,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
+        (records,) = self._db.execute("SELECT COUNT(*) FROM records WHERE duplicate_of IS NULL").fetchone()
+        (copies,) = self._db.execute("SELECT COUNT(*) FROM records WHERE duplicate_of IS NOT NULL").fetchone()
         (keys,) = self._db.execute("SELECT COUNT(*) FROM bands").fetchone()
         params = self.params()
         return {
@@ -259,6 +272,7 @@ class SQLiteIndex(IndexBackend):
             "backend": "sqlite",
             "runs": runs,
             "records": int(records),
+            "removed_copies": int(copies),
             "band_keys": int(keys),
             "bytes": size,
             "params": json.loads(params.to_json()) if params else None,
@@ -286,6 +300,12 @@ class SQLiteIndex(IndexBackend):
         ):
             if added != actual:
                 problems.append(f"run {run} added {added} records but {actual} are stored")
+        (bad_reps,) = self._db.execute(
+            "SELECT COUNT(*) FROM records c LEFT JOIN records k ON k.ref = c.duplicate_of "
+            "WHERE c.duplicate_of IS NOT NULL AND (k.ref IS NULL OR k.duplicate_of IS NOT NULL)"
+        ).fetchone()
+        if bad_reps:
+            problems.append(f"{bad_reps} removed copies point at no kept record")
         (strays,) = self._db.execute(
             "SELECT COUNT(*) FROM records r LEFT JOIN runs u ON u.run = r.run WHERE u.run IS NULL"
         ).fetchone()
