@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import audit
+from audit.index import open_index
 
 OUTPUTS = ("clean.jsonl", "removed.jsonl", "clusters.jsonl", "findings.jsonl", "quarantine.jsonl")
 WORDS = (
@@ -185,3 +186,29 @@ def test_outputs_are_byte_identical_across_processes_and_hash_seeds(tmp_path: Pa
     for name in OUTPUTS:
         assert (tmp_path / "out0" / name).read_bytes() == (tmp_path / "out1" / name).read_bytes(), name
     assert (tmp_path / "out0" / "clusters.jsonl").read_text().count("\n") >= 53
+
+
+@given(corpora())
+def test_runs_through_an_index_conserve_records_and_point_at_kept_ones(corpus: Corpus) -> None:
+    """Each file a run of its own through one index: every record of a run is in its clean.jsonl
+    or removed.jsonl once; ``duplicate_of`` names a record kept by this run or, with
+    ``duplicate_of_run``, one kept by that earlier run; the index holds every kept record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_corpus(corpus, Path(tmp) / "in")
+        config = audit.AuditConfig(index=str(Path(tmp) / "idx.sqlite"), expectations=None)
+        kept_by_run: dict[int, set[str]] = {}
+        for number, path in enumerate(sorted(paths), start=1):
+            out = Path(tmp) / f"out{number}"
+            result = audit.run([path], out=out, config=config)
+            clean, removed = read_jsonl(out / "clean.jsonl"), read_jsonl(out / "removed.jsonl")
+            kept_ids, removed_ids = [r["id"] for r in clean], [r["id"] for r in removed]
+            assert sorted(kept_ids + removed_ids) == sorted(result.records["id"])
+            for row in removed:
+                run = row["duplicate_of_run"]
+                assert row["duplicate_of"] in (set(kept_ids) if run is None else kept_by_run[run])
+            assert json.loads((out / "report.json").read_text())["index"]["run"] == number
+            kept_by_run[number] = set(kept_ids)
+        index = open_index(Path(tmp) / "idx.sqlite", create=False)
+        stats = index.stats()
+        index.close()
+        assert stats["records"] == sum(len(k) for k in kept_by_run.values())

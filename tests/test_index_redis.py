@@ -1,0 +1,123 @@
+"""The Redis index (``--index redis://...``) against a real redis-server on a loopback port:
+the same results as the SQLite index, shared by concurrent runs, and nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis_server import RedisUnavailable, redis_server
+from test_index_sqlite import CLI, SEED_FILES, _run_cli, batch_runs, kept_ids, union_run, write_batches
+
+import audit
+from audit.cli import main
+from audit.index import open_index, verify_index
+from audit.index.base import FAULT_ENV
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    try:
+        with redis_server() as url:
+            yield url
+    except RedisUnavailable as reason:
+        pytest.skip(f"no redis-server: {reason}")
+
+
+@pytest.fixture
+def redis_url(server: str) -> str:
+    """The server, emptied: each test starts from no index."""
+    import redis
+
+    redis.Redis.from_url(server).flushdb()
+    return server
+
+
+def test_seeds_and_generated_batches_equal_one_run_over_their_union(redis_url: str, tmp_path: Path) -> None:
+    assert kept_ids(batch_runs(SEED_FILES, redis_url)) == set(union_run(SEED_FILES).clean["id"])
+    index = open_index(redis_url)
+    stats = index.stats()
+    assert stats["backend"] == "redis" and stats["records"] == 526 and len(stats["runs"]) == 4
+    assert verify_index(index) == []
+    index.close()
+
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    paths = write_batches(tmp_path, 600, batches=3, seed=5)
+    assert kept_ids(batch_runs(paths, redis_url)) == set(union_run(paths).clean["id"])
+
+
+def test_the_same_outputs_as_the_sqlite_index(redis_url: str, tmp_path: Path) -> None:
+    for where, location in (("sqlite", str(tmp_path / "idx.sqlite")), ("redis", redis_url)):
+        config = audit.AuditConfig(index=location, expectations=None)
+        for n, path in enumerate(SEED_FILES[:3]):
+            audit.run([path], out=tmp_path / where / str(n), config=config)
+    for n in range(3):
+        for name in ("clean.jsonl", "removed.jsonl", "clusters.jsonl"):
+            sqlite_out = (tmp_path / "sqlite" / str(n) / name).read_bytes()
+            assert sqlite_out == (tmp_path / "redis" / str(n) / name).read_bytes(), (n, name)
+
+
+def test_concurrent_runs_share_the_index_and_a_held_lock_fails_clearly(
+    redis_url: str, tmp_path: Path
+) -> None:
+    commands = [
+        [
+            *CLI,
+            "run",
+            str(p),
+            "--index",
+            redis_url,
+            "--out",
+            str(tmp_path / f"o{n}"),
+            "--no-expectations",
+            "--quiet",
+        ]
+        for n, p in enumerate(SEED_FILES[1:3])
+    ]
+    processes = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
+    ]
+    for process in processes:
+        assert process.wait(timeout=120) == 0, process.stderr.read() if process.stderr else ""
+    union = audit.run(
+        [str(p) for p in SEED_FILES[1:3]], out=None, config=audit.AuditConfig(expectations=None)
+    )
+    assert open_index(redis_url).stats()["records"] == union.report["counts"]["kept"]
+
+    import redis
+
+    redis.Redis.from_url(redis_url).set("scrape-audit:lock", "someone-else", px=20_000)
+    blocked = _run_cli(
+        [
+            "run",
+            str(SEED_FILES[0]),
+            "--index",
+            redis_url,
+            "--index-wait",
+            "0.3",
+            "--out",
+            str(tmp_path / "b"),
+            "--no-expectations",
+            "--quiet",
+        ]
+    )
+    assert blocked.returncode == 2 and "in use by another run" in blocked.stderr
+
+
+def test_kill_9_before_exec_adds_nothing(redis_url: str, tmp_path: Path, capsys) -> None:
+    base = ["run", "--index", redis_url, "--no-expectations", "--quiet"]
+    assert main([*base, str(SEED_FILES[0]), "--out", str(tmp_path / "a")]) == 0
+    before = {k: v for k, v in open_index(redis_url).stats().items() if k != "bytes"}
+    killed = _run_cli([*base, str(SEED_FILES[1]), "--out", str(tmp_path / "b")], {FAULT_ENV: "before-commit"})
+    assert killed.returncode == -9
+    index = open_index(redis_url)
+    assert {k: v for k, v in index.stats().items() if k != "bytes"} == before
+    assert verify_index(index) == []
+    capsys.readouterr()
+    assert main(["index", "stats", redis_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == 53
