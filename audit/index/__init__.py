@@ -98,8 +98,10 @@ def render_index(action: str, found: dict) -> str:
     runs = found["runs"]
     lines = [
         f"index: {found['location']} ({found['backend']})",
-        f"records: {found['records']:,} in {len(runs)} run(s); band keys: {found['band_keys']:,}; "
-        f"size: {found['bytes']:,} bytes",
+        f"records: {found['records']:,} kept and {found['removed_copies']:,} removed copies from "
+        f"{len(runs)} run(s); band keys: {found['band_keys']:,}; size: {found['bytes']:,} bytes",
     ]
-    lines += [f"  run {r['run']}: {r['added']:,} added {r['finished']}  {r['label']}" for r in runs[-10:]]
+    lines += [f"  run {r['run']}: {r['added']:,} records  {r['finished']}  {r['label']}" for r in runs[-10:]]
+    if len(runs) > 10:
+        lines.insert(2, f"  (last 10 of {len(runs)} runs; --json lists all)")
     return "\n".join(lines)

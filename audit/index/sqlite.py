@@ -317,9 +317,9 @@ class SQLiteIndex(IndexBackend):
         before = self.stats()["bytes"]
         started = time.perf_counter()
         try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA optimize")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # after VACUUM, which writes to the WAL
         except sqlite3.OperationalError as error:
             raise self._locked(error) from error
         return {
