@@ -98,6 +98,19 @@ def _add_input_options(parser: argparse.ArgumentParser, out_default: str | None)
         default=keep,
         help="how long to wait for an index another run is using (default: 60)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default=keep,
+        help="where dedup signs and finds candidates: this machine (default) or a Dask cluster",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=keep,
+        help="with --engine dask: a running scheduler (tcp://HOST:PORT); default: a LocalCluster "
+        "on 127.0.0.1, one worker process per core",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress; only the final summary")
 
 

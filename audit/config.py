@@ -125,6 +125,12 @@ def _severity(value: Any) -> str:
     return value
 
 
+def _engine(value: Any) -> str:
+    if value not in ("local", "dask"):
+        raise TypeError("local or dask")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     default: Any
@@ -146,6 +152,8 @@ SETTINGS: dict[str, Setting] = {
     "expectations": Setting(DEFAULT_EXPECTATIONS, _expectations),
     "index": Setting(None, _string),
     "index-wait": Setting(60.0, _number(0.0, None)),
+    "engine": Setting("local", _engine),
+    "scheduler": Setting(None, _string),
     "fail-on": Setting("error", _severity, gate_only=True),
     "max-duplicate-rate": Setting(None, _number(0.0, 1.0), gate_only=True),
     "max-findings": Setting({}, _max_findings, gate_only=True),
@@ -217,6 +225,8 @@ class Settings:
             gate=gate_config,
             index=v["index"],
             index_wait=v["index-wait"],
+            engine=v["engine"],
+            scheduler=v["scheduler"],
         )
 
     def render(self, gate: bool = True) -> str:

@@ -10,10 +10,11 @@ by giving it a result with the fields it reads already set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from audit.checks.malformed_url import url_field_findings
 from audit.checks.truncation import ends_cut_off
 from audit.clean import build_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
+from audit.dedup.engine import Engine
 from audit.expectations import load_suites, validate_suites, validation_tables
 from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.index import IndexedRun, dedup_with_index, open_index, with_runs
@@ -54,6 +56,10 @@ class AuditConfig:
     index: str | None = None
     #: Seconds to wait for an index another run holds, before failing.
     index_wait: float = 60.0
+    #: Where dedup signs and finds candidates: ``local`` (this machine) or ``dask``.
+    engine: str = "local"
+    #: With ``engine="dask"``: a running scheduler's address; None starts a LocalCluster.
+    scheduler: str | None = None
 
     def dedup_config(self) -> DedupConfig:
         return DedupConfig(
@@ -67,6 +73,8 @@ class AuditConfig:
         values["gate"] = self.gate.as_dict() if self.gate is not None else None
         if self.index is None:  # runs without an index report exactly what they did before
             del values["index"], values["index_wait"]
+        if self.engine == "local":
+            del values["engine"], values["scheduler"]
         return values
 
 
@@ -152,12 +160,29 @@ class Dedup(Step):
 
     def run(self, state: AuditResult) -> None:
         config, rank = state.config.dedup_config(), completeness(state.records)
-        if state.config.index is None:
-            state.dedup = find_duplicates(state.records, config, rank)
-            return
-        backend = open_index(state.config.index, wait=state.config.index_wait)
-        label = "; ".join(state.paths)
-        state.dedup, state.index = dedup_with_index(state.records, config, rank, backend, label)
+        with dedup_engine(state.config) as engine:
+            if state.config.index is None:
+                state.dedup = find_duplicates(state.records, config, rank, engine=engine)
+                return
+            backend = open_index(state.config.index, wait=state.config.index_wait)
+            label = "; ".join(state.paths)
+            state.dedup, state.index = dedup_with_index(
+                state.records, config, rank, backend, label, engine=engine
+            )
+
+
+@contextlib.contextmanager
+def dedup_engine(config: AuditConfig) -> Iterator[Engine | None]:
+    """The engine ``config.engine`` names, for the length of the dedup step (None: local)."""
+    if config.engine == "local":
+        yield None
+        return
+    if config.engine != "dask":
+        raise ValueError(f"unknown engine {config.engine!r}; known: local, dask")
+    from audit.engines.dask import dask_engine  # Dask is imported only when asked for
+
+    with dask_engine(config.scheduler) as engine:
+        yield engine
 
 
 class Checks(Step):

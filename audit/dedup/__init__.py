@@ -35,9 +35,10 @@ import pandas as pd
 from rapidfuzz import fuzz
 
 from audit.dedup.clusters import components, split_chains
-from audit.dedup.lsh import Banding, candidate_pairs, choose_banding, unique_pairs
+from audit.dedup.engine import Engine, LocalEngine
+from audit.dedup.lsh import Banding, choose_banding
 from audit.dedup.shingles import ShingleBatch, hash_batch
-from audit.dedup.signer import SignerSettings, comparable_text, sign_texts
+from audit.dedup.signer import SignerSettings, comparable_text
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, PairVerifier
 from audit.normalise import normalise_text
 
@@ -130,12 +131,15 @@ def find_duplicates(
     records: pd.DataFrame,
     config: DedupConfig | None = None,
     completeness: Callable[[int], tuple] | None = None,
+    engine: Engine | None = None,
 ) -> DedupResult:
     """Cluster duplicate records; needs ``id`` and ``text`` (``norm_text`` is used when present).
 
     ``completeness(row)`` ranks copies (higher is more complete); the best is the
-    representative, ties going to the earliest row.
+    representative, ties going to the earliest row. ``engine`` signs and finds candidates
+    (default :class:`audit.dedup.engine.LocalEngine`); the result does not depend on it.
     """
+    engine = engine or LocalEngine()
     config = config or DedupConfig()
     rank = completeness or _default_completeness(records)
     completeness = functools.lru_cache(maxsize=None)(rank)  # asked again on every chain split
@@ -146,7 +150,7 @@ def find_duplicates(
     texts = records["norm_text" if normalised else "text"].tolist()
 
     # 1. Normalise (unless done), shingle and sign every text, in batches on all cores.
-    signed = sign_texts(texts, replace(config.signer(), normalise=not normalised))
+    signed = engine.sign(texts, replace(config.signer(), normalise=not normalised))
     counts = signed.shingles.counts
     clock.lap("sign")
 
@@ -159,13 +163,8 @@ def find_duplicates(
 
     # 3. Candidates among leaders from both signatures, each verified.
     banding = config.banding()
-    candidates = unique_pairs(
-        np.concatenate(
-            (
-                candidate_pairs(signed.signatures, banding, leaders),
-                candidate_pairs(signed.prefix_signatures, config.prefix_banding, leaders),
-            )
-        )
+    candidates = engine.candidates(
+        [(signed.signatures, banding), (signed.prefix_signatures, config.prefix_banding)], leaders
     )
 
     def sequences(rows: list[int]) -> ShingleBatch:

@@ -138,3 +138,7 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
         row = stop
     flat = np.concatenate(hashes) if hashes else np.empty(0, np.uint32)
     return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes)
+
+
+#: Assembles signed batches (in order) into one corpus; other engines (Dask) sign batches elsewhere.
+collect = _collect

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
-from audit.dedup.signer import SignedCorpus, sign_texts
+from audit.dedup.engine import Engine, LocalEngine
+from audit.dedup.signer import SignedCorpus
 from audit.index.base import IndexBackend, IndexParams, NewEntries, all_band_keys
 from audit.normalise import normalise_text
 
@@ -117,6 +118,7 @@ def dedup_with_index(
     completeness: Callable[[int], tuple],
     backend: IndexBackend,
     label: str,
+    engine: Engine | None = None,
 ) -> tuple[DedupResult, IndexedRun]:
     """Dedup ``records`` against themselves and every earlier record in ``backend``.
 
@@ -126,7 +128,8 @@ def dedup_with_index(
     run = backend.begin(params, label)
     try:
         texts = records["norm_text"] if "norm_text" in records else records["text"].map(normalise_text)
-        signed = sign_texts(texts.tolist(), replace(config.signer(), normalise=False))
+        engine = engine or LocalEngine()
+        signed = engine.sign(texts.tolist(), replace(config.signer(), normalise=False))
         keys = all_band_keys(signed.signatures, signed.prefix_signatures, params)
         probe = keys[signed.shingles.counts > 0].reshape(-1, 2)  # an empty text is nobody's copy
         earlier = backend.fetch(backend.lookup(probe))
@@ -150,7 +153,7 @@ def dedup_with_index(
                 return (2,) if was_kept[row] else (1,)
             return (0, *completeness(row - first_new))
 
-        result = find_duplicates(combined, config, rank)
+        result = find_duplicates(combined, config, rank, engine=engine)
         session = IndexedRun(backend, run, label, signed, keys, candidates=len(earlier))
         session.ref_of = dict(zip(names, earlier["ref"].astype(int), strict=True))
         copies = {n for n, kept in zip(names, was_kept, strict=True) if not kept}
