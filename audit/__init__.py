@@ -29,6 +29,7 @@ from audit.checks import CHECKS, run_checks
 from audit.dedup import DedupConfig, find_duplicates
 from audit.expectations import SuiteError
 from audit.gate import GateConfig, GateResult, evaluate_gate
+from audit.index import IndexLockedError, IndexStoreError, open_index, verify_index
 from audit.ingest import FieldMap, InputError, read_inputs
 from audit.pipeline import AuditConfig, AuditResult, ProgressHook, audit
 from audit.report import OutputDirError, ensure_writable, write_outputs
@@ -41,6 +42,8 @@ __all__ = [
     "FieldMap",
     "GateConfig",
     "GateResult",
+    "IndexLockedError",
+    "IndexStoreError",
     "InputError",
     "OutputDirError",
     "SuiteError",
@@ -48,9 +51,11 @@ __all__ = [
     "audit",
     "evaluate_gate",
     "find_duplicates",
+    "open_index",
     "read_inputs",
     "run",
     "run_checks",
+    "verify_index",
     "write_outputs",
 ]
 
