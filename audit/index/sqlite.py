@@ -14,6 +14,7 @@ keyed on ``(band, key)`` so a lookup is one index search per key).
 
 Example:
     >>> import tempfile, os
+    >>> from audit.dedup import DedupConfig
     >>> path = os.path.join(tempfile.mkdtemp(), "idx.sqlite")
     >>> index = SQLiteIndex(path)
     >>> index.begin(IndexParams.from_config(DedupConfig()), "first")
