@@ -63,3 +63,18 @@ def test_engine_dask_starts_its_own_local_cluster(tmp_path: Path, capsys: pytest
     for name in COMPARED:
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
     assert "records: 232 in" in capsys.readouterr().out
+
+
+def test_runs_through_an_index_give_identical_outputs(tmp_path: Path, scheduler: str) -> None:
+    files = sorted(SEEDS.glob("*.txt"))[:2]
+    for engine in ("local", "dask"):
+        config = audit.AuditConfig(
+            expectations=None, index=str(tmp_path / f"{engine}.sqlite"), engine=engine, scheduler=scheduler
+        )
+        for n, path in enumerate(files):
+            audit.run([path], out=tmp_path / engine / str(n), config=config)
+    for n in range(len(files)):
+        for name in COMPARED:
+            local = (tmp_path / "local" / str(n) / name).read_bytes()
+            assert local == (tmp_path / "dask" / str(n) / name).read_bytes(), (n, name)
+    assert b'"duplicate_of_run": 1' in (tmp_path / "dask" / "1" / "removed.jsonl").read_bytes()
