@@ -35,7 +35,7 @@ import pandas as pd
 from rapidfuzz import fuzz
 
 from audit.dedup.clusters import components, split_chains
-from audit.dedup.engine import Engine, LocalEngine
+from audit.dedup.engine import Engine, LocalEngine, VerifyJob
 from audit.dedup.lsh import Banding, choose_banding
 from audit.dedup.shingles import ShingleBatch, hash_batch
 from audit.dedup.signer import SignerSettings, comparable_text
@@ -178,7 +178,8 @@ def find_duplicates(
         for a, b in zip(leader_row[follower].tolist(), follower.tolist(), strict=True)
     ]
     pairs = [(a, b) for a, b in candidates.tolist()]
-    for (a, b), (jaccard, containment, relation) in zip(pairs, verifier.verify_many(pairs), strict=True):
+    job = VerifyJob(verifier, lambda rows: [comparable_text(texts[r], not normalised) for r in rows], config)
+    for (a, b), (jaccard, containment, relation) in zip(pairs, engine.verify(pairs, job), strict=True):
         if relation is not None:
             edges.append(
                 {"a": a, "b": b, "jaccard": jaccard, "containment": containment, "relation": relation}

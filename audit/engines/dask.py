@@ -9,7 +9,11 @@
   :func:`audit.dedup.lsh.bucket_pairs` (rows in ascending order, as locally). The pair set is
   the local engine's, so the dedup result is identical.
 
-Proof and clusters stay in the calling process (:func:`audit.dedup.find_duplicates`).
+- **proof**: candidate pairs are proven in tasks of 20,000 pairs, each with the shingle sets and
+  texts of its own rows, by the engine's :class:`audit.dedup.verify.PairVerifier`.
+
+Connected components, the chaining guard and the cluster rows stay in the calling process
+(:func:`audit.dedup.find_duplicates`), which also holds the texts and signatures.
 
 ``dask_engine(None)`` starts a LocalCluster on 127.0.0.1, one single-threaded worker process per
 core, and closes it afterwards; ``dask_engine("tcp://HOST:PORT")`` uses a running scheduler.
@@ -29,8 +33,11 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from audit.dedup.engine import Proof, VerifyJob
 from audit.dedup.lsh import Banding, band_keys, bucket_pairs, unique_pairs
+from audit.dedup.shingles import ShingleBatch, hash_batch
 from audit.dedup.signer import SignedCorpus, SignerSettings, collect, sign_batch
+from audit.dedup.verify import PairVerifier
 
 try:
     import dask
@@ -39,6 +46,8 @@ try:
 except ImportError as missing:  # pragma: no cover - the test extra installs it
     raise ImportError("--engine dask needs Dask: pip install 'scrape-audit[dask]'") from missing
 
+#: Candidate pairs proven per task.
+PAIRS_PER_TASK = 20_000
 #: Texts per partition (one task each): the signer's batch size, ~40x its bytes of working memory.
 TEXTS_PER_PARTITION = 2_000
 KEY_COLUMNS = {"band": np.int64, "key": np.uint64, "row": np.int64}
@@ -75,6 +84,22 @@ def _partition_pairs(frame: pd.DataFrame) -> pd.DataFrame:
         found.append(rows[bucket_pairs(group["key"].to_numpy())])
     pairs = np.concatenate(found) if found else np.empty((0, 2), np.int64)
     return pd.DataFrame({"a": pairs[:, 0].astype(np.int64), "b": pairs[:, 1].astype(np.int64)})
+
+
+def _verify_chunk(
+    pairs: list[tuple[int, int]],
+    sets: ShingleBatch,
+    texts: list[str],
+    threshold: float,
+    word_n: int,
+    char_n: int,
+) -> list[Proof]:
+    """Prove ``pairs`` (numbered as rows of ``sets``/``texts``) with the engine's own verifier."""
+
+    def sequences(rows: list[int]) -> ShingleBatch:
+        return hash_batch([texts[r] for r in rows], word_n, char_n)
+
+    return PairVerifier(sets, sequences, threshold).verify_many(pairs)
 
 
 class DaskEngine:
@@ -124,6 +149,28 @@ class DaskEngine:
         pair_meta = pd.DataFrame({"a": pd.Series(dtype=np.int64), "b": pd.Series(dtype=np.int64)})
         pairs = self.client.compute(shuffled.map_partitions(_partition_pairs, meta=pair_meta)).result()
         return unique_pairs(pairs[["a", "b"]].to_numpy(np.int64))
+
+    def verify(self, pairs: list[tuple[int, int]], job: VerifyJob) -> list[Proof]:
+        """Pairs proven in tasks of :data:`PAIRS_PER_TASK`; each task gets the shingle sets and
+        texts of its rows only (renumbered), and the results come back in order."""
+        sets, tasks = job.verifier.sets, []
+        for start in range(0, len(pairs), PAIRS_PER_TASK):
+            chunk = np.asarray(pairs[start : start + PAIRS_PER_TASK], np.int64).reshape(-1, 2)
+            rows, local = np.unique(chunk, return_inverse=True)
+            parts = [sets.of(int(r)) for r in rows]
+            offsets = np.concatenate(([0], np.cumsum([len(p) for p in parts]))).astype(np.int64)
+            batch = ShingleBatch(np.concatenate(parts) if parts else np.empty(0, np.uint32), offsets)
+            renumbered = [(int(a), int(b)) for a, b in local.reshape(-1, 2).tolist()]
+            texts = job.texts(rows.tolist())
+            tasks.append(
+                dask.delayed(_verify_chunk)(
+                    renumbered, batch, texts, job.verifier.threshold, job.config.word_n, job.config.char_n
+                )
+            )
+        found: list[Proof] = []
+        for part in self.client.gather(self.client.compute(tasks)):
+            found.extend(part)
+        return found
 
 
 @contextmanager
