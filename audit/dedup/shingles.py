@@ -63,15 +63,61 @@ class ShingleBatch:
         """The shingle hashes of text ``row``."""
         return self.hashes[self.offsets[row] : self.offsets[row + 1]]
 
-    def as_sets(self) -> ShingleBatch:
-        """Each text's hashes sorted and deduplicated (one sort for the whole batch)."""
-        docs = np.repeat(np.arange(len(self), dtype=np.uint64), self.counts)
-        keys = np.sort((docs << np.uint64(32)) | self.hashes.astype(np.uint64))
-        # Sort and drop repeats by hand: np.unique's hash-table path is ~10x slower here.
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
+    def take(self, rows: np.ndarray, limits: np.ndarray | None = None) -> ShingleBatch:
+        """A batch of texts ``rows`` (in that order; each cut to its first ``limits`` hashes), one copy."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        if limits is not None:
+            lengths = np.minimum(lengths, limits)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        # Position k of the output reads starts[text] + (k - offsets[text]): one ragged gather.
+        positions = np.arange(offsets[-1], dtype=np.int64) + np.repeat(starts - offsets[:-1], lengths)
+        return ShingleBatch(self.hashes[positions], offsets)
+
+    def as_sets(self, rows: np.ndarray | None = None) -> ShingleBatch:
+        """Each text's hashes sorted and deduplicated (one sort for the whole batch).
+
+        With ``rows`` (sorted row numbers), only those texts are kept; the others are left empty
+        (verification needs the sets of candidates only, not of every text).
+        """
+        if rows is not None:
+            subset = self.take(rows).as_sets()
+            counts = np.zeros(len(self), dtype=np.int64)
+            counts[rows] = subset.counts
+            offsets = np.zeros(len(self) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            return ShingleBatch(subset.hashes, offsets)
+        counts = self.counts
+        if len(self) == 0 or len(self.hashes) == 0:
+            return ShingleBatch(self.hashes[:0].astype(np.uint32), np.zeros(len(self) + 1, np.int64))
+        # Texts of similar length are sorted as rows of one padded 2-D uint32 array: numpy
+        # sorts short rows ~20x faster than one flat array of (text << 32 | hash) keys.
+        width_class = np.ceil(np.log2(np.maximum(counts, 16))).astype(np.int64)
+        unique_counts = np.zeros(len(self), dtype=np.int64)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for cls in np.unique(width_class[counts > 0]).tolist():
+            rows = np.flatnonzero((width_class == cls) & (counts > 0))
+            lengths = counts[rows]
+            columns = np.arange(1 << cls)
+            inside = columns[None, :] < lengths[:, None]
+            padded = np.full(inside.shape, 0xFFFFFFFF, dtype=np.uint32)
+            padded[inside] = self.take(rows).hashes
+            padded.sort(axis=1)
+            # The first ``length`` columns hold the text's hashes (padding sorts last); keep first copies.
+            keep = inside.copy()
+            keep[:, 1:] &= padded[:, 1:] != padded[:, :-1]
+            unique_counts[rows] = keep.sum(axis=1)
+            parts.append((rows, padded[keep]))
         offsets = np.zeros(len(self) + 1, dtype=np.int64)
-        np.cumsum(np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(self)), out=offsets[1:])
-        return ShingleBatch((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets)
+        np.cumsum(unique_counts, out=offsets[1:])
+        hashes = np.empty(offsets[-1], dtype=np.uint32)
+        for rows, values in parts:
+            placed = ShingleBatch(values, np.concatenate(([0], np.cumsum(unique_counts[rows]))))
+            local = placed.offsets[:-1]
+            hashes[np.arange(len(values)) + np.repeat(offsets[rows] - local, placed.counts)] = values
+        return ShingleBatch(hashes, offsets)
 
 
 def _fmix64(values: np.ndarray) -> np.ndarray:

@@ -3,9 +3,10 @@
 Texts are cut into batches of ``batch_docs``; each batch is shingled and MinHashed as a whole
 (:mod:`audit.dedup.shingles`, :mod:`audit.dedup.minhash`), on ``workers`` processes when the
 corpus is large enough to pay for them. Working memory per batch is bounded (a batch's bytes
-times ~40, plus ~10 MB per MinHash chunk); what is kept is 4 bytes per distinct shingle and
-2 x 4 x ``num_perm`` bytes of signatures per document, as uint32 arrays (no Python object
-per document).
+times ~40, plus ~10 MB per MinHash chunk); what is kept is 4 bytes per shingle (in text order:
+verification sorts only the candidates' shingles into sets, and reads truncation prefixes from
+the same arrays) and 2 x 4 x ``num_perm`` bytes of signatures per document, as uint32 arrays
+(no Python object per document).
 
 Example:
     >>> signed = sign_texts(["a b c d e f", "a b c d e f", ""], SignerSettings(num_perm=16))
@@ -20,7 +21,7 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import xxhash
@@ -53,12 +54,17 @@ def comparable_text(text: str, normalise: bool) -> str:
 
 @dataclass(frozen=True)
 class SignedCorpus:
-    #: Each text's shingle hashes, sorted and unique (the sets verification compares).
-    shingles: ShingleBatch
+    #: Each text's shingle hashes in text order (a repeated shingle appears again).
+    sequences: ShingleBatch
     signatures: np.ndarray
     prefix_signatures: np.ndarray
     #: xxh64 of each normalised text: equal hashes are exact copies.
     text_hashes: np.ndarray
+
+    @cached_property
+    def shingles(self) -> ShingleBatch:
+        """Each text's shingle hashes, sorted and unique (computed when first asked for)."""
+        return self.sequences.as_sets()
 
 
 @lru_cache(maxsize=4)
@@ -67,7 +73,7 @@ def _hasher(num_perm: int, seed: int) -> MinHasher:
 
 
 def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
-    """One batch: (shingle hashes, offsets, signatures, prefix signatures, text hashes)."""
+    """One batch: (shingle hashes in text order, offsets, signatures, prefix signatures, text hashes)."""
     texts = [comparable_text(t, settings.normalise) for t in texts]
     text_hashes = np.fromiter(
         (xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts)
@@ -77,8 +83,7 @@ def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarr
         batch.hashes, batch.offsets, settings.prefix_shingles
     )
     assert prefix is not None
-    sets = batch.as_sets()
-    return sets.hashes, sets.offsets, signatures, prefix, text_hashes
+    return batch.hashes, batch.offsets, signatures, prefix, text_hashes
 
 
 def _sign_slice(args: tuple[Sequence[str], SignerSettings]) -> tuple[np.ndarray, ...]:
