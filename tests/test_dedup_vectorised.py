@@ -1,0 +1,120 @@
+"""The numpy paths of the dedup engine equal their per-pair / per-component references:
+ragged takes and row-sorted sets, bulk verification, and the bulk chaining guard."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from audit.dedup.clusters import components, split_chains, split_chains_bulk
+from audit.dedup.shingles import ShingleBatch
+from audit.dedup.verify import (
+    RELATION_CODES,
+    PairVerifier,
+    shared_count,
+    shared_counts,
+    similarity,
+    verify_pairs,
+)
+
+
+def _batch(rng: np.random.Generator, docs: int, alphabet: int = 400) -> ShingleBatch:
+    """Texts of 0..900 shingles drawn from a small alphabet (so pairs share many), one of 5,000."""
+    counts = rng.integers(0, 900, docs)
+    counts[::17] = 0
+    counts[3] = 5_000  # a text in its own width class, far longer than the others
+    hashes = rng.integers(0, alphabet, counts.sum()).astype(np.uint32)
+    hashes[::101] = 0xFFFFFFFF  # the padding value is also a real hash
+    return ShingleBatch(hashes, np.concatenate(([0], np.cumsum(counts))))
+
+
+def test_take_is_a_ragged_gather_with_optional_cuts() -> None:
+    batch = ShingleBatch(np.arange(10, dtype=np.uint32), np.array([0, 3, 3, 7, 10]))
+    taken = batch.take(np.array([3, 0, 2, 1]))
+    assert [taken.of(n).tolist() for n in range(4)] == [[7, 8, 9], [0, 1, 2], [3, 4, 5, 6], []]
+    cut = batch.take(np.array([2, 0]), limits=np.array([2, 5]))
+    assert [cut.of(n).tolist() for n in range(2)] == [[3, 4], [0, 1, 2]]
+
+
+def test_row_sorted_sets_equal_numpy_unique_per_text() -> None:
+    batch = _batch(np.random.default_rng(3), 300)
+    sets = batch.as_sets()
+    assert len(sets) == len(batch)
+    for row in range(len(batch)):
+        assert np.array_equal(sets.of(row), np.unique(batch.of(row)))
+    rows = np.array([0, 3, 17, 40, 299])
+    some = batch.as_sets(rows)
+    for row in range(len(batch)):
+        expected = np.unique(batch.of(row)) if row in rows else np.empty(0, np.uint32)
+        assert np.array_equal(some.of(row), expected)
+
+
+def test_bulk_shared_counts_equal_the_per_pair_count() -> None:
+    rng = np.random.default_rng(5)
+    sets = _batch(rng, 200).as_sets()
+    a, b = rng.integers(0, 200, 2_000), rng.integers(0, 200, 2_000)
+    expected = [shared_count(sets.of(x), sets.of(y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    # A small chunk size forces many merge steps (a pair is never cut in two).
+    assert shared_counts(sets, a, b, chunk_elements=3_000).tolist() == expected
+
+
+@pytest.mark.parametrize("near_threshold", [None, 0.65])
+def test_bulk_verification_equals_the_pair_verifier(near_threshold: float | None) -> None:
+    rng = np.random.default_rng(7)
+    docs = 150
+    sequences = _batch(rng, docs, alphabet=1_500)
+    # Planted truncated copies and near copies so every relation occurs.
+    hashes = [sequences.of(row) for row in range(docs)]
+    for row in range(0, 40):
+        base = hashes[row]
+        hashes.append(base[: max(1, int(len(base) * rng.uniform(0.5, 1.0)))])
+    flat = np.concatenate(hashes)
+    offsets = np.concatenate(([0], np.cumsum([len(h) for h in hashes])))
+    sequences = ShingleBatch(flat, offsets)
+    sets = sequences.as_sets()
+    total = len(sequences)
+    a = np.concatenate((rng.integers(0, total, 1_500), np.arange(40), np.arange(docs, docs + 40)))
+    b = np.concatenate((rng.integers(0, total, 1_500), np.arange(docs, docs + 40), rng.integers(0, 40, 40)))
+    bulk = verify_pairs(sets, sequences, a, b, 0.8, near_threshold)
+    reference = PairVerifier(sets, lambda rows: sequences.take(np.array(rows)), 0.8)
+    names = bulk.names()
+    for k, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        jaccard, containment, relation = reference.verify(x, y, near_threshold)
+        assert (bulk.jaccard[k], bulk.containment[k]) == similarity(sets.of(x), sets.of(y))
+        assert (bulk.jaccard[k], bulk.containment[k], names[k]) == (jaccard, containment, relation)
+    assert set(names.tolist()) == set(RELATION_CODES)
+
+
+def test_bulk_chaining_guard_equals_the_per_component_one() -> None:
+    rng = random.Random(11)
+    for _ in range(30):
+        size = rng.randint(2, 60)
+        edges = np.array(
+            [(rng.randrange(size), rng.randrange(size)) for _ in range(rng.randint(1, 80))], dtype=np.int64
+        )
+        score = [rng.random() for _ in range(size)]
+        similar = {frozenset((x, y)) for x in range(size) for y in range(size) if rng.random() < 0.4}
+
+        def is_duplicate(rep: int, member: int, similar: set = similar) -> bool:
+            return frozenset((rep, member)) in similar
+
+        def completeness(row: int, score: list = score) -> tuple:
+            return (score[row],)
+
+        expected = [
+            cluster
+            for group in components(size, edges)
+            for cluster in split_chains(group, completeness, is_duplicate, edges.tolist())
+        ]
+        rank = np.empty(size, np.int64)
+        rank[sorted(range(size), key=lambda row, score=score: (score[row], -row))] = np.arange(size)
+        cluster, representative = split_chains_bulk(
+            size,
+            edges,
+            rank,
+            lambda reps, members: np.array([is_duplicate(r, m) for r, m in zip(reps, members, strict=True)]),
+        )
+        got = [(int(rep), np.flatnonzero(cluster == n).tolist()) for n, rep in enumerate(representative)]
+        assert got == expected
