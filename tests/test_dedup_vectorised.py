@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from audit.dedup import _default_completeness, _rank
 from audit.dedup.clusters import components, split_chains, split_chains_bulk
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.verify import (
@@ -118,3 +120,18 @@ def test_bulk_chaining_guard_equals_the_per_component_one() -> None:
         )
         got = [(int(rep), np.flatnonzero(cluster == n).tolist()) for n, rep in enumerate(representative)]
         assert got == expected
+
+
+def test_default_rank_in_numpy_equals_sorting_by_the_completeness_key() -> None:
+    rng = random.Random(13)
+    records = pd.DataFrame(
+        {
+            "text": [rng.choice(["", "abc", "abcd", "abcdé"]) for _ in range(200)],
+            "url": [rng.choice(["", "https://x.org/a", None]) for _ in range(200)],
+            "title": [rng.choice(["", "T"]) for _ in range(200)],
+        }
+    )
+    rows = np.array(sorted(rng.sample(range(200), 120)))
+    expected = _rank(rows, _default_completeness(records), records)
+    assert np.array_equal(_rank(rows, None, records), expected)
+    assert sorted(expected[rows].tolist()) == list(range(1, 121))

@@ -112,9 +112,34 @@ class _Stopwatch:
         self._last = now
 
 
+def _field_lengths(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lengths of text, url and title per row (counted by pandas: no copy of the texts)."""
+
+    def lengths(column: str) -> np.ndarray:
+        if column not in records:
+            return np.zeros(len(records), dtype=np.int64)
+        return records[column].str.len().fillna(0).to_numpy(dtype=np.int64)
+
+    return lengths("text"), lengths("url"), lengths("title")
+
+
 def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
-    texts, titles, urls = records["text"].tolist(), records["title"].tolist(), records["url"].tolist()
-    return lambda row: (len(texts[row]), bool(urls[row]), bool(titles[row]))
+    """Longest text, then a URL, then a title."""
+    texts, urls, titles = (column.tolist() for column in _field_lengths(records))
+    return lambda row: (texts[row], urls[row] > 0, titles[row] > 0)
+
+
+def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records: pd.DataFrame) -> np.ndarray:
+    """1 + position of each row in ascending ``(completeness(row), -row)`` order (the highest: the
+    representative); the default key is sorted in numpy."""
+    if completeness is None:
+        texts, urls, titles = _field_lengths(records)
+        order = rows[np.lexsort((-rows, titles[rows] > 0, urls[rows] > 0, texts[rows]))]
+    else:
+        order = np.asarray(sorted(rows.tolist(), key=lambda m: (completeness(m), -m)), dtype=np.int64)
+    rank = np.zeros(len(records), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
 
 
 def _normalised_titles(titles: list[str], rows: np.ndarray) -> dict[int, str]:
@@ -140,12 +165,13 @@ def find_duplicates(
     representative, ties going to the earliest row.
     """
     config = config or DedupConfig()
-    completeness = completeness or _default_completeness(records)
     clock = _Stopwatch()
     ids = records["id"].tolist()
     titles = records["title"].tolist() if "title" in records else [""] * len(ids)
     normalised = "norm_text" in records
-    texts = records["norm_text" if normalised else "text"].tolist()
+    # The texts stay a pandas column: each signing batch takes its slice as Python strings
+    # (in the worker that signs it), so no list of every text is built in this process.
+    texts = records["norm_text" if normalised else "text"]
 
     # 1. Normalise (unless done), shingle and sign every text, in batches on all cores.
     signed = sign_texts(texts, replace(config.signer(), normalise=not normalised))
@@ -205,8 +231,7 @@ def find_duplicates(
 
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
     in_graph = np.unique(edges)
-    rank = np.zeros(len(ids), dtype=np.int64)
-    rank[sorted(in_graph.tolist(), key=lambda m: (completeness(m), -m))] = np.arange(1, len(in_graph) + 1)
+    rank = _rank(in_graph, completeness, records)
     cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
     labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))

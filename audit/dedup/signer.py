@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
+import pandas as pd
 import xxhash
 
 from audit.dedup.minhash import MinHasher
@@ -90,18 +91,28 @@ def _sign_slice(args: tuple[Sequence[str], SignerSettings]) -> tuple[np.ndarray,
     return sign_batch(*args)
 
 
+Texts = Sequence[str] | pd.Series
+
 #: The texts being signed, inherited by forked workers so they are not pickled to them;
 #: set only while a pool runs (no state is left between runs).
-_FORKED_TEXTS: Sequence[str] = ()
+_FORKED_TEXTS: Texts = ()
+
+
+def _texts_slice(texts: Texts, start: int, stop: int) -> Sequence[str]:
+    """Texts ``start:stop`` as Python strings (a pandas column converts only that slice)."""
+    return texts.iloc[start:stop].tolist() if isinstance(texts, pd.Series) else texts[start:stop]
 
 
 def _sign_range(args: tuple[int, int, SignerSettings]) -> tuple[np.ndarray, ...]:
     start, stop, settings = args
-    return sign_batch(_FORKED_TEXTS[start:stop], settings)
+    return sign_batch(_texts_slice(_FORKED_TEXTS, start, stop), settings)
 
 
-def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None) -> SignedCorpus:
-    """Sign every text, batch by batch, in parallel when the corpus is large."""
+def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> SignedCorpus:
+    """Sign every text, batch by batch, in parallel when the corpus is large.
+
+    ``norm_texts``: a sequence of strings or a pandas column of them.
+    """
     global _FORKED_TEXTS
     settings = settings or SignerSettings()
     cores = settings.workers or os.cpu_count() or 1
@@ -116,7 +127,7 @@ def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None
                 return _collect(pool.map(_sign_range, ranges, chunksize=1), len(norm_texts), settings)
         finally:
             _FORKED_TEXTS = ()
-    slices = ((norm_texts[start : start + settings.batch_docs], settings) for start in starts)
+    slices = ((_texts_slice(norm_texts, start, start + settings.batch_docs), settings) for start in starts)
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             return _collect(pool.map(_sign_slice, slices, chunksize=1), len(norm_texts), settings)
