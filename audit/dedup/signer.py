@@ -140,17 +140,21 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
     prefix = np.empty((count, settings.num_perm), np.uint32)
     text_hashes = np.empty(count, np.uint64)
     offsets = np.zeros(count + 1, np.int64)
-    hashes: list[np.ndarray] = []
+    # One growing array, not a list of batches concatenated at the end (which briefly holds
+    # every shingle twice); ``resize`` grows it in place (realloc: no copy of a large array).
+    flat = np.empty(1 << 20, np.uint32)
     row = 0
-    for set_hashes, set_offsets, batch_signatures, batch_prefix, batch_text_hashes in parts:
+    for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes in parts:
         stop = row + len(batch_signatures)
         signatures[row:stop], prefix[row:stop], text_hashes[row:stop] = (
             batch_signatures,
             batch_prefix,
             batch_text_hashes,
         )
-        offsets[row + 1 : stop + 1] = set_offsets[1:] + offsets[row]
-        hashes.append(set_hashes)
+        offsets[row + 1 : stop + 1] = batch_offsets[1:] + offsets[row]
+        if offsets[stop] > len(flat):
+            flat.resize(max(int(offsets[stop]), len(flat) * 5 // 4), refcheck=False)
+        flat[offsets[row] : offsets[stop]] = batch_hashes
         row = stop
-    flat = np.concatenate(hashes) if hashes else np.empty(0, np.uint32)
+    flat.resize(int(offsets[row]), refcheck=False)
     return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes)
