@@ -11,7 +11,9 @@ import pytest
 
 from audit.dedup import _default_completeness, _rank
 from audit.dedup.clusters import components, split_chains, split_chains_bulk
+from audit.dedup.lsh import Banding, all_band_keys, candidate_pairs, candidate_pairs_from_keys, unique_pairs
 from audit.dedup.shingles import ShingleBatch
+from audit.dedup.signer import SignerSettings, sign_texts
 from audit.dedup.verify import (
     RELATION_CODES,
     PairVerifier,
@@ -135,3 +137,32 @@ def test_default_rank_in_numpy_equals_sorting_by_the_completeness_key() -> None:
     expected = _rank(rows, _default_completeness(records), records)
     assert np.array_equal(_rank(rows, None, records), expected)
     assert sorted(expected[rows].tolist()) == list(range(1, 121))
+
+
+def test_band_keys_made_by_the_signer_find_the_same_candidates() -> None:
+    base = " ".join(f"w{n}" for n in range(40))
+    texts = [base, base.replace("w7", "x7"), base[:60], "other words entirely here and there", base]
+    banding, prefix_banding = Banding(8, 4), Banding(4, 4)
+    full = sign_texts(texts, SignerSettings(num_perm=32, batch_docs=2))
+    keyed = sign_texts(
+        texts,
+        SignerSettings(
+            num_perm=32, batch_docs=2, banding=banding, prefix_banding=prefix_banding, keep_signatures=False
+        ),
+    )
+    assert keyed.signatures.shape == (5, 0) and keyed.band_keys is not None
+    expected_keys = np.hstack(
+        (all_band_keys(full.signatures, banding), all_band_keys(full.prefix_signatures, prefix_banding))
+    )
+    assert np.array_equal(keyed.band_keys, expected_keys)
+    rows = np.array([0, 1, 2, 3])
+    expected = unique_pairs(
+        np.concatenate(
+            (
+                candidate_pairs(full.signatures, banding, rows),
+                candidate_pairs(full.prefix_signatures, prefix_banding, rows),
+            )
+        )
+    )
+    assert candidate_pairs_from_keys(keyed.band_keys, rows).tolist() == expected.tolist()
+    assert [0, 1] in expected.tolist()

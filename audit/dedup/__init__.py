@@ -34,7 +34,7 @@ import pandas as pd
 from rapidfuzz import fuzz
 
 from audit.dedup.clusters import component_labels, split_chains_bulk
-from audit.dedup.lsh import Banding, candidate_pairs, choose_banding, unique_pairs
+from audit.dedup.lsh import Banding, candidate_pairs_from_keys, choose_banding
 from audit.dedup.signer import SignerSettings, sign_texts
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_pairs
 from audit.normalise import normalise_text
@@ -174,7 +174,16 @@ def find_duplicates(
     texts = records["norm_text" if normalised else "text"]
 
     # 1. Normalise (unless done), shingle and sign every text, in batches on all cores.
-    signed = sign_texts(texts, replace(config.signer(), normalise=not normalised))
+    # Band keys are made in the workers; the signatures themselves are not kept.
+    banding = config.banding()
+    settings = replace(
+        config.signer(),
+        normalise=not normalised,
+        banding=banding,
+        prefix_banding=config.prefix_banding,
+        keep_signatures=False,
+    )
+    signed = sign_texts(texts, settings)
     counts = signed.sequences.counts
     clock.lap("sign")
 
@@ -186,15 +195,8 @@ def find_duplicates(
     leaders = first[counts[first] > 0]
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
-    banding = config.banding()
-    candidates = unique_pairs(
-        np.concatenate(
-            (
-                candidate_pairs(signed.signatures, banding, leaders),
-                candidate_pairs(signed.prefix_signatures, config.prefix_banding, leaders),
-            )
-        )
-    )
+    assert signed.band_keys is not None  # whole-text bands, then prefix bands: one search
+    candidates = candidate_pairs_from_keys(signed.band_keys, leaders)
     clock.lap("candidates")
     sequences = signed.sequences
     # Sets (sorted, unique) of the candidates only; every cluster's leaders are among them.

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xxhash
 
+from audit.dedup.lsh import Banding, all_band_keys
 from audit.dedup.minhash import MinHasher
 from audit.dedup.shingles import ShingleBatch, hash_batch
 from audit.furniture import strip_normalised_furniture
@@ -46,6 +47,16 @@ class SignerSettings:
     min_docs_per_worker: int = 20_000
     #: Normalise the texts first (in the workers); False when they are normalised already.
     normalise: bool = False
+    #: LSH band keys made in the workers, of the signatures and of the prefix signatures
+    #: (``SignedCorpus.band_keys``); None: no keys.
+    banding: Banding | None = None
+    prefix_banding: Banding | None = None
+    #: False: the signatures are not kept (``SignedCorpus.signatures`` has no columns), only
+    #: their band keys; a million texts then hold 8 bytes per band, not 1 KB of signatures.
+    keep_signatures: bool = True
+
+    def key_columns(self) -> int:
+        return sum(b.bands for b in (self.banding, self.prefix_banding) if b is not None)
 
 
 def comparable_text(text: str, normalise: bool) -> str:
@@ -61,6 +72,8 @@ class SignedCorpus:
     prefix_signatures: np.ndarray
     #: xxh64 of each normalised text: equal hashes are exact copies.
     text_hashes: np.ndarray
+    #: Band keys (``SignerSettings.banding`` then ``prefix_banding``), shape ``(texts, bands)``.
+    band_keys: np.ndarray | None = None
 
     @cached_property
     def shingles(self) -> ShingleBatch:
@@ -74,7 +87,8 @@ def _hasher(num_perm: int, seed: int) -> MinHasher:
 
 
 def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
-    """One batch: (shingle hashes in text order, offsets, signatures, prefix signatures, text hashes)."""
+    """One batch: (shingle hashes in text order, offsets, signatures, prefix signatures, text hashes,
+    band keys)."""
     texts = [comparable_text(t, settings.normalise) for t in texts]
     text_hashes = np.fromiter(
         (xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts)
@@ -84,7 +98,15 @@ def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarr
         batch.hashes, batch.offsets, settings.prefix_shingles
     )
     assert prefix is not None
-    return batch.hashes, batch.offsets, signatures, prefix, text_hashes
+    keys = [
+        all_band_keys(sigs, banding)
+        for sigs, banding in ((signatures, settings.banding), (prefix, settings.prefix_banding))
+        if banding is not None
+    ]
+    band_keys = np.concatenate(keys, axis=1) if keys else np.empty((len(texts), 0), np.uint64)
+    if not settings.keep_signatures:
+        signatures, prefix = signatures[:, :0], prefix[:, :0]
+    return batch.hashes, batch.offsets, signatures, prefix, text_hashes, band_keys
 
 
 def _sign_slice(args: tuple[Sequence[str], SignerSettings]) -> tuple[np.ndarray, ...]:
@@ -136,20 +158,23 @@ def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> Sig
 
 def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: SignerSettings) -> SignedCorpus:
     """Batches (in order) into one corpus; fixed-size arrays are filled in place, not concatenated."""
-    signatures = np.empty((count, settings.num_perm), np.uint32)
-    prefix = np.empty((count, settings.num_perm), np.uint32)
+    columns = settings.num_perm if settings.keep_signatures else 0
+    signatures = np.empty((count, columns), np.uint32)
+    prefix = np.empty((count, columns), np.uint32)
+    band_keys = np.empty((count, settings.key_columns()), np.uint64)
     text_hashes = np.empty(count, np.uint64)
     offsets = np.zeros(count + 1, np.int64)
     # One growing array, not a list of batches concatenated at the end (which briefly holds
     # every shingle twice); ``resize`` grows it in place (realloc: no copy of a large array).
     flat = np.empty(1 << 20, np.uint32)
     row = 0
-    for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes in parts:
-        stop = row + len(batch_signatures)
-        signatures[row:stop], prefix[row:stop], text_hashes[row:stop] = (
+    for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes, keys in parts:
+        stop = row + len(batch_text_hashes)
+        signatures[row:stop], prefix[row:stop], text_hashes[row:stop], band_keys[row:stop] = (
             batch_signatures,
             batch_prefix,
             batch_text_hashes,
+            keys,
         )
         offsets[row + 1 : stop + 1] = batch_offsets[1:] + offsets[row]
         if offsets[stop] > len(flat):
@@ -157,4 +182,5 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
         flat[offsets[row] : offsets[stop]] = batch_hashes
         row = stop
     flat.resize(int(offsets[row]), refcheck=False)
-    return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes)
+    keys_or_none = band_keys if band_keys.shape[1] else None
+    return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes, keys_or_none)
