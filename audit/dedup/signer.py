@@ -165,8 +165,9 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
     text_hashes = np.empty(count, np.uint64)
     offsets = np.zeros(count + 1, np.int64)
     # One growing array, not a list of batches concatenated at the end (which briefly holds
-    # every shingle twice); ``resize`` grows it in place (realloc: no copy of a large array).
-    flat = np.empty(1 << 20, np.uint32)
+    # every shingle twice); ``resize`` grows it in place (realloc of a block over glibc's 32 MB
+    # mmap limit is an mremap: no copy). Pages never written are never resident.
+    flat = np.empty(1 << 24, np.uint32)
     row = 0
     for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes, keys in parts:
         stop = row + len(batch_text_hashes)
