@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.dedup import _default_completeness, _rank
+from audit.dedup import _default_completeness, _rank, shingles
 from audit.dedup.clusters import components, split_chains, split_chains_bulk
 from audit.dedup.lsh import Banding, all_band_keys, candidate_pairs, candidate_pairs_from_keys, unique_pairs
 from audit.dedup.shingles import ShingleBatch
@@ -42,7 +42,9 @@ def test_take_is_a_ragged_gather_with_optional_cuts() -> None:
     assert [cut.of(n).tolist() for n in range(2)] == [[3, 4], [0, 1, 2]]
 
 
-def test_row_sorted_sets_equal_numpy_unique_per_text() -> None:
+@pytest.mark.parametrize("sort_chunk", [shingles.SORT_CHUNK, 1_000])
+def test_row_sorted_sets_equal_numpy_unique_per_text(sort_chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr(shingles, "SORT_CHUNK", sort_chunk)  # small: many sorting steps
     batch = _batch(np.random.default_rng(3), 300)
     sets = batch.as_sets()
     assert len(sets) == len(batch)

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,47 +78,67 @@ class ShingleBatch:
         return ShingleBatch(self.hashes[positions], offsets)
 
     def as_sets(self, rows: np.ndarray | None = None) -> ShingleBatch:
-        """Each text's hashes sorted and deduplicated (one sort for the whole batch).
+        """Each text's hashes sorted and deduplicated.
 
         With ``rows`` (sorted row numbers), only those texts are kept; the others are left empty
-        (verification needs the sets of candidates only, not of every text).
+        (verification needs the sets of candidates only, not of every text). Texts are sorted
+        ``SORT_CHUNK`` hashes at a time, so working memory stays bounded at any corpus size.
         """
-        if rows is not None:
-            subset = self.take(rows).as_sets()
-            counts = np.zeros(len(self), dtype=np.int64)
-            counts[rows] = subset.counts
-            offsets = np.zeros(len(self) + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            return ShingleBatch(subset.hashes, offsets)
-        counts = self.counts
-        if len(self) == 0 or len(self.hashes) == 0:
-            return ShingleBatch(self.hashes[:0].astype(np.uint32), np.zeros(len(self) + 1, np.int64))
-        # Texts of similar length are sorted as rows of one padded 2-D uint32 array: numpy
-        # sorts short rows ~20x faster than one flat array of (text << 32 | hash) keys.
-        width_class = np.ceil(np.log2(np.maximum(counts, 16))).astype(np.int64)
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
+        sizes = self.counts[rows]
         unique_counts = np.zeros(len(self), dtype=np.int64)
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        for cls in np.unique(width_class[counts > 0]).tolist():
-            rows = np.flatnonzero((width_class == cls) & (counts > 0))
-            lengths = counts[rows]
-            columns = np.arange(1 << cls)
-            inside = columns[None, :] < lengths[:, None]
-            padded = np.full(inside.shape, 0xFFFFFFFF, dtype=np.uint32)
-            padded[inside] = self.take(rows).hashes
-            padded.sort(axis=1)
-            # The first ``length`` columns hold the text's hashes (padding sorts last); keep first copies.
-            keep = inside.copy()
-            keep[:, 1:] &= padded[:, 1:] != padded[:, :-1]
-            unique_counts[rows] = keep.sum(axis=1)
-            parts.append((rows, padded[keep]))
+        hashes = np.empty(int(sizes.sum()), dtype=np.uint32)  # sets are never larger
+        filled = 0
+        for lo, hi in chunk_ranges(sizes, SORT_CHUNK):
+            values, counts = _sorted_unique(self.take(rows[lo:hi]))
+            hashes[filled : filled + len(values)] = values
+            filled += len(values)
+            unique_counts[rows[lo:hi]] = counts
+        hashes.resize(filled, refcheck=False)
         offsets = np.zeros(len(self) + 1, dtype=np.int64)
         np.cumsum(unique_counts, out=offsets[1:])
-        hashes = np.empty(offsets[-1], dtype=np.uint32)
-        for rows, values in parts:
-            placed = ShingleBatch(values, np.concatenate(([0], np.cumsum(unique_counts[rows]))))
-            local = placed.offsets[:-1]
-            hashes[np.arange(len(values)) + np.repeat(offsets[rows] - local, placed.counts)] = values
         return ShingleBatch(hashes, offsets)
+
+
+#: Shingle hashes handled per step of the bulk set operations (their temporaries: ~40 bytes each).
+SORT_CHUNK = 1 << 22
+
+
+def chunk_ranges(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of entries whose summed ``sizes`` stay near ``limit`` (at least one entry each)."""
+    ends = np.searchsorted(np.cumsum(sizes), np.arange(limit, int(sizes.sum()) + limit, limit), "right")
+    bounds = np.unique(np.concatenate(([0], np.minimum(ends, len(sizes)), [len(sizes)])))
+    return [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds.tolist())]
+
+
+def _sorted_unique(batch: ShingleBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's hashes sorted and deduplicated (flat, in text order) and their counts.
+
+    Texts of similar length are sorted as rows of one padded 2-D uint32 array: numpy sorts
+    short rows ~20x faster than one flat array of ``(text << 32) | hash`` keys.
+    """
+    counts = batch.counts
+    width_class = np.ceil(np.log2(np.maximum(counts, 16))).astype(np.int64)
+    unique_counts = np.zeros(len(batch), dtype=np.int64)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for cls in np.unique(width_class[counts > 0]).tolist():
+        rows = np.flatnonzero((width_class == cls) & (counts > 0))
+        inside = np.arange(1 << cls)[None, :] < counts[rows][:, None]
+        padded = np.full(inside.shape, 0xFFFFFFFF, dtype=np.uint32)
+        padded[inside] = batch.take(rows).hashes
+        padded.sort(axis=1)
+        # The first ``count`` columns hold the text's hashes (padding sorts last); keep first copies.
+        keep = inside
+        keep[:, 1:] &= padded[:, 1:] != padded[:, :-1]
+        unique_counts[rows] = keep.sum(axis=1)
+        parts.append((rows, padded[keep]))
+    offsets = np.zeros(len(batch) + 1, dtype=np.int64)
+    np.cumsum(unique_counts, out=offsets[1:])
+    hashes = np.empty(offsets[-1], dtype=np.uint32)
+    for rows, values in parts:
+        local = np.concatenate(([0], np.cumsum(unique_counts[rows])[:-1]))
+        hashes[np.arange(len(values)) + np.repeat(offsets[rows] - local, unique_counts[rows])] = values
+    return hashes, unique_counts
 
 
 def _fmix64(values: np.ndarray) -> np.ndarray:

@@ -17,13 +17,12 @@ gives the same numbers as :class:`PairVerifier` (the per-pair reference).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from audit.dedup.shingles import ShingleBatch
+from audit.dedup.shingles import SORT_CHUNK, ShingleBatch, chunk_ranges
 
 NEAR_DUPLICATE = "near_duplicate"
 TRUNCATED_COPY = "truncated_copy"
@@ -141,8 +140,8 @@ class PairVerifier:
 
 #: Relation codes of :class:`VerifiedPairs` (index into this tuple).
 RELATION_CODES: tuple[str | None, ...] = (None, NEAR_DUPLICATE, TRUNCATED_COPY)
-#: Shingle hashes merged per step of :func:`shared_counts` (bounds its working memory: ~16 bytes each).
-CHUNK_ELEMENTS = 1 << 23
+#: Shingle hashes merged per step of :func:`shared_counts` (bounds its working memory).
+CHUNK_ELEMENTS = SORT_CHUNK
 _LOW32 = np.uint64(32)
 
 
@@ -165,13 +164,6 @@ def _keyed(batch: ShingleBatch) -> np.ndarray:
     return (entry << _LOW32) | batch.hashes.astype(np.uint64)
 
 
-def _chunks(sizes: np.ndarray, limit: int) -> list[tuple[int, int]]:
-    """Consecutive ranges of entries whose summed ``sizes`` stay near ``limit`` (at least one entry each)."""
-    ends = np.searchsorted(np.cumsum(sizes), np.arange(limit, int(sizes.sum()) + limit, limit), "right")
-    bounds = np.unique(np.concatenate(([0], np.minimum(ends, len(sizes)), [len(sizes)])))
-    return [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds.tolist())]
-
-
 def shared_counts(
     sets: ShingleBatch, a: np.ndarray, b: np.ndarray, chunk_elements: int = CHUNK_ELEMENTS
 ) -> np.ndarray:
@@ -183,7 +175,7 @@ def shared_counts(
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     counts = sets.counts
     shared = np.zeros(len(a), dtype=np.int64)
-    for lo, hi in _chunks(counts[a] + counts[b], chunk_elements):
+    for lo, hi in chunk_ranges(counts[a] + counts[b], chunk_elements):
         shared[lo:hi] = _merge_count(sets.take(a[lo:hi]), sets.take(b[lo:hi]))
     return shared
 
@@ -224,11 +216,11 @@ def verify_pairs(
         a_short = size_a[tested] <= size_b[tested]
         short = np.where(a_short, a[tested], b[tested])
         long_ = np.where(a_short, b[tested], a[tested])
-        long_prefixes = sequences.take(long_, sequences.counts[short]).as_sets()
+        short_length = sequences.counts[short]
         found = np.zeros(len(tested), dtype=np.int64)
-        for lo, hi in _chunks(sets.counts[short] + long_prefixes.counts, CHUNK_ELEMENTS):
-            part = np.arange(lo, hi)
-            found[lo:hi] = _merge_count(sets.take(short[lo:hi]), long_prefixes.take(part))
+        for lo, hi in chunk_ranges(sets.counts[short] + short_length, CHUNK_ELEMENTS):
+            long_prefixes = sequences.take(long_[lo:hi], short_length[lo:hi]).as_sets()
+            found[lo:hi] = _merge_count(sets.take(short[lo:hi]), long_prefixes)
         prefix_share[tested] = found / sets.counts[short]
     near = jaccard >= (threshold if near_threshold is None else near_threshold)
     truncated = ~near & (containment >= threshold) & (prefix_share >= threshold)
