@@ -153,7 +153,7 @@ def test_band_keys_made_by_the_signer_find_the_same_candidates() -> None:
         ),
     )
     assert keyed.signatures.shape == (5, 0) and keyed.band_keys is not None
-    expected_keys = np.hstack(
+    expected_keys = np.vstack(
         (all_band_keys(full.signatures, banding), all_band_keys(full.prefix_signatures, prefix_banding))
     )
     assert np.array_equal(keyed.band_keys, expected_keys)

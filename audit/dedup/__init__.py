@@ -237,6 +237,7 @@ def find_duplicates(
     cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
     labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
+    clock.lap("cluster")
 
     # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
     cluster_a, cluster_b = cluster[edge_a], cluster[edge_b]
@@ -296,7 +297,7 @@ def find_duplicates(
                 "similarities": flat_edges[edge_bounds[number] : edge_bounds[number + 1]],
             }
         )
-    clock.lap("cluster")
+    clock.lap("output")  # cluster rows, edges and title similarities as Python objects
     relations = pd.Series(edge_relation, dtype=object).value_counts().to_dict()
     stats = {
         "records": len(ids),

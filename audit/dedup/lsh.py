@@ -81,10 +81,11 @@ def bucket_pairs(keys: np.ndarray) -> np.ndarray:
 
 
 def all_band_keys(signatures: np.ndarray, banding: Banding) -> np.ndarray:
-    """Every band's key per row, shape ``(rows, bands)`` (8 bytes per band instead of 4 per permutation)."""
-    keys = np.empty((len(signatures), banding.bands), dtype=np.uint64)
+    """Every band's key per row, shape ``(bands, rows)``: band-major, so that one band's keys
+    are contiguous (8 bytes per band and row, instead of 4 per permutation)."""
+    keys = np.empty((banding.bands, len(signatures)), dtype=np.uint64)
     for band in range(banding.bands):
-        keys[:, band] = band_keys(signatures, banding, band)
+        keys[band] = band_keys(signatures, banding, band)
     return keys
 
 
@@ -98,10 +99,10 @@ def candidate_pairs(signatures: np.ndarray, banding: Banding, rows: np.ndarray |
 
 
 def candidate_pairs_from_keys(keys: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """:func:`candidate_pairs` from band keys already made (:func:`all_band_keys`, one row per
-    document); ``rows`` limits the search to those rows (one band column gathered at a time)."""
-    rows = np.arange(len(keys)) if rows is None else np.asarray(rows, dtype=np.int64)
-    found = [rows[bucket_pairs(keys[rows, band])] for band in range(keys.shape[1])]
+    """:func:`candidate_pairs` from band keys already made (:func:`all_band_keys`: one row per
+    band, one column per document); ``rows`` limits the search to those documents."""
+    rows = np.arange(keys.shape[1]) if rows is None else np.asarray(rows, dtype=np.int64)
+    found = [rows[bucket_pairs(band[rows])] for band in keys]
     return unique_pairs(np.concatenate(found) if found else np.empty((0, 2), np.int64))
 
 

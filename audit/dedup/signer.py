@@ -55,7 +55,7 @@ class SignerSettings:
     #: their band keys; a million texts then hold 8 bytes per band, not 1 KB of signatures.
     keep_signatures: bool = True
 
-    def key_columns(self) -> int:
+    def key_bands(self) -> int:
         return sum(b.bands for b in (self.banding, self.prefix_banding) if b is not None)
 
 
@@ -72,7 +72,7 @@ class SignedCorpus:
     prefix_signatures: np.ndarray
     #: xxh64 of each normalised text: equal hashes are exact copies.
     text_hashes: np.ndarray
-    #: Band keys (``SignerSettings.banding`` then ``prefix_banding``), shape ``(texts, bands)``.
+    #: Band keys (``SignerSettings.banding`` then ``prefix_banding``), shape ``(bands, texts)``.
     band_keys: np.ndarray | None = None
 
     @cached_property
@@ -103,7 +103,7 @@ def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarr
         for sigs, banding in ((signatures, settings.banding), (prefix, settings.prefix_banding))
         if banding is not None
     ]
-    band_keys = np.concatenate(keys, axis=1) if keys else np.empty((len(texts), 0), np.uint64)
+    band_keys = np.concatenate(keys) if keys else np.empty((0, len(texts)), np.uint64)
     if not settings.keep_signatures:
         signatures, prefix = signatures[:, :0], prefix[:, :0]
     return batch.hashes, batch.offsets, signatures, prefix, text_hashes, band_keys
@@ -161,7 +161,7 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
     columns = settings.num_perm if settings.keep_signatures else 0
     signatures = np.empty((count, columns), np.uint32)
     prefix = np.empty((count, columns), np.uint32)
-    band_keys = np.empty((count, settings.key_columns()), np.uint64)
+    band_keys = np.empty((settings.key_bands(), count), np.uint64)
     text_hashes = np.empty(count, np.uint64)
     offsets = np.zeros(count + 1, np.int64)
     # One growing array, not a list of batches concatenated at the end (which briefly holds
@@ -171,7 +171,7 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
     row = 0
     for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes, keys in parts:
         stop = row + len(batch_text_hashes)
-        signatures[row:stop], prefix[row:stop], text_hashes[row:stop], band_keys[row:stop] = (
+        signatures[row:stop], prefix[row:stop], text_hashes[row:stop], band_keys[:, row:stop] = (
             batch_signatures,
             batch_prefix,
             batch_text_hashes,
@@ -183,5 +183,5 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
         flat[offsets[row] : offsets[stop]] = batch_hashes
         row = stop
     flat.resize(int(offsets[row]), refcheck=False)
-    keys_or_none = band_keys if band_keys.shape[1] else None
+    keys_or_none = band_keys if len(band_keys) else None
     return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes, keys_or_none)
