@@ -35,6 +35,7 @@ from rapidfuzz import fuzz
 
 from audit.dedup.clusters import component_labels, split_chains_bulk
 from audit.dedup.lsh import Banding, candidate_pairs_from_keys, choose_banding
+from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings, sign_texts
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_pairs
 from audit.normalise import normalise_text
@@ -202,6 +203,7 @@ def find_duplicates(
     candidates = candidate_pairs_from_keys(signed.band_keys, leaders)
     clock.lap("candidates")
     sequences = signed.sequences
+    del signed  # its band keys (8 bytes per band and text) are no longer needed
     # Sets (sorted, unique) of the candidates only; every cluster's leaders are among them.
     sets = sequences.as_sets(np.unique(candidates))
     verified = verify_pairs(sets, sequences, candidates[:, 0], candidates[:, 1], config.threshold)
@@ -220,7 +222,9 @@ def find_duplicates(
     to_rep_jaccard, to_rep_containment = np.ones(len(ids)), np.ones(len(ids))
     to_rep_relation = np.full(len(ids), EXACT_DUPLICATE, dtype=object)
 
-    def compare(reps: np.ndarray, members: np.ndarray) -> np.ndarray:
+    def compare(
+        reps: np.ndarray, members: np.ndarray, sets: ShingleBatch = sets, sequences: ShingleBatch = sequences
+    ) -> np.ndarray:
         lead_rep, lead_member = leader_row[reps], leader_row[members]
         differ = np.flatnonzero(lead_rep != lead_member)
         result = verify_pairs(
@@ -240,6 +244,7 @@ def find_duplicates(
     cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
     labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
+    del compare, sets, sequences  # the shingles are done with: freed before the output's Python objects
     clock.lap("cluster")
 
     # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
