@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.dedup import _default_completeness, _rank, shingles
+from audit.dedup import _default_completeness, _rank, find_duplicates, shingles
 from audit.dedup.clusters import components, split_chains, split_chains_bulk
 from audit.dedup.lsh import Banding, all_band_keys, candidate_pairs, candidate_pairs_from_keys, unique_pairs
 from audit.dedup.shingles import ShingleBatch
@@ -168,3 +168,12 @@ def test_band_keys_made_by_the_signer_find_the_same_candidates() -> None:
     )
     assert candidate_pairs_from_keys(keyed.band_keys, rows).tolist() == expected.tolist()
     assert [0, 1] in expected.tolist()
+
+
+def test_default_rank_counts_a_missing_url_as_no_url() -> None:
+    # pandas stores a missing URL in a string column as NaN, which bool() took for a URL.
+    text = "one two three four five six seven"
+    records = pd.DataFrame({"id": ["a", "b"], "title": "", "text": [text, text], "url": [None, "https://x.org/b"]})
+    assert find_duplicates(records).duplicate_of == {"a": "b"}
+    empty = pd.DataFrame({"id": [], "title": [], "text": [], "url": []})
+    assert find_duplicates(empty).clusters.empty

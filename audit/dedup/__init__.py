@@ -120,9 +120,12 @@ def _field_lengths(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nd
     """Lengths of text, url and title per row (counted by pandas: no copy of the texts)."""
 
     def lengths(column: str) -> np.ndarray:
-        if column not in records:
+        if column not in records or len(records) == 0:
             return np.zeros(len(records), dtype=np.int64)
-        return records[column].str.len().fillna(0).to_numpy(dtype=np.int64)
+        values = records[column]
+        if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+            return np.zeros(len(records), dtype=np.int64)  # no strings at all (e.g. every URL missing)
+        return values.str.len().fillna(0).to_numpy(dtype=np.int64)
 
     return lengths("text"), lengths("url"), lengths("title")
 
