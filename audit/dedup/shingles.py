@@ -193,7 +193,8 @@ def hash_batch(norm_texts: Sequence[str], word_n: int = 5, char_n: int = 5) -> S
         return ShingleBatch(np.empty(0, np.uint32), np.zeros(count + 1, np.int64))
     # prefix[i] = poly of data[:i]; the poly of data[s:e] is (prefix[e] - prefix[s]) * P**-s.
     prefix = np.zeros(len(data) + 1, dtype=np.uint64)
-    np.cumsum(data.astype(np.uint64) * _powers(POLY, len(data)), dtype=np.uint64, out=prefix[1:])
+    np.multiply(data, _powers(POLY, len(data)), out=prefix[1:], dtype=np.uint64)  # no uint64 copy of data
+    np.cumsum(prefix[1:], out=prefix[1:])
     inverse = _powers(POLY_INVERSE, len(data) + 1)
 
     def segments(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -205,8 +206,10 @@ def hash_batch(norm_texts: Sequence[str], word_n: int = 5, char_n: int = 5) -> S
     after = np.concatenate((separator[1:], [True]))
     word_starts = np.flatnonzero(~separator & before)
     word_ends = np.flatnonzero(~separator & after) + 1
-    word_doc = np.searchsorted(newlines, word_starts)
-    words_per_doc = np.bincount(word_doc, minlength=count)
+    # Each text's first word, found by its first byte (a word never spans the newline between texts).
+    first_words = np.searchsorted(word_starts, np.concatenate(([0], newlines + 1)))
+    words_per_doc = np.diff(np.append(first_words, len(word_starts)))
+    word_doc = np.repeat(np.arange(count), words_per_doc)
 
     # Word n-grams: word w starts one when word w + n - 1 is in the same text.
     last = np.arange(len(word_starts) - word_n + 1) + (word_n - 1)
@@ -237,9 +240,11 @@ def hash_batch(norm_texts: Sequence[str], word_n: int = 5, char_n: int = 5) -> S
         hashes.append(_finalise(segments(gram_starts, gram_ends), gram_ends - gram_starts, CHAR_TAG))
 
     all_docs = np.concatenate(docs)
-    order = np.argsort(all_docs, kind="stable")
     offsets = np.zeros(count + 1, dtype=np.int64)
     np.cumsum(np.bincount(all_docs, minlength=count), out=offsets[1:])
+    if len(hashes) == 1:  # word n-grams only: already in text order
+        return ShingleBatch(hashes[0], offsets)
+    order = np.argsort(all_docs, kind="stable")
     return ShingleBatch(np.concatenate(hashes)[order], offsets)
 
 
