@@ -150,8 +150,17 @@ def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records
 
 
 def _normalised_titles(titles: list[str], rows: np.ndarray) -> dict[int, str]:
-    """Normalised title of each row (once per row, not once per edge); rows without a title left out."""
-    return {row: normalise_text(titles[row]) for row in np.unique(rows).tolist() if titles[row]}
+    """Normalised title of each row (once per distinct title: copies share theirs); rows without a
+    title left out."""
+    normalised: dict[str, str] = {}
+    found = {}
+    for row in np.unique(rows).tolist():
+        title = titles[row]
+        if title:
+            if title not in normalised:
+                normalised[title] = normalise_text(title)
+            found[row] = normalised[title]
+    return found
 
 
 def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
