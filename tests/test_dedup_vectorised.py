@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.dedup import _default_completeness, _rank, find_duplicates, lsh, shingles
+from audit.dedup import _default_completeness, _rank, find_duplicates, shingles
 from audit.dedup.clusters import components, split_chains, split_chains_bulk
 from audit.dedup.lsh import Banding, all_band_keys, candidate_pairs, candidate_pairs_from_keys, unique_pairs
 from audit.dedup.shingles import ShingleBatch
@@ -177,13 +177,3 @@ def test_default_rank_counts_a_missing_url_as_no_url() -> None:
     assert find_duplicates(records).duplicate_of == {"a": "b"}
     empty = pd.DataFrame({"id": [], "title": [], "text": [], "url": []})
     assert find_duplicates(empty).clusters.empty
-
-
-def test_bands_grouped_on_forked_workers_give_the_same_candidates(monkeypatch) -> None:
-    rng = np.random.default_rng(17)
-    keys = rng.integers(0, 50, (6, 400)).astype(np.uint64)  # small key range: many shared buckets
-    rows = np.sort(rng.choice(400, 300, replace=False))
-    alone = candidate_pairs_from_keys(keys, rows)
-    monkeypatch.setattr(lsh, "MIN_DOCS_FOR_WORKERS", 10)
-    assert np.array_equal(candidate_pairs_from_keys(keys, rows, workers=2), alone)
-    assert len(alone) > 100

@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -213,7 +212,7 @@ def find_duplicates(
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
     assert signed.band_keys is not None  # whole-text bands, then prefix bands: one search
-    candidates = candidate_pairs_from_keys(signed.band_keys, leaders, config.workers or os.cpu_count() or 1)
+    candidates = candidate_pairs_from_keys(signed.band_keys, leaders)
     clock.lap("candidates")
     sequences = signed.sequences
     del signed  # its band keys (8 bytes per band and text) are no longer needed

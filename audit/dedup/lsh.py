@@ -21,8 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,40 +98,11 @@ def candidate_pairs(signatures: np.ndarray, banding: Banding, rows: np.ndarray |
     return unique_pairs(rows[candidate_pairs_from_keys(all_band_keys(signatures[rows], banding))])
 
 
-#: Documents from which the bands are grouped on several processes (below, forking costs more).
-MIN_DOCS_FOR_WORKERS = 200_000
-#: The keys being grouped, inherited by forked workers (not pickled); set only while a pool runs.
-_FORKED: tuple[np.ndarray, np.ndarray] | None = None
-
-
-def _band_pairs(band: int) -> np.ndarray:
-    assert _FORKED is not None
-    keys, rows = _FORKED
-    return rows[bucket_pairs(keys[band][rows])]
-
-
-def candidate_pairs_from_keys(
-    keys: np.ndarray, rows: np.ndarray | None = None, workers: int = 1
-) -> np.ndarray:
+def candidate_pairs_from_keys(keys: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """:func:`candidate_pairs` from band keys already made (:func:`all_band_keys`: one row per
-    band, one column per document); ``rows`` limits the search to those documents.
-
-    With ``workers`` > 1 and at least ``MIN_DOCS_FOR_WORKERS`` documents, bands are grouped on
-    that many forked processes (same pairs: bands are independent).
-    """
-    global _FORKED
+    band, one column per document); ``rows`` limits the search to those documents."""
     rows = np.arange(keys.shape[1]) if rows is None else np.asarray(rows, dtype=np.int64)
-    parallel = workers > 1 and len(rows) >= MIN_DOCS_FOR_WORKERS and len(keys) > 1
-    if parallel and "fork" in multiprocessing.get_all_start_methods():
-        _FORKED = (keys, rows)
-        try:
-            fork = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=min(workers, len(keys)), mp_context=fork) as pool:
-                found = list(pool.map(_band_pairs, range(len(keys))))
-        finally:
-            _FORKED = None
-    else:
-        found = [rows[bucket_pairs(band[rows])] for band in keys]
+    found = [rows[bucket_pairs(band[rows])] for band in keys]
     return unique_pairs(np.concatenate(found) if found else np.empty((0, 2), np.int64))
 
 
