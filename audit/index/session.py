@@ -79,7 +79,7 @@ class IndexedRun:
                 self.ref_of.get(earlier_id(int(run), rep)) if rep is not None and pd.notna(run) else None
             )
             rep_row.append(row_in_entries[position[rep]] if rep is not None and pd.isna(run) else None)
-        has_shingles = self.signed.shingles.counts[rows] > 0
+        has_shingles = self.signed.sequences.counts[rows] > 0
         keys = [
             self.keys[row] if ok else self.keys[row][:0] for row, ok in zip(rows, has_shingles, strict=True)
         ]
@@ -131,7 +131,7 @@ def dedup_with_index(
         engine = engine or LocalEngine()
         signed = engine.sign(texts.tolist(), replace(config.signer(), normalise=False))
         keys = all_band_keys(signed.signatures, signed.prefix_signatures, params)
-        probe = keys[signed.shingles.counts > 0].reshape(-1, 2)  # an empty text is nobody's copy
+        probe = keys[signed.sequences.counts > 0].reshape(-1, 2)  # an empty text is nobody's copy
         earlier = backend.fetch(backend.lookup(probe))
         reps = sorted({int(r) for r in earlier["duplicate_of"].dropna()} - set(earlier["ref"]))
         if reps:  # the kept record an earlier removed copy stands for: one run would see it too
