@@ -57,9 +57,12 @@ class LeakedFurniture:
     hints: tuple[str, ...]
     edges_only: bool = False
 
-    def finditer(self, value: str) -> Iterator[re.Match[str]]:
-        window = f"{value[:40]}\n{value[-40:]}" if self.edges_only else value
-        lowered = window.lower()
+    def finditer(self, value: str, lowered: str | None = None) -> Iterator[re.Match[str]]:
+        """Matches in ``value``; ``lowered`` is ``value.lower()`` when the caller has it already."""
+        if self.edges_only:
+            lowered = f"{value[:40]}\n{value[-40:]}".lower()
+        elif lowered is None:
+            lowered = value.lower()
         return self.pattern.finditer(value) if any(h in lowered for h in self.hints) else iter(())
 
 

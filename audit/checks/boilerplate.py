@@ -38,9 +38,10 @@ def _removal(value: str, start: int, end: int) -> tuple[int, str]:
 def furniture_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Leaked-furniture findings for one field value."""
     found: list[Finding] = []
+    lowered = value.lower()  # once for all kinds' hint tests
     for furniture in LEAKED_FURNITURE:
         kind = furniture.kind
-        for match in furniture.finditer(value):
+        for match in furniture.finditer(value, lowered):
             text = match.group(0).strip()
             if not text:
                 continue

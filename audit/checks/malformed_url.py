@@ -111,6 +111,8 @@ def _scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Matc
 
 def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
+    if "://" not in value and "http" not in value.lower():
+        return []  # every pattern below needs one of the two: most prose has neither
     found: list[Finding] = []
     for m in _scan(_SPACE_AFTER_SCHEME, value, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
         scheme = m.group(1) or m.group(2)

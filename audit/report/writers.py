@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from audit.frames import row_dicts
 from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 
@@ -43,7 +44,7 @@ def _sync(handle: Any) -> None:
 
 def write_jsonl(frame: pd.DataFrame, path: Path) -> None:
     with path.open("w", encoding="utf-8") as handle:
-        for row in frame.to_dict("records"):
+        for row in row_dicts(frame):
             handle.write(json.dumps({k: _plain(v) for k, v in row.items()}, ensure_ascii=False, default=str))
             handle.write("\n")
         _sync(handle)
