@@ -115,7 +115,9 @@ def _without_urls(text: str) -> str:
 #: ASCII bytes -> a lower-case letter, or a space (NUL, the separator, stays): the ASCII case
 #: of ``_WORD`` on lowered text.
 _ASCII_LETTERS = bytes(c if chr(c).isalpha() or c == 0 else 32 for c in range(128)).lower() + bytes(128)
-_LAST_ASCII_WORD = re.compile(rb"(?<![a-z])[a-z]* *\x00")
+# Matched on the reversed bytes: a pattern that starts with a literal is found by a fast scan,
+# ~10x faster than "(?<![a-z])[a-z]* *\x00" on the text as it reads.
+_LAST_ASCII_WORD_REVERSED = re.compile(rb"\x00 *[a-z]*")
 _VOCABULARY_CHUNK = 5000
 
 
@@ -123,13 +125,13 @@ def ascii_words_but_last(values: list[str]) -> list[str]:
     """Every ``_WORD`` of the lowered ASCII ``values`` except each value's last, in one pass.
 
     Equal to ``[w for v in values for w in _WORD.findall(v.lower())[:-1]]``, but the values are
-    joined with NUL, letters kept by one byte translation, and each value's last word cut with
-    one regex substitution before the NUL, instead of a regex scan per value.
+    joined with NUL, letters kept by one byte translation, and each value's last word (the one
+    before each NUL) cut with one regex substitution, instead of a regex scan per value.
     """
     if any("\x00" in value for value in values):  # NUL would break the joining; never in ingested text
         return [w for value in values for w in _WORD.findall(value.lower())[:-1]]
     joined = "\x00".join([*values, ""]).encode("ascii").translate(_ASCII_LETTERS)
-    return _LAST_ASCII_WORD.sub(b" ", joined).decode("ascii").split()
+    return _LAST_ASCII_WORD_REVERSED.sub(b" ", joined[::-1])[::-1].decode("ascii").split()
 
 
 def _ends_with_url(text: str) -> bool:
