@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
+from audit.checks.prefilter import any_lowered, candidate_rows
 from audit.urls import find_url_spans
 
 NAME = "malformed_url"
@@ -53,6 +54,10 @@ _LINK_TEXT = re.compile(r"\{[^{}\s]{1,200}\}")
 _LATEX_COMMAND = re.compile(r"\\(?:href|url)\s*\{\s*(https?://[^\s{}]+)\s*\}(?:\{[^{}]*\})?", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
 _BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
+
+
+#: Every pattern of :func:`url_findings` needs "://" or (any case) "http" in the value.
+_URL_HINT = f"://|{any_lowered(['http'])}"
 
 
 def _finding(
@@ -327,8 +332,10 @@ class MalformedUrlCheck(Check):
     description = "broken URLs in the url field and in text (spaces, typos, glued, LaTeX, bad host)"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, texts, urls = records["id"].tolist(), records["text"].tolist(), records["url"].tolist()
+        with_url = {row for row, url in enumerate(urls) if url.strip()}
         findings: list[Finding] = []
-        for record_id, text, url in zip(records["id"], records["text"], records["url"], strict=True):
-            findings.extend(url_findings(record_id, "text", text))
-            findings.extend(url_field_findings(record_id, url))
+        for row in sorted(with_url.union(candidate_rows(records, ("text",), _URL_HINT))):
+            findings.extend(url_findings(ids[row], "text", texts[row]))
+            findings.extend(url_field_findings(ids[row], urls[row]))
         return findings

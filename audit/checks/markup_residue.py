@@ -30,6 +30,7 @@ import unicodedata
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
+from audit.checks.prefilter import candidate_rows
 from audit.urls import find_url_spans
 
 NAME = "markup_residue"
@@ -61,6 +62,9 @@ _TAG_NAMES = (
 )
 _TAG = re.compile(rf"</?(?:{_TAG_NAMES})(?:\s[^<>\n]{{0,200}})?/?>", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+#: One of these characters begins or is part of every match above.
+_MARKUP_CHARS = r"[\\<&%{]"
+_MARKUP_CHAR = re.compile(_MARKUP_CHARS)
 #: Commands that malformed_url reports (they wrap a URL).
 _URL_COMMANDS = frozenset({"href", "url"})
 
@@ -71,7 +75,7 @@ def _accented(mark: str, letter: str) -> str:
 
 def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Markup-residue findings for one field value."""
-    if "\\" not in value and "<" not in value and "&" not in value and "%" not in value and "{" not in value:
+    if not _MARKUP_CHAR.search(value):
         return []  # the common case: nothing to look at
     # Characters already explained (URLs, earlier matches): a mask keeps the overlap test linear.
     taken = bytearray(len(value))
@@ -124,8 +128,9 @@ class MarkupResidueCheck(Check):
     description = "LaTeX (commands, accents, escapes, math, % comments) and HTML (tags, entities) in text"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
         findings: list[Finding] = []
-        for record_id, title, text in zip(records["id"], records["title"], records["text"], strict=True):
-            findings.extend(markup_findings(record_id, "title", title))
-            findings.extend(markup_findings(record_id, "text", text))
+        for row in candidate_rows(records, ("title", "text"), _MARKUP_CHARS):
+            findings.extend(markup_findings(ids[row], "title", titles[row]))
+            findings.extend(markup_findings(ids[row], "text", texts[row]))
         return findings
