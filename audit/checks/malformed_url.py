@@ -20,13 +20,12 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
-from audit.checks.prefilter import any_lowered, candidate_rows
+from audit.checks.prefilter import any_lowered, candidate_rows, scan
 from audit.urls import find_url_spans
 
 NAME = "malformed_url"
@@ -109,17 +108,12 @@ def _unbalanced(url: str) -> bool:
     return url.count("(") != url.count(")") or url.count("[") != url.count("]")
 
 
-def _scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
-    """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
-    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
-
-
 def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
     if "://" not in value and "http" not in value.lower():
         return []  # every pattern below needs one of the two: most prose has neither
     found: list[Finding] = []
-    for m in _scan(_SPACE_AFTER_SCHEME, value, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
+    for m in scan(_SPACE_AFTER_SCHEME, value, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
         scheme = m.group(1) or m.group(2)
         found.append(
             _finding(
@@ -134,7 +128,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 ),
             )
         )
-    for m in _scan(_EXTRA_COLON, value, "::"):
+    for m in scan(_EXTRA_COLON, value, "::"):
         found.append(
             _finding(
                 record_id,
@@ -146,11 +140,11 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "drop the extra colon"),
             )
         )
-    for m in _scan(_SPACE_IN_HOST, value, "://"):
+    for m in scan(_SPACE_IN_HOST, value, "://"):
         found.append(
             _finding(record_id, field, "space in host", "URL host broken by a space", m.group(0), m.start())
         )
-    for m in _scan(_MISSING_COLON, value, "//"):
+    for m in scan(_MISSING_COLON, value, "//"):
         found.append(
             _finding(
                 record_id,
@@ -162,7 +156,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing colon"),
             )
         )
-    for m in _scan(_SINGLE_SLASH, value, ":/"):
+    for m in scan(_SINGLE_SLASH, value, ":/"):
         found.append(
             _finding(
                 record_id,
@@ -174,14 +168,14 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing slash"),
             )
         )
-    for m in _scan(_SCHEME_TYPO, value, "://"):
+    for m in scan(_SCHEME_TYPO, value, "://"):
         found.append(
             _finding(
                 record_id, field, "scheme typo", f"unknown URL scheme {m.group(1)!r}", m.group(0), m.start()
             )
         )
     doubled = set()
-    for m in _scan(_DOUBLED_SCHEME, value, "://"):
+    for m in scan(_DOUBLED_SCHEME, value, "://"):
         doubled.add(m.end())
         found.append(
             _finding(
@@ -194,7 +188,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(1), "", "drop the doubled scheme"),
             )
         )
-    tokens = [(token.start(), token.group(0)) for token in _scan(_RAW_TOKEN, value, "://")]
+    tokens = [(token.start(), token.group(0)) for token in scan(_RAW_TOKEN, value, "://")]
     for token_start, token in tokens:
         # Web archives wrap a second URL after a "/": https://web.archive.org/web/2020/https://x.org
         wrapper = "archive" in token[: token.find("/", 8) % (len(token) + 1)]
@@ -216,7 +210,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 )
             )
     latex_spans: list[tuple[int, int]] = []
-    for m in _scan(_LATEX_COMMAND, value, "\\"):
+    for m in scan(_LATEX_COMMAND, value, "\\"):
         latex_spans.append(m.span())
         found.append(
             _finding(
@@ -248,7 +242,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
             )
         )
         latex_spans.append((at, token_start + link_text.end()))
-    for m in _scan(_BRACED_URL, value, "://"):
+    for m in scan(_BRACED_URL, value, "://"):
         if any(s <= m.start() < e for s, e in latex_spans):
             continue
         found.append(

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,11 @@ def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
         return bool(compiled.search(value[:edges]) or compiled.search(value[-edges:]))
 
     return np.fromiter((hit(v) for v in values), bool, len(values))
+
+
+def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
+    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
 
 
 def lowered_literal(literal: str) -> str:
