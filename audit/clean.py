@@ -67,7 +67,8 @@ def apply_repairs(value: str, repairs: list[dict[str, Any]]) -> tuple[str, list[
 
 def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame) -> CleanResult:
     """Build the cleaned corpus and the removed records from records, clusters and findings."""
-    rows = list(row_dicts(records))
+    # Only the columns the outputs use: norm_text, urls and the rest would be copied for nothing.
+    rows = list(row_dicts(records[["id", "source", "line", "title", "text", "url"]]))
     by_id = {row["id"]: row for row in rows}
     clusters = list(row_dicts(dedup.clusters))
     members_of = {row["representative"]: row["members"] for row in clusters}
