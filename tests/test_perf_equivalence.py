@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.checks import CHECKS, CheckContext, run_checks
+from audit.checks import CHECKS, CheckContext, malformed_url, run_checks
 from audit.checks.base import FINDING_COLUMNS, Finding, findings_frame
 from audit.checks.boilerplate import furniture_findings
 from audit.checks.encoding import encoding_findings
@@ -110,3 +110,27 @@ def test_checks_on_two_workers_equal_one(corpus: faults.FaultCorpus) -> None:
     two = run_checks(corpus.records, context=context, workers=2)
     pd.testing.assert_frame_equal(one, two)
     assert set(one["check"]) == set(CHECKS)
+
+
+_URL_BITS = ["http", "HTTPS", "htps", "ttp", "://", ":/", "//", ": //", "::", "x", "a.org", " ", "{", "}"]
+_URL_BITS += ["\\url{", "İ", "ſ", "_", "(", ")", "...", "…", ".", "/"]
+
+
+def _url_findings_plain(value: str) -> list[Finding]:
+    """url_findings with its fast paths off: every pattern run with finditer over the value."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(malformed_url, "_http_starts", lambda value: None)
+        patch.setattr(malformed_url, "_typo_possible", lambda value: True)
+        return url_findings("r", "text", value)
+
+
+@given(st.lists(st.sampled_from(_URL_BITS), max_size=25).map("".join))
+def test_url_fast_paths_equal_plain_scans(value: str) -> None:
+    assert url_findings("r", "text", value) == _url_findings_plain(value)
+
+
+def test_url_fast_paths_equal_plain_scans_on_fault_corpus(corpus: faults.FaultCorpus) -> None:
+    values = corpus.records["text"].tolist() + corpus.records["url"].tolist()
+    assert sum(len(url_findings("r", "text", v)) for v in values) > 20
+    for value in values:
+        assert url_findings("r", "text", value) == _url_findings_plain(value)

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -108,12 +109,73 @@ def _unbalanced(url: str) -> bool:
     return url.count("(") != url.count(")") or url.count("[") != url.count("]")
 
 
+def _http_starts(value: str) -> list[int] | None:
+    """Where ``http`` (any case) begins in an ASCII ``value``; None for other values.
+
+    The ``\\bhttps?`` patterns can only match there, so they are tried at those offsets alone
+    instead of at every character (a case-insensitive pattern gets no fast literal search).
+    Not for non-ASCII text: ``str.lower`` may change its length, and so the offsets.
+    """
+    if not value.isascii():
+        return None
+    lowered, starts = value.lower(), []
+    at = lowered.find("http")
+    while at >= 0:
+        starts.append(at)
+        at = lowered.find("http", at + 1)
+    return starts
+
+
+def at_http(
+    pattern: re.Pattern[str], value: str, starts: list[int] | None, *hints: str
+) -> Iterator[re.Match[str]]:
+    """``scan(pattern, value, *hints)`` for a pattern whose every match begins at one of ``starts``.
+
+    The same matches as ``finditer``: leftmost first, the next one tried from the end of the
+    last (``match`` at an offset still sees the characters before it, for ``\\b``).
+    """
+    if starts is None:
+        yield from scan(pattern, value, *hints)
+        return
+    if not any(h in value for h in hints):
+        return
+    end = 0
+    for start in starts:
+        if start < end:
+            continue
+        match = pattern.match(value, start)
+        if match:
+            yield match
+            end = match.end()
+
+
+def _typo_possible(value: str) -> bool:
+    """False when every ``://`` follows a whole word ``http`` or ``https`` (any case): then no
+    scheme typo can match, since the typo alternatives are whole words, none ``http(s)``."""
+    at = value.find("://")
+    while at >= 0:
+        before = value[max(0, at - 6) : at]
+        if not before.isascii():
+            return True
+        word = before.lower()
+        scheme = 5 if word.endswith("https") else 4 if word.endswith("http") else 0
+        if not scheme or at - scheme < 0:
+            return True
+        if at - scheme > 0:
+            char = value[at - scheme - 1]
+            if char.isalnum() or char == "_":
+                return True
+        at = value.find("://", at + 1)
+    return False
+
+
 def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
     if "://" not in value and "http" not in value.lower():
         return []  # every pattern below needs one of the two: most prose has neither
     found: list[Finding] = []
-    for m in scan(_SPACE_AFTER_SCHEME, value, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
+    starts = _http_starts(value)
+    for m in at_http(_SPACE_AFTER_SCHEME, value, starts, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
         scheme = m.group(1) or m.group(2)
         found.append(
             _finding(
@@ -128,7 +190,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 ),
             )
         )
-    for m in scan(_EXTRA_COLON, value, "::"):
+    for m in at_http(_EXTRA_COLON, value, starts, "::"):
         found.append(
             _finding(
                 record_id,
@@ -140,11 +202,11 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "drop the extra colon"),
             )
         )
-    for m in scan(_SPACE_IN_HOST, value, "://"):
+    for m in at_http(_SPACE_IN_HOST, value, starts, "://"):
         found.append(
             _finding(record_id, field, "space in host", "URL host broken by a space", m.group(0), m.start())
         )
-    for m in scan(_MISSING_COLON, value, "//"):
+    for m in at_http(_MISSING_COLON, value, starts, "//"):
         found.append(
             _finding(
                 record_id,
@@ -156,7 +218,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing colon"),
             )
         )
-    for m in scan(_SINGLE_SLASH, value, ":/"):
+    for m in at_http(_SINGLE_SLASH, value, starts, ":/"):
         found.append(
             _finding(
                 record_id,
@@ -168,14 +230,14 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing slash"),
             )
         )
-    for m in scan(_SCHEME_TYPO, value, "://"):
+    for m in scan(_SCHEME_TYPO, value, "://") if _typo_possible(value) else ():
         found.append(
             _finding(
                 record_id, field, "scheme typo", f"unknown URL scheme {m.group(1)!r}", m.group(0), m.start()
             )
         )
     doubled = set()
-    for m in scan(_DOUBLED_SCHEME, value, "://"):
+    for m in at_http(_DOUBLED_SCHEME, value, starts, "://"):
         doubled.add(m.end())
         found.append(
             _finding(
@@ -242,7 +304,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
             )
         )
         latex_spans.append((at, token_start + link_text.end()))
-    for m in scan(_BRACED_URL, value, "://"):
+    for m in scan(_BRACED_URL, value, "{"):  # every match holds a brace
         if any(s <= m.start() < e for s, e in latex_spans):
             continue
         found.append(
