@@ -24,7 +24,15 @@ from audit.checks.encoding import encoding_findings
 from audit.checks.malformed_url import url_field_findings, url_findings
 from audit.checks.markup_residue import markup_findings
 from audit.checks.prefilter import any_lowered, candidate_rows
-from audit.checks.truncation import _WORD, Vocabulary, ascii_words_but_last
+from audit.checks.truncation import (
+    _LAST_LETTERS,
+    _LAST_WORD,
+    _WORD,
+    Vocabulary,
+    ascii_words_but_last,
+    last_letters,
+    last_word,
+)
 from audit.frames import row_dicts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -134,3 +142,11 @@ def test_url_fast_paths_equal_plain_scans_on_fault_corpus(corpus: faults.FaultCo
     assert sum(len(url_findings("r", "text", v)) for v in values) > 20
     for value in values:
         assert url_findings("r", "text", value) == _url_findings_plain(value)
+
+
+@given(st.text(alphabet="ab Z9_-.\n²é", max_size=30))
+def test_last_word_and_letters_equal_their_regexes(text: str) -> None:
+    text = text.rstrip()
+    word, letters = _LAST_WORD.search(text), _LAST_LETTERS.search(text)
+    assert last_word(text) == (word.group(1) if word else None)
+    assert last_letters(text) == (letters.group(1) if letters else None)
