@@ -70,17 +70,22 @@ def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match
     return pattern.finditer(value) if any(h in value for h in hints) else iter(())
 
 
-def lowered_literal(literal: str) -> str:
-    """A regex matching exactly the strings whose ``str.lower()`` is the ASCII ``literal``.
+#: The only non-ASCII characters whose ``str.lower()`` holds an ASCII letter (checked over all
+#: of Unicode): the Kelvin sign lowers to "k", the dotted capital I to "i" plus a combining dot.
+_LOWERS_TO = {"k": "\u212a", "i": "\u0130"}
 
-    Each letter ``x`` becomes ``[xX]`` (and ``k`` also the Kelvin sign, which lowers to ``k``),
-    so no case-folding flag is needed: Arrow's and Python's case folding differ.
+
+def lowered_literal(literal: str) -> str:
+    """A regex matching every string whose ``str.lower()`` holds the ASCII ``literal`` (and a few
+    more: a dotted capital I is let through as "i").
+
+    Each letter ``x`` becomes ``[xX]`` plus the non-ASCII letters that lower to it, so no
+    case-folding flag is needed: Arrow's and Python's case folding differ.
     """
     parts = []
     for char in literal:
         if char.isalpha():
-            extra = "\u212a" if char == "k" else ""
-            parts.append(f"[{char}{char.upper()}{extra}]")
+            parts.append(f"[{char}{char.upper()}{_LOWERS_TO.get(char, '')}]")
         else:
             parts.append(re.escape(char))
     return "".join(parts)
