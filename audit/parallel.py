@@ -3,7 +3,8 @@
 The shared input (a records frame, the clusters) is set as a module global before the pool
 forks, so workers read it from copy-on-write memory instead of receiving a pickled copy; only
 each piece's result is pickled back. Where ``fork`` is unavailable (Windows, macOS default
-``spawn``) or one worker is asked for, the work runs in this process, with the same result.
+``spawn``), inside a daemonic pool worker, or when one worker is asked for, the work runs in
+this process, with the same result.
 
 Example:
     >>> forked_map(pow, 2, [3, 4, 5], workers=1)
@@ -49,7 +50,9 @@ def forked_map(
     """
     global _SHARED
     workers = min(workers, len(items))
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    # A daemonic process (a pool worker, e.g. of a Dask or executor engine) may not have children.
+    daemon = multiprocessing.current_process().daemon
+    if workers <= 1 or daemon or "fork" not in multiprocessing.get_all_start_methods():
         return [function(shared, item) for item in items]
     _SHARED = shared
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from audit.checks.truncation import (
     last_word,
 )
 from audit.frames import row_dicts
+from audit.parallel import forked_map
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import faults
@@ -150,3 +152,13 @@ def test_last_word_and_letters_equal_their_regexes(text: str) -> None:
     word, letters = _LAST_WORD.search(text), _LAST_LETTERS.search(text)
     assert last_word(text) == (word.group(1) if word else None)
     assert last_letters(text) == (letters.group(1) if letters else None)
+
+
+def _square_plus(shared: int, item: int) -> int:
+    return item * item + shared
+
+
+def test_forked_map_keeps_order_and_runs_inside_a_pool_worker() -> None:
+    assert forked_map(_square_plus, 1, list(range(7)), workers=2) == [n * n + 1 for n in range(7)]
+    with ProcessPoolExecutor(max_workers=1) as pool:  # a daemonic worker: no children allowed
+        assert pool.submit(forked_map, _square_plus, 0, [1, 2, 3], 2).result() == [1, 4, 9]
