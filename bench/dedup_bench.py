@@ -159,18 +159,38 @@ def child(engine: str, corpus: Path, labels_out: Path) -> None:
     jsonl = corpus.with_suffix(".jsonl")
     if engine == "audit-run" and not jsonl.exists():
         frame[["id", "title", "text", "url"]].to_json(jsonl, orient="records", lines=True, force_ascii=False)
-    started = time.perf_counter()
+    # The machine is shared: CPU seconds (this process and its workers) and the load average
+    # are recorded next to the wall time, and the RSS with the corpus loaded next to the peak.
+    loaded_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    load = os.getloadavg()[0]
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     if engine == "audit-run":
         labels = run_audit(frame, jsonl)
     else:
         labels = globals()[f"run_{engine.replace('-', '_')}"](frame)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     np.save(labels_out, labels)
     peak_kb = max(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     )
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_kb / 1024)}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": round(cpu, 2),
+                "load_average_at_start": round(load, 2),
+                "rss_corpus_loaded_mb": round(loaded_kb / 1024),
+                "peak_rss_mb": round(peak_kb / 1024),
+            }
+        )
+    )
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children (worker pools)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def corpus_path(size: int, seed: int) -> Path:
@@ -248,6 +268,7 @@ def _row(result: dict) -> str:
     recall = result["recall"]
     return (
         f"| {result['size']:,} | {result['engine']} | {result['docs_per_s']:,} | {result['seconds']:.1f} | "
+        f"{result.get('cpu_seconds', '')} | {result.get('load_average_at_start', '')} | "
         f"{result['peak_rss_mb']:,} | {recall['jaccard>=0.9']} | {recall['jaccard 0.8-0.9']} | "
         f"{recall['truncated kept>=50%']} | {recall['truncated kept<50%']} | {result['precision']} | "
         f"{result['f1']} |"
@@ -256,8 +277,9 @@ def _row(result: dict) -> str:
 
 def table(results: list[dict]) -> str:
     head = (
-        "| records | engine | docs/s | seconds | peak RSS MB | recall J>=0.9 | recall J 0.8-0.9 | "
-        "recall truncated >=50% | recall truncated <50% | precision | F1 |\n|" + "---|" * 11
+        "| records | engine | docs/s | seconds | CPU s | load | peak RSS MB | recall J>=0.9 | "
+        "recall J 0.8-0.9 | recall truncated >=50% | recall truncated <50% | precision | F1 |\n|"
+        + "---|" * 13
     )
     return "\n".join([head] + [_row(r) for r in results])
 

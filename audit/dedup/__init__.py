@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,11 +33,11 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
-from audit.dedup.clusters import components, split_chains
-from audit.dedup.lsh import Banding, candidate_pairs, choose_banding, unique_pairs
-from audit.dedup.shingles import ShingleBatch, hash_batch
-from audit.dedup.signer import SignerSettings, comparable_text, sign_texts
-from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, PairVerifier
+from audit.dedup.clusters import component_labels, split_chains_bulk
+from audit.dedup.lsh import Banding, candidate_pairs_from_keys, choose_banding
+from audit.dedup.shingles import ShingleBatch
+from audit.dedup.signer import SignerSettings, sign_texts
+from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_pairs
 from audit.normalise import normalise_text
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
@@ -102,28 +101,73 @@ class DedupResult:
 
 
 class _Stopwatch:
-    """Seconds per stage, for ``DedupResult.stats``."""
+    """Seconds per stage, for ``DedupResult.stats``: wall time, and this process's CPU time
+    (on a shared machine the wall time also counts waiting for a core)."""
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
+        self.cpu_laps: dict[str, float] = {}
+        self._last, self._last_cpu = time.perf_counter(), time.process_time()
 
     def lap(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.laps[name] = round(now - self._last, 3)
-        self._last = now
+        self.cpu_laps[name] = round(cpu - self._last_cpu, 3)
+        self._last, self._last_cpu = now, cpu
+
+
+def _field_lengths(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lengths of text, url and title per row (counted by pandas: no copy of the texts)."""
+
+    def lengths(column: str) -> np.ndarray:
+        if column not in records or len(records) == 0:
+            return np.zeros(len(records), dtype=np.int64)
+        values = records[column]
+        if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+            return np.zeros(len(records), dtype=np.int64)  # no strings at all (e.g. every URL missing)
+        return values.str.len().fillna(0).to_numpy(dtype=np.int64)
+
+    return lengths("text"), lengths("url"), lengths("title")
 
 
 def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
-    texts, titles, urls = records["text"].tolist(), records["title"].tolist(), records["url"].tolist()
-    return lambda row: (len(texts[row]), bool(urls[row]), bool(titles[row]))
+    """Longest text, then a URL, then a title."""
+    texts, urls, titles = (column.tolist() for column in _field_lengths(records))
+    return lambda row: (texts[row], urls[row] > 0, titles[row] > 0)
 
 
-def _title_similarity(a: str, b: str) -> float | None:
-    """rapidfuzz's ratio of the normalised titles, 0..1 (None when one is missing)."""
-    if not a or not b:
+def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records: pd.DataFrame) -> np.ndarray:
+    """1 + position of each row in ascending ``(completeness(row), -row)`` order (the highest: the
+    representative); the default key is sorted in numpy."""
+    if completeness is None:
+        texts, urls, titles = _field_lengths(records)
+        order = rows[np.lexsort((-rows, titles[rows] > 0, urls[rows] > 0, texts[rows]))]
+    else:
+        order = np.asarray(sorted(rows.tolist(), key=lambda m: (completeness(m), -m)), dtype=np.int64)
+    rank = np.zeros(len(records), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
+
+
+def _normalised_titles(titles: list[str], rows: np.ndarray) -> dict[int, str]:
+    """Normalised title of each row (once per distinct title: copies share theirs); rows without a
+    title left out."""
+    normalised: dict[str, str] = {}
+    found = {}
+    for row in np.unique(rows).tolist():
+        title = titles[row]
+        if title:
+            if title not in normalised:
+                normalised[title] = normalise_text(title)
+            found[row] = normalised[title]
+    return found
+
+
+def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
+    """rapidfuzz's ratio of the normalised titles of rows ``a`` and ``b``, 0..1 (None when one is missing)."""
+    if a not in title_of or b not in title_of:
         return None
-    return round(fuzz.ratio(a, b, processor=normalise_text) / 100, 4)
+    return round(fuzz.ratio(title_of[a], title_of[b]) / 100, 4)
 
 
 def find_duplicates(
@@ -137,17 +181,26 @@ def find_duplicates(
     representative, ties going to the earliest row.
     """
     config = config or DedupConfig()
-    rank = completeness or _default_completeness(records)
-    completeness = functools.lru_cache(maxsize=None)(rank)  # asked again on every chain split
     clock = _Stopwatch()
     ids = records["id"].tolist()
     titles = records["title"].tolist() if "title" in records else [""] * len(ids)
     normalised = "norm_text" in records
-    texts = records["norm_text" if normalised else "text"].tolist()
+    # The texts stay a pandas column: each signing batch takes its slice as Python strings
+    # (in the worker that signs it), so no list of every text is built in this process.
+    texts = records["norm_text" if normalised else "text"]
 
     # 1. Normalise (unless done), shingle and sign every text, in batches on all cores.
-    signed = sign_texts(texts, replace(config.signer(), normalise=not normalised))
-    counts = signed.shingles.counts
+    # Band keys are made in the workers; the signatures themselves are not kept.
+    banding = config.banding()
+    settings = replace(
+        config.signer(),
+        normalise=not normalised,
+        banding=banding,
+        prefix_banding=config.prefix_banding,
+        keep_signatures=False,
+    )
+    signed = sign_texts(texts, settings)
+    counts = signed.sequences.counts
     clock.lap("sign")
 
     # 2. Exact copies: one leader per distinct normalised text; empty texts are never copies.
@@ -157,85 +210,97 @@ def find_duplicates(
     follower = np.flatnonzero((counts > 0) & (leader_row != np.arange(len(ids))))
     leaders = first[counts[first] > 0]
 
-    # 3. Candidates among leaders from both signatures, each verified.
-    banding = config.banding()
-    candidates = unique_pairs(
-        np.concatenate(
-            (
-                candidate_pairs(signed.signatures, banding, leaders),
-                candidate_pairs(signed.prefix_signatures, config.prefix_banding, leaders),
-            )
-        )
-    )
-
-    def sequences(rows: list[int]) -> ShingleBatch:
-        chosen = [comparable_text(texts[row], not normalised) for row in rows]
-        return hash_batch(chosen, config.word_n, config.char_n)
-
+    # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
+    assert signed.band_keys is not None  # whole-text bands, then prefix bands: one search
+    candidates = candidate_pairs_from_keys(signed.band_keys, leaders)
     clock.lap("candidates")
-    verifier = PairVerifier(signed.shingles, sequences, config.threshold)
-    edges: list[dict[str, Any]] = [
-        {"a": int(a), "b": int(b), "jaccard": 1.0, "containment": 1.0, "relation": EXACT_DUPLICATE}
-        for a, b in zip(leader_row[follower].tolist(), follower.tolist(), strict=True)
-    ]
-    pairs = [(a, b) for a, b in candidates.tolist()]
-    for (a, b), (jaccard, containment, relation) in zip(pairs, verifier.verify_many(pairs), strict=True):
-        if relation is not None:
-            edges.append(
-                {"a": a, "b": b, "jaccard": jaccard, "containment": containment, "relation": relation}
-            )
-
+    sequences = signed.sequences
+    del signed  # its band keys (8 bytes per band and text) are no longer needed
+    # Sets (sorted, unique) of the candidates only; every cluster's leaders are among them.
+    sets = sequences.as_sets(np.unique(candidates))
+    verified = verify_pairs(sets, sequences, candidates[:, 0], candidates[:, 1], config.threshold)
+    found = verified.relation > 0
+    edge_a = np.concatenate((leader_row[follower], candidates[found, 0]))
+    edge_b = np.concatenate((follower, candidates[found, 1]))
+    exact = np.ones(len(follower))
+    edge_jaccard = np.concatenate((exact, verified.jaccard[found]))
+    edge_containment = np.concatenate((exact, verified.containment[found]))
+    edge_relation = np.concatenate((np.full(len(follower), EXACT_DUPLICATE, object), verified.names()[found]))
     clock.lap("verify")
 
-    # 4. Clusters, split where a member is no duplicate of its representative.
+    # 4. Clusters, split where a member is no duplicate of its representative. Each member's
+    # last comparison with a representative is kept: the final one is its ``to_representative``.
     chain_threshold = config.threshold - config.chain_slack
+    to_rep_jaccard, to_rep_containment = np.ones(len(ids)), np.ones(len(ids))
+    to_rep_relation = np.full(len(ids), EXACT_DUPLICATE, dtype=object)
 
-    def compare(rep: int, member: int) -> tuple[float, float, str | None]:
-        if leader_row[rep] == leader_row[member]:
-            return 1.0, 1.0, EXACT_DUPLICATE
-        return verifier.verify(int(leader_row[rep]), int(leader_row[member]), chain_threshold)
-
-    edge_pairs = [(e["a"], e["b"]) for e in edges]
-    groups = components(len(ids), np.asarray(edge_pairs, dtype=np.int64).reshape(-1, 2))
-    clusters: list[tuple[int, list[int]]] = []
-    for group in groups:
-        clusters.extend(
-            split_chains(group, completeness, lambda r, m: compare(r, m)[2] is not None, edge_pairs)
+    def compare(
+        reps: np.ndarray, members: np.ndarray, sets: ShingleBatch = sets, sequences: ShingleBatch = sequences
+    ) -> np.ndarray:
+        lead_rep, lead_member = leader_row[reps], leader_row[members]
+        differ = np.flatnonzero(lead_rep != lead_member)
+        result = verify_pairs(
+            sets, sequences, lead_rep[differ], lead_member[differ], config.threshold, chain_threshold
         )
-    components_count = len(groups)
+        to_rep_jaccard[members] = 1.0
+        to_rep_containment[members] = 1.0
+        to_rep_relation[members] = EXACT_DUPLICATE
+        to_rep_jaccard[members[differ]] = result.jaccard
+        to_rep_containment[members[differ]] = result.containment
+        to_rep_relation[members[differ]] = result.names()
+        return to_rep_relation[members] != None  # noqa: E711 (elementwise on an object array)
 
-    cluster_of = {m: n for n, (_, members) in enumerate(clusters) for m in members}
-    edges_by_cluster: dict[int, list[dict[str, Any]]] = {}
-    weak_edges = 0
-    for edge in sorted(edges, key=lambda e: (e["a"], e["b"])):
-        number = cluster_of.get(edge["a"])
-        if number is None or number != cluster_of.get(edge["b"]):
-            weak_edges += 1  # an edge the chaining guard cut
-            continue
-        edges_by_cluster.setdefault(number, []).append(
-            {
-                **edge,
-                "a": ids[edge["a"]],
-                "b": ids[edge["b"]],
-                "jaccard": round(edge["jaccard"], 4),
-                "containment": round(edge["containment"], 4),
-                "title_similarity": _title_similarity(titles[edge["a"]], titles[edge["b"]]),
-            }
+    edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
+    in_graph = np.unique(edges)
+    rank = _rank(in_graph, completeness, records)
+    cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
+    labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
+    components_count = int(np.count_nonzero(np.bincount(labels) > 1))
+    del compare, sets, sequences  # the shingles are done with: freed before the output's Python objects
+    clock.lap("cluster")
+
+    # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
+    cluster_a, cluster_b = cluster[edge_a], cluster[edge_b]
+    inside = np.flatnonzero((cluster_a >= 0) & (cluster_a == cluster_b))
+    weak_edges = len(edges) - len(inside)
+    inside = inside[np.lexsort((edge_b[inside], edge_a[inside], cluster_a[inside]))]
+    title_of = _normalised_titles(titles, edges[inside].ravel())
+    flat_edges = [
+        {
+            "a": ids[a],
+            "b": ids[b],
+            "jaccard": round(jaccard, 4),
+            "containment": round(containment, 4),
+            "relation": relation,
+            "title_similarity": _title_similarity(title_of, a, b),
+        }
+        for a, b, jaccard, containment, relation in zip(
+            edge_a[inside].tolist(),
+            edge_b[inside].tolist(),
+            edge_jaccard[inside].tolist(),
+            edge_containment[inside].tolist(),
+            edge_relation[inside].tolist(),
+            strict=True,
         )
+    ]
+    edge_bounds = np.searchsorted(cluster_a[inside], np.arange(len(representative) + 1))
 
+    members_sorted = np.flatnonzero(cluster >= 0)
+    members_sorted = members_sorted[np.argsort(cluster[members_sorted], kind="stable")]
+    member_bounds = np.searchsorted(cluster[members_sorted], np.arange(len(representative) + 1))
     rows, duplicate_of, relation_of = [], {}, {}
-    for number, (rep, members) in enumerate(clusters):
+    for number, rep in enumerate(representative.tolist()):
+        members = members_sorted[member_bounds[number] : member_bounds[number + 1]].tolist()
         to_rep = []
         for member in members:
             if member == rep:
                 continue
-            jaccard, containment, relation = compare(rep, member)
-            assert relation is not None
+            relation = to_rep_relation[member]
             to_rep.append(
                 {
                     "id": ids[member],
-                    "jaccard": round(jaccard, 4),
-                    "containment": round(containment, 4),
+                    "jaccard": round(float(to_rep_jaccard[member]), 4),
+                    "containment": round(float(to_rep_containment[member]), 4),
                     "relation": relation,
                 }
             )
@@ -249,21 +314,20 @@ def find_duplicates(
                 "members": [ids[m] for m in members],
                 "size": len(members),
                 "to_representative": to_rep,
-                "similarities": edges_by_cluster.get(number, []),
+                "similarities": flat_edges[edge_bounds[number] : edge_bounds[number + 1]],
             }
         )
-    flat_edges = [e for n in sorted(edges_by_cluster) for e in edges_by_cluster[n]]
-    clock.lap("cluster")
-    relations = pd.Series([e["relation"] for e in edges], dtype=object).value_counts().to_dict()
+    clock.lap("output")  # cluster rows, edges and title similarities as Python objects
+    relations = pd.Series(edge_relation, dtype=object).value_counts().to_dict()
     stats = {
         "records": len(ids),
         "distinct_texts": len(leaders),
-        "shingles": int(counts.sum()),
+        "shingles": int(counts.sum()),  # in text order, repeats included
         "candidate_pairs": len(candidates),
         "edges": {str(k): int(v) for k, v in relations.items()},
         "components": components_count,
-        "clusters": len(clusters),
-        "chain_splits": len(clusters) - components_count,
+        "clusters": len(representative),
+        "chain_splits": len(representative) - components_count,
         "weak_edges": weak_edges,
         "banding": {
             "bands": banding.bands,
@@ -272,6 +336,7 @@ def find_duplicates(
         },
         "prefix_banding": {"bands": config.prefix_banding.bands, "rows": config.prefix_banding.rows},
         "seconds": clock.laps,
+        "cpu_seconds": clock.cpu_laps,  # this process only (signing workers not counted)
     }
     return DedupResult(
         pd.DataFrame(rows, columns=CLUSTER_COLUMNS),

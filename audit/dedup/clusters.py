@@ -4,7 +4,8 @@ with a guard against chaining.
 Components come from scipy's sparse-graph ``connected_components`` (no Python work per
 record). A chain ``a ~ b ~ c`` can join copies that are not similar to each other; so each
 cluster keeps only the members that are duplicates of its representative, and the rest are
-clustered again among themselves (:func:`split_chains`).
+clustered again among themselves (:func:`split_chains`; :func:`split_chains_bulk` does the
+same for every component at once, in numpy).
 
 Example:
     >>> components(6, [(4, 5), (0, 2), (2, 3)])
@@ -20,19 +21,31 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
+def component_labels(size: int, edges: np.ndarray) -> np.ndarray:
+    """Component number of each of ``0..size-1`` over ``edges`` (shape ``(k, 2)``)."""
+    pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(size, size))
+    return connected_components(graph, directed=False)[1]
+
+
+def _grouped(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in groups of two or more (by label, ascending within a group), and each group's start."""
+    counts = np.bincount(labels)
+    members = np.flatnonzero(counts[labels] > 1)
+    members = members[np.argsort(labels[members], kind="stable")]
+    if len(members) == 0:
+        return members, np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], labels[members][1:] != labels[members][:-1])))
+    return members, starts
+
+
 def components(size: int, edges: Iterable[tuple[int, int]] | np.ndarray) -> list[list[int]]:
     """Groups of two or more of ``0..size-1`` joined by ``edges``, each sorted, ordered by first member."""
     pairs = np.asarray(list(edges) if not isinstance(edges, np.ndarray) else edges, dtype=np.int64)
     if size == 0 or len(pairs) == 0:
         return []
-    pairs = pairs.reshape(-1, 2)
-    graph = coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(size, size))
-    _, labels = connected_components(graph, directed=False)
-    counts = np.bincount(labels)
-    members = np.flatnonzero(counts[labels] > 1)
-    members = members[np.argsort(labels[members], kind="stable")]
-    bounds = np.flatnonzero(np.diff(labels[members])) + 1
-    groups = [g.tolist() for g in np.split(members, bounds)] if len(members) else []
+    members, starts = _grouped(component_labels(size, pairs))
+    groups = [g.tolist() for g in np.split(members, starts[1:])] if len(members) else []
     return sorted(groups, key=lambda g: g[0])
 
 
@@ -66,3 +79,63 @@ def split_chains(
             inner = [(index[a], index[b]) for a, b in edges if a in index and b in index]
             pending.extend([rest[n] for n in sub] for sub in components(len(rest), inner))
     return sorted(done, key=lambda cluster: min(cluster[1]))
+
+
+def split_chains_bulk(
+    size: int,
+    edges: np.ndarray,
+    rank: np.ndarray,
+    is_duplicate: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_chains` for every component of ``edges`` at once.
+
+    ``rank[row]``: higher is the better representative (distinct values). ``is_duplicate(reps,
+    members)`` answers for many pairs at once. Returns ``cluster`` (number per row, -1 when in
+    no cluster; numbered by the first row of their component, then by their own first row, as
+    :func:`components` and :func:`split_chains` order them) and ``representative`` (per cluster).
+
+    Rounds: each component keeps the members that are duplicates of its best-ranked member;
+    the rest of *all* components are clustered again together (no edge joins the rest of two
+    different components, so their components are the per-component ones).
+    """
+    cluster = np.full(size, -1, dtype=np.int64)
+    reps: list[np.ndarray] = []
+    firsts: list[np.ndarray] = []
+    labels = component_labels(size, edges) if size and len(edges) else np.arange(size)
+    # Clusters are ordered as split_chains orders them: by their component's first row, then their own.
+    component_first = np.unique(labels, return_index=True)[1][np.unique(labels, return_inverse=True)[1]]
+    while True:
+        members, starts = _grouped(labels)
+        if len(members) == 0:
+            break
+        group_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(members))))
+        # The best-ranked member of each group: the last after sorting by (group, rank).
+        by_rank = members[np.lexsort((rank[members], group_of))]
+        ends = np.append(starts[1:], len(members)) - 1
+        rep = by_rank[ends][group_of]
+        kept = members == rep
+        others = np.flatnonzero(~kept)
+        kept[others] = np.asarray(is_duplicate(rep[others], members[others]), dtype=bool)
+        kept_per_group = np.bincount(group_of[kept], minlength=len(starts))
+        done = kept & (kept_per_group[group_of] > 1)
+        base = sum(len(r) for r in reps)
+        numbered = np.flatnonzero(kept_per_group > 1)
+        local = np.full(len(starts), -1, dtype=np.int64)
+        local[numbered] = np.arange(base, base + len(numbered))
+        cluster[members[done]] = local[group_of[done]]
+        reps.append(by_rank[ends][numbered])
+        firsts.append(np.minimum.reduceat(np.where(done, members, size), starts)[numbered])
+        rest = members[~kept]
+        if len(rest) < 2:
+            break
+        inside = np.zeros(size, dtype=bool)
+        inside[rest] = True
+        inner = edges[inside[edges[:, 0]] & inside[edges[:, 1]]]
+        labels = component_labels(size, inner)  # rows outside ``rest`` are left alone (one each)
+    representative = np.concatenate(reps) if reps else np.empty(0, np.int64)
+    first = np.concatenate(firsts) if firsts else np.empty(0, np.int64)
+    order = np.lexsort((first, component_first[first]))
+    renumber = np.empty(len(order), dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    cluster[cluster >= 0] = renumber[cluster[cluster >= 0]]
+    return cluster, representative[order]

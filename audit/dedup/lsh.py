@@ -80,14 +80,29 @@ def bucket_pairs(keys: np.ndarray) -> np.ndarray:
     return np.concatenate((star, chain))
 
 
+def all_band_keys(signatures: np.ndarray, banding: Banding) -> np.ndarray:
+    """Every band's key per row, shape ``(bands, rows)``: band-major, so that one band's keys
+    are contiguous (8 bytes per band and row, instead of 4 per permutation)."""
+    keys = np.empty((banding.bands, len(signatures)), dtype=np.uint64)
+    for band in range(banding.bands):
+        keys[band] = band_keys(signatures, banding, band)
+    return keys
+
+
 def candidate_pairs(signatures: np.ndarray, banding: Banding, rows: np.ndarray | None = None) -> np.ndarray:
     """Unique pairs ``(i, j)``, ``i < j``, of rows sharing a bucket in any band; shape ``(k, 2)``.
 
     ``rows`` limits the search to those row numbers (the rest are left out).
     """
     rows = np.arange(len(signatures)) if rows is None else np.asarray(rows, dtype=np.int64)
-    subset = signatures[rows]
-    found = [rows[bucket_pairs(band_keys(subset, banding, band))] for band in range(banding.bands)]
+    return unique_pairs(rows[candidate_pairs_from_keys(all_band_keys(signatures[rows], banding))])
+
+
+def candidate_pairs_from_keys(keys: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """:func:`candidate_pairs` from band keys already made (:func:`all_band_keys`: one row per
+    band, one column per document); ``rows`` limits the search to those documents."""
+    rows = np.arange(keys.shape[1]) if rows is None else np.asarray(rows, dtype=np.int64)
+    found = [rows[bucket_pairs(band[rows])] for band in keys]
     return unique_pairs(np.concatenate(found) if found else np.empty((0, 2), np.int64))
 
 

@@ -3,9 +3,10 @@
 Texts are cut into batches of ``batch_docs``; each batch is shingled and MinHashed as a whole
 (:mod:`audit.dedup.shingles`, :mod:`audit.dedup.minhash`), on ``workers`` processes when the
 corpus is large enough to pay for them. Working memory per batch is bounded (a batch's bytes
-times ~40, plus ~10 MB per MinHash chunk); what is kept is 4 bytes per distinct shingle and
-2 x 4 x ``num_perm`` bytes of signatures per document, as uint32 arrays (no Python object
-per document).
+times ~40, plus ~10 MB per MinHash chunk); what is kept is 4 bytes per shingle (in text order:
+verification sorts only the candidates' shingles into sets, and reads truncation prefixes from
+the same arrays) and 2 x 4 x ``num_perm`` bytes of signatures per document, as uint32 arrays
+(no Python object per document).
 
 Example:
     >>> signed = sign_texts(["a b c d e f", "a b c d e f", ""], SignerSettings(num_perm=16))
@@ -20,11 +21,13 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
+import pandas as pd
 import xxhash
 
+from audit.dedup.lsh import Banding, all_band_keys
 from audit.dedup.minhash import MinHasher
 from audit.dedup.shingles import ShingleBatch, hash_batch
 from audit.furniture import strip_normalised_furniture
@@ -44,6 +47,16 @@ class SignerSettings:
     min_docs_per_worker: int = 20_000
     #: Normalise the texts first (in the workers); False when they are normalised already.
     normalise: bool = False
+    #: LSH band keys made in the workers, of the signatures and of the prefix signatures
+    #: (``SignedCorpus.band_keys``); None: no keys.
+    banding: Banding | None = None
+    prefix_banding: Banding | None = None
+    #: False: the signatures are not kept (``SignedCorpus.signatures`` has no columns), only
+    #: their band keys; a million texts then hold 8 bytes per band, not 1 KB of signatures.
+    keep_signatures: bool = True
+
+    def key_bands(self) -> int:
+        return sum(b.bands for b in (self.banding, self.prefix_banding) if b is not None)
 
 
 def comparable_text(text: str, normalise: bool) -> str:
@@ -53,12 +66,19 @@ def comparable_text(text: str, normalise: bool) -> str:
 
 @dataclass(frozen=True)
 class SignedCorpus:
-    #: Each text's shingle hashes, sorted and unique (the sets verification compares).
-    shingles: ShingleBatch
+    #: Each text's shingle hashes in text order (a repeated shingle appears again).
+    sequences: ShingleBatch
     signatures: np.ndarray
     prefix_signatures: np.ndarray
     #: xxh64 of each normalised text: equal hashes are exact copies.
     text_hashes: np.ndarray
+    #: Band keys (``SignerSettings.banding`` then ``prefix_banding``), shape ``(bands, texts)``.
+    band_keys: np.ndarray | None = None
+
+    @cached_property
+    def shingles(self) -> ShingleBatch:
+        """Each text's shingle hashes, sorted and unique (computed when first asked for)."""
+        return self.sequences.as_sets()
 
 
 @lru_cache(maxsize=4)
@@ -67,7 +87,8 @@ def _hasher(num_perm: int, seed: int) -> MinHasher:
 
 
 def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
-    """One batch: (shingle hashes, offsets, signatures, prefix signatures, text hashes)."""
+    """One batch: (shingle hashes in text order, offsets, signatures, prefix signatures, text hashes,
+    band keys)."""
     texts = [comparable_text(t, settings.normalise) for t in texts]
     text_hashes = np.fromiter(
         (xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts)
@@ -77,26 +98,43 @@ def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarr
         batch.hashes, batch.offsets, settings.prefix_shingles
     )
     assert prefix is not None
-    sets = batch.as_sets()
-    return sets.hashes, sets.offsets, signatures, prefix, text_hashes
+    keys = [
+        all_band_keys(sigs, banding)
+        for sigs, banding in ((signatures, settings.banding), (prefix, settings.prefix_banding))
+        if banding is not None
+    ]
+    band_keys = np.concatenate(keys) if keys else np.empty((0, len(texts)), np.uint64)
+    if not settings.keep_signatures:
+        signatures, prefix = signatures[:, :0], prefix[:, :0]
+    return batch.hashes, batch.offsets, signatures, prefix, text_hashes, band_keys
 
 
 def _sign_slice(args: tuple[Sequence[str], SignerSettings]) -> tuple[np.ndarray, ...]:
     return sign_batch(*args)
 
 
+Texts = Sequence[str] | pd.Series
+
 #: The texts being signed, inherited by forked workers so they are not pickled to them;
 #: set only while a pool runs (no state is left between runs).
-_FORKED_TEXTS: Sequence[str] = ()
+_FORKED_TEXTS: Texts = ()
+
+
+def _texts_slice(texts: Texts, start: int, stop: int) -> Sequence[str]:
+    """Texts ``start:stop`` as Python strings (a pandas column converts only that slice)."""
+    return texts.iloc[start:stop].tolist() if isinstance(texts, pd.Series) else texts[start:stop]
 
 
 def _sign_range(args: tuple[int, int, SignerSettings]) -> tuple[np.ndarray, ...]:
     start, stop, settings = args
-    return sign_batch(_FORKED_TEXTS[start:stop], settings)
+    return sign_batch(_texts_slice(_FORKED_TEXTS, start, stop), settings)
 
 
-def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None) -> SignedCorpus:
-    """Sign every text, batch by batch, in parallel when the corpus is large."""
+def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> SignedCorpus:
+    """Sign every text, batch by batch, in parallel when the corpus is large.
+
+    ``norm_texts``: a sequence of strings or a pandas column of them.
+    """
     global _FORKED_TEXTS
     settings = settings or SignerSettings()
     cores = settings.workers or os.cpu_count() or 1
@@ -111,7 +149,7 @@ def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None
                 return _collect(pool.map(_sign_range, ranges, chunksize=1), len(norm_texts), settings)
         finally:
             _FORKED_TEXTS = ()
-    slices = ((norm_texts[start : start + settings.batch_docs], settings) for start in starts)
+    slices = ((_texts_slice(norm_texts, start, start + settings.batch_docs), settings) for start in starts)
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             return _collect(pool.map(_sign_slice, slices, chunksize=1), len(norm_texts), settings)
@@ -120,21 +158,30 @@ def sign_texts(norm_texts: Sequence[str], settings: SignerSettings | None = None
 
 def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: SignerSettings) -> SignedCorpus:
     """Batches (in order) into one corpus; fixed-size arrays are filled in place, not concatenated."""
-    signatures = np.empty((count, settings.num_perm), np.uint32)
-    prefix = np.empty((count, settings.num_perm), np.uint32)
+    columns = settings.num_perm if settings.keep_signatures else 0
+    signatures = np.empty((count, columns), np.uint32)
+    prefix = np.empty((count, columns), np.uint32)
+    band_keys = np.empty((settings.key_bands(), count), np.uint64)
     text_hashes = np.empty(count, np.uint64)
     offsets = np.zeros(count + 1, np.int64)
-    hashes: list[np.ndarray] = []
+    # One growing array, not a list of batches concatenated at the end (which briefly holds
+    # every shingle twice); ``resize`` grows it in place (realloc of a block over glibc's 32 MB
+    # mmap limit is an mremap: no copy). Pages never written are never resident.
+    flat = np.empty(1 << 24, np.uint32)
     row = 0
-    for set_hashes, set_offsets, batch_signatures, batch_prefix, batch_text_hashes in parts:
-        stop = row + len(batch_signatures)
-        signatures[row:stop], prefix[row:stop], text_hashes[row:stop] = (
+    for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes, keys in parts:
+        stop = row + len(batch_text_hashes)
+        signatures[row:stop], prefix[row:stop], text_hashes[row:stop], band_keys[:, row:stop] = (
             batch_signatures,
             batch_prefix,
             batch_text_hashes,
+            keys,
         )
-        offsets[row + 1 : stop + 1] = set_offsets[1:] + offsets[row]
-        hashes.append(set_hashes)
+        offsets[row + 1 : stop + 1] = batch_offsets[1:] + offsets[row]
+        if offsets[stop] > len(flat):
+            flat.resize(max(int(offsets[stop]), len(flat) * 5 // 4), refcheck=False)
+        flat[offsets[row] : offsets[stop]] = batch_hashes
         row = stop
-    flat = np.concatenate(hashes) if hashes else np.empty(0, np.uint32)
-    return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes)
+    flat.resize(int(offsets[row]), refcheck=False)
+    keys_or_none = band_keys if len(band_keys) else None
+    return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes, keys_or_none)

@@ -6,23 +6,23 @@ copy's shingles are (>= threshold) found in the longer *and* in the longer's fir
 not an excerpt from its middle nor a different text sharing a passage.
 
 Example:
-    >>> from collections.abc import Callable
-
-import numpy as np
-
-from audit.dedup.shingles import ShingleBatch
+    >>> import numpy as np
     >>> a, b = np.array([1, 2, 3, 4], np.uint32), np.array([1, 2, 3], np.uint32)
     >>> similarity(a, b)
     (0.75, 1.0)
+
+Many pairs are verified at once by :func:`verify_pairs` (numpy, no Python per pair), which
+gives the same numbers as :class:`PairVerifier` (the per-pair reference).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from audit.dedup.shingles import ShingleBatch
+from audit.dedup.shingles import SORT_CHUNK, ShingleBatch, chunk_ranges
 
 NEAR_DUPLICATE = "near_duplicate"
 TRUNCATED_COPY = "truncated_copy"
@@ -136,3 +136,93 @@ class PairVerifier:
         found = jaccard, containment, relation(jaccard, containment, prefix_share, threshold, near_threshold)
         self._results[key] = found
         return found
+
+
+#: Relation codes of :class:`VerifiedPairs` (index into this tuple).
+RELATION_CODES: tuple[str | None, ...] = (None, NEAR_DUPLICATE, TRUNCATED_COPY)
+#: Shingle hashes merged per step of :func:`shared_counts` (bounds its working memory).
+CHUNK_ELEMENTS = SORT_CHUNK
+_LOW32 = np.uint64(32)
+
+
+@dataclass(frozen=True)
+class VerifiedPairs:
+    """Per pair: exact Jaccard, containment (share of the smaller set) and relation code."""
+
+    jaccard: np.ndarray
+    containment: np.ndarray
+    relation: np.ndarray
+
+    def names(self) -> np.ndarray:
+        """The relations as names (None: not a duplicate), an object array."""
+        return np.array(RELATION_CODES, dtype=object)[self.relation]
+
+
+def _keyed(batch: ShingleBatch) -> np.ndarray:
+    """``(entry << 32) | hash`` for every hash: sorted when each entry's hashes are."""
+    entry = np.repeat(np.arange(len(batch), dtype=np.uint64), batch.counts)
+    return (entry << _LOW32) | batch.hashes.astype(np.uint64)
+
+
+def shared_counts(
+    sets: ShingleBatch, a: np.ndarray, b: np.ndarray, chunk_elements: int = CHUNK_ELEMENTS
+) -> np.ndarray:
+    """``|set(a[k]) & set(b[k])|`` for every pair ``k`` of rows of ``sets`` (sorted unique hashes each).
+
+    Both sides are keyed by pair number, so each side is one sorted run; a stable sort of the
+    two runs is a linear merge, and a shared hash is two equal neighbours.
+    """
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    counts = sets.counts
+    shared = np.zeros(len(a), dtype=np.int64)
+    for lo, hi in chunk_ranges(counts[a] + counts[b], chunk_elements):
+        shared[lo:hi] = _merge_count(sets.take(a[lo:hi]), sets.take(b[lo:hi]))
+    return shared
+
+
+def _merge_count(left: ShingleBatch, right: ShingleBatch) -> np.ndarray:
+    """Shared hashes of entry ``k`` of two batches of sorted unique hashes."""
+    keys = np.concatenate((_keyed(left), _keyed(right)))
+    keys.sort(kind="stable")
+    equal = keys[1:] == keys[:-1]
+    return np.bincount((keys[1:][equal] >> _LOW32).astype(np.int64), minlength=len(left))
+
+
+def verify_pairs(
+    sets: ShingleBatch,
+    sequences: ShingleBatch,
+    a: np.ndarray,
+    b: np.ndarray,
+    threshold: float,
+    near_threshold: float | None = None,
+) -> VerifiedPairs:
+    """:meth:`PairVerifier.verify` for every pair ``(a[k], b[k])`` at once.
+
+    ``sets``: each row's sorted unique shingle hashes; ``sequences``: the same rows' hashes in
+    text order (for the prefix test of a possible truncated copy).
+    """
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    size_a, size_b = sets.counts[a], sets.counts[b]
+    shared = shared_counts(sets, a, b)
+    smaller = np.minimum(size_a, size_b)
+    nonempty = smaller > 0
+    union = np.where(nonempty, size_a + size_b - shared, 1)
+    jaccard = np.where(nonempty, shared / union, 0.0)
+    containment = np.where(nonempty, shared / np.maximum(smaller, 1), 0.0)
+    # The prefix test, only where the pair could be a truncated copy (as PairVerifier does).
+    prefix_share = np.zeros(len(a))
+    tested = np.flatnonzero((jaccard < threshold) & (containment >= threshold))
+    if len(tested):
+        a_short = size_a[tested] <= size_b[tested]
+        short = np.where(a_short, a[tested], b[tested])
+        long_ = np.where(a_short, b[tested], a[tested])
+        short_length = sequences.counts[short]
+        found = np.zeros(len(tested), dtype=np.int64)
+        for lo, hi in chunk_ranges(sets.counts[short] + short_length, CHUNK_ELEMENTS):
+            long_prefixes = sequences.take(long_[lo:hi], short_length[lo:hi]).as_sets()
+            found[lo:hi] = _merge_count(sets.take(short[lo:hi]), long_prefixes)
+        prefix_share[tested] = found / sets.counts[short]
+    near = jaccard >= (threshold if near_threshold is None else near_threshold)
+    truncated = ~near & (containment >= threshold) & (prefix_share >= threshold)
+    relation = np.where(near, 1, np.where(truncated, 2, 0)).astype(np.int8)
+    return VerifiedPairs(jaccard, containment, relation)

@@ -1,0 +1,179 @@
+"""The numpy paths of the dedup engine equal their per-pair / per-component references:
+ragged takes and row-sorted sets, bulk verification, and the bulk chaining guard."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit.dedup import _default_completeness, _rank, find_duplicates, shingles
+from audit.dedup.clusters import components, split_chains, split_chains_bulk
+from audit.dedup.lsh import Banding, all_band_keys, candidate_pairs, candidate_pairs_from_keys, unique_pairs
+from audit.dedup.shingles import ShingleBatch
+from audit.dedup.signer import SignerSettings, sign_texts
+from audit.dedup.verify import (
+    RELATION_CODES,
+    PairVerifier,
+    shared_count,
+    shared_counts,
+    similarity,
+    verify_pairs,
+)
+
+
+def _batch(rng: np.random.Generator, docs: int, alphabet: int = 400) -> ShingleBatch:
+    """Texts of 0..900 shingles drawn from a small alphabet (so pairs share many), one of 5,000."""
+    counts = rng.integers(0, 900, docs)
+    counts[::17] = 0
+    counts[3] = 5_000  # a text in its own width class, far longer than the others
+    hashes = rng.integers(0, alphabet, counts.sum()).astype(np.uint32)
+    hashes[::101] = 0xFFFFFFFF  # the padding value is also a real hash
+    return ShingleBatch(hashes, np.concatenate(([0], np.cumsum(counts))))
+
+
+def test_take_is_a_ragged_gather_with_optional_cuts() -> None:
+    batch = ShingleBatch(np.arange(10, dtype=np.uint32), np.array([0, 3, 3, 7, 10]))
+    taken = batch.take(np.array([3, 0, 2, 1]))
+    assert [taken.of(n).tolist() for n in range(4)] == [[7, 8, 9], [0, 1, 2], [3, 4, 5, 6], []]
+    cut = batch.take(np.array([2, 0]), limits=np.array([2, 5]))
+    assert [cut.of(n).tolist() for n in range(2)] == [[3, 4], [0, 1, 2]]
+
+
+@pytest.mark.parametrize("sort_chunk", [shingles.SORT_CHUNK, 1_000])
+def test_row_sorted_sets_equal_numpy_unique_per_text(sort_chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr(shingles, "SORT_CHUNK", sort_chunk)  # small: many sorting steps
+    batch = _batch(np.random.default_rng(3), 300)
+    sets = batch.as_sets()
+    assert len(sets) == len(batch)
+    for row in range(len(batch)):
+        assert np.array_equal(sets.of(row), np.unique(batch.of(row)))
+    rows = np.array([0, 3, 17, 40, 299])
+    some = batch.as_sets(rows)
+    for row in range(len(batch)):
+        expected = np.unique(batch.of(row)) if row in rows else np.empty(0, np.uint32)
+        assert np.array_equal(some.of(row), expected)
+
+
+def test_bulk_shared_counts_equal_the_per_pair_count() -> None:
+    rng = np.random.default_rng(5)
+    sets = _batch(rng, 200).as_sets()
+    a, b = rng.integers(0, 200, 2_000), rng.integers(0, 200, 2_000)
+    expected = [shared_count(sets.of(x), sets.of(y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    # A small chunk size forces many merge steps (a pair is never cut in two).
+    assert shared_counts(sets, a, b, chunk_elements=3_000).tolist() == expected
+
+
+@pytest.mark.parametrize("near_threshold", [None, 0.65])
+def test_bulk_verification_equals_the_pair_verifier(near_threshold: float | None) -> None:
+    rng = np.random.default_rng(7)
+    docs = 150
+    sequences = _batch(rng, docs, alphabet=1_500)
+    # Planted truncated copies and near copies so every relation occurs.
+    hashes = [sequences.of(row) for row in range(docs)]
+    for row in range(0, 40):
+        base = hashes[row]
+        hashes.append(base[: max(1, int(len(base) * rng.uniform(0.5, 1.0)))])
+    flat = np.concatenate(hashes)
+    offsets = np.concatenate(([0], np.cumsum([len(h) for h in hashes])))
+    sequences = ShingleBatch(flat, offsets)
+    sets = sequences.as_sets()
+    total = len(sequences)
+    a = np.concatenate((rng.integers(0, total, 1_500), np.arange(40), np.arange(docs, docs + 40)))
+    b = np.concatenate((rng.integers(0, total, 1_500), np.arange(docs, docs + 40), rng.integers(0, 40, 40)))
+    bulk = verify_pairs(sets, sequences, a, b, 0.8, near_threshold)
+    reference = PairVerifier(sets, lambda rows: sequences.take(np.array(rows)), 0.8)
+    names = bulk.names()
+    for k, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        jaccard, containment, relation = reference.verify(x, y, near_threshold)
+        assert (bulk.jaccard[k], bulk.containment[k]) == similarity(sets.of(x), sets.of(y))
+        assert (bulk.jaccard[k], bulk.containment[k], names[k]) == (jaccard, containment, relation)
+    assert set(names.tolist()) == set(RELATION_CODES)
+
+
+def test_bulk_chaining_guard_equals_the_per_component_one() -> None:
+    rng = random.Random(11)
+    for _ in range(30):
+        size = rng.randint(2, 60)
+        edges = np.array(
+            [(rng.randrange(size), rng.randrange(size)) for _ in range(rng.randint(1, 80))], dtype=np.int64
+        )
+        score = [rng.random() for _ in range(size)]
+        similar = {frozenset((x, y)) for x in range(size) for y in range(size) if rng.random() < 0.4}
+
+        def is_duplicate(rep: int, member: int, similar: set = similar) -> bool:
+            return frozenset((rep, member)) in similar
+
+        def completeness(row: int, score: list = score) -> tuple:
+            return (score[row],)
+
+        expected = [
+            cluster
+            for group in components(size, edges)
+            for cluster in split_chains(group, completeness, is_duplicate, edges.tolist())
+        ]
+        rank = np.empty(size, np.int64)
+        rank[sorted(range(size), key=lambda row, score=score: (score[row], -row))] = np.arange(size)
+        cluster, representative = split_chains_bulk(
+            size,
+            edges,
+            rank,
+            lambda reps, members: np.array([is_duplicate(r, m) for r, m in zip(reps, members, strict=True)]),
+        )
+        got = [(int(rep), np.flatnonzero(cluster == n).tolist()) for n, rep in enumerate(representative)]
+        assert got == expected
+
+
+def test_default_rank_in_numpy_equals_sorting_by_the_completeness_key() -> None:
+    rng = random.Random(13)
+    records = pd.DataFrame(
+        {
+            "text": [rng.choice(["", "abc", "abcd", "abcdé"]) for _ in range(200)],
+            "url": [rng.choice(["", "https://x.org/a", None]) for _ in range(200)],
+            "title": [rng.choice(["", "T"]) for _ in range(200)],
+        }
+    )
+    rows = np.array(sorted(rng.sample(range(200), 120)))
+    expected = _rank(rows, _default_completeness(records), records)
+    assert np.array_equal(_rank(rows, None, records), expected)
+    assert sorted(expected[rows].tolist()) == list(range(1, 121))
+
+
+def test_band_keys_made_by_the_signer_find_the_same_candidates() -> None:
+    base = " ".join(f"w{n}" for n in range(40))
+    texts = [base, base.replace("w7", "x7"), base[:60], "other words entirely here and there", base]
+    banding, prefix_banding = Banding(8, 4), Banding(4, 4)
+    full = sign_texts(texts, SignerSettings(num_perm=32, batch_docs=2))
+    keyed = sign_texts(
+        texts,
+        SignerSettings(
+            num_perm=32, batch_docs=2, banding=banding, prefix_banding=prefix_banding, keep_signatures=False
+        ),
+    )
+    assert keyed.signatures.shape == (5, 0) and keyed.band_keys is not None
+    expected_keys = np.vstack(
+        (all_band_keys(full.signatures, banding), all_band_keys(full.prefix_signatures, prefix_banding))
+    )
+    assert np.array_equal(keyed.band_keys, expected_keys)
+    rows = np.array([0, 1, 2, 3])
+    expected = unique_pairs(
+        np.concatenate(
+            (
+                candidate_pairs(full.signatures, banding, rows),
+                candidate_pairs(full.prefix_signatures, prefix_banding, rows),
+            )
+        )
+    )
+    assert candidate_pairs_from_keys(keyed.band_keys, rows).tolist() == expected.tolist()
+    assert [0, 1] in expected.tolist()
+
+
+def test_default_rank_counts_a_missing_url_as_no_url() -> None:
+    # pandas stores a missing URL in a string column as NaN, which bool() took for a URL.
+    text = "one two three four five six seven"
+    records = pd.DataFrame({"id": ["a", "b"], "title": "", "text": [text, text], "url": [None, "https://x.org/b"]})
+    assert find_duplicates(records).duplicate_of == {"a": "b"}
+    empty = pd.DataFrame({"id": [], "title": [], "text": [], "url": []})
+    assert find_duplicates(empty).clusters.empty
