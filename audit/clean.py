@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from audit.dedup import DedupResult
+from audit.frames import row_dicts
 from audit.urls import find_urls
 
 CLEAN_COLUMNS = ["id", "title", "text", "url", "urls", "sources", "repairs"]
@@ -66,11 +67,12 @@ def apply_repairs(value: str, repairs: list[dict[str, Any]]) -> tuple[str, list[
 
 def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame) -> CleanResult:
     """Build the cleaned corpus and the removed records from records, clusters and findings."""
-    by_id = {row["id"]: row for row in records.to_dict("records")}
-    members_of = {row["representative"]: row["members"] for row in dedup.clusters.to_dict("records")}
-    rep_similarity = {
-        m["id"]: m for row in dedup.clusters.to_dict("records") for m in row["to_representative"]
-    }
+    # Only the columns the outputs use: norm_text, urls and the rest would be copied for nothing.
+    rows = list(row_dicts(records[["id", "source", "line", "title", "text", "url"]]))
+    by_id = {row["id"]: row for row in rows}
+    clusters = list(row_dicts(dedup.clusters))
+    members_of = {row["representative"]: row["members"] for row in clusters}
+    rep_similarity = {m["id"]: m for row in clusters for m in row["to_representative"]}
 
     repairs_at: dict[tuple[str, str], list[int]] = {}
     for position, (record_id, field, repair) in enumerate(
@@ -82,7 +84,7 @@ def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFram
     clean_rows, removed_rows = [], []
     repair_list = findings["repair"].tolist()
     applied_flags = [False] * len(repair_list)
-    for record in records.to_dict("records"):
+    for record in rows:
         record_id = record["id"]
         if record_id in dedup.duplicate_of:
             similarity = rep_similarity.get(record_id, {})

@@ -40,6 +40,9 @@ def strip_glued_furniture(line: str) -> tuple[str, str | None]:
     return line, None
 
 
+#: How far from a field's start or end an ``edges_only`` kind is looked for.
+EDGE_CHARS = 40
+
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}"
 
 @dataclass(frozen=True)
@@ -57,9 +60,12 @@ class LeakedFurniture:
     hints: tuple[str, ...]
     edges_only: bool = False
 
-    def finditer(self, value: str) -> Iterator[re.Match[str]]:
-        window = f"{value[:40]}\n{value[-40:]}" if self.edges_only else value
-        lowered = window.lower()
+    def finditer(self, value: str, lowered: str | None = None) -> Iterator[re.Match[str]]:
+        """Matches in ``value``; ``lowered`` is ``value.lower()`` when the caller has it already."""
+        if self.edges_only:
+            lowered = f"{value[:EDGE_CHARS]}\n{value[-EDGE_CHARS:]}".lower()
+        elif lowered is None:
+            lowered = value.lower()
         return self.pattern.finditer(value) if any(h in lowered for h in self.hints) else iter(())
 
 

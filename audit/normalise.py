@@ -33,7 +33,7 @@ def normalise_text(text: str) -> str:
 
 def add_normalised(records: pd.DataFrame) -> pd.DataFrame:
     """Return ``records`` with a ``norm_text`` column (the text, or the title if text is empty)."""
-    body = [
-        text if text.strip() else title for text, title in zip(records["text"], records["title"], strict=True)
-    ]
+    # tolist(), not the Series: iterating an Arrow-backed column boxes each value (~1 µs).
+    texts, titles = records["text"].tolist(), records["title"].tolist()
+    body = [text if text.strip() else title for text, title in zip(texts, titles, strict=True)]
     return records.assign(norm_text=[normalise_text(t) for t in body])

@@ -19,9 +19,14 @@ from __future__ import annotations
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
-from audit.furniture import LEAKED_FURNITURE
+from audit.checks.prefilter import any_lowered, candidate_rows
+from audit.furniture import EDGE_CHARS, LEAKED_FURNITURE
 
 NAME = "boilerplate"
+#: A field can hold furniture only if it holds one of the kinds' hints (at its edges, for
+#: edge-only kinds); the rest are not looked at.
+_HINTS = any_lowered(h for f in LEAKED_FURNITURE if not f.edges_only for h in f.hints)
+_EDGE_HINTS = any_lowered(h for f in LEAKED_FURNITURE if f.edges_only for h in f.hints)
 #: Kinds whose removal would lose record content: reported only.
 _NOT_REPAIRED = frozenset({"email protection"})
 
@@ -38,9 +43,10 @@ def _removal(value: str, start: int, end: int) -> tuple[int, str]:
 def furniture_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Leaked-furniture findings for one field value."""
     found: list[Finding] = []
+    lowered = value.lower()  # once for all kinds' hint tests
     for furniture in LEAKED_FURNITURE:
         kind = furniture.kind
-        for match in furniture.finditer(value):
+        for match in furniture.finditer(value, lowered):
             text = match.group(0).strip()
             if not text:
                 continue
@@ -70,8 +76,11 @@ class BoilerplateCheck(Check):
     description = "page furniture leaked into a record (Subscribe, newsletter/cookie/login prompts, dates)"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
         findings: list[Finding] = []
-        for record_id, title, text in zip(records["id"], records["title"], records["text"], strict=True):
-            findings.extend(furniture_findings(record_id, "title", title))
-            findings.extend(furniture_findings(record_id, "text", text))
+        rows = set(candidate_rows(records, ("title", "text"), _HINTS))
+        rows.update(candidate_rows(records, ("title", "text"), _EDGE_HINTS, edges=EDGE_CHARS))
+        for row in sorted(rows):
+            findings.extend(furniture_findings(ids[row], "title", titles[row]))
+            findings.extend(furniture_findings(ids[row], "text", texts[row]))
         return findings

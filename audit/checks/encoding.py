@@ -24,6 +24,7 @@ import ftfy
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
+from audit.checks.prefilter import candidate_rows
 
 NAME = "encoding"
 
@@ -33,6 +34,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u2060\ufeff]+|(?<=[A-Za-z])[\u200c\u200d]+(?=[A-Za-z])")
 _NBSP = re.compile(r"[\u00a0\u202f\u2007]+")
 _REPLACEMENT = re.compile(r"\ufffd+")
+#: A character outside printable ASCII, tab, LF and CR: a value without one has no finding.
+_NOT_PLAIN_ASCII = r"[^\t\n\r\x20-\x7e]"
 _EMAIL_PLACEHOLDER = re.compile(r"\[email\sprotected\]")
 
 
@@ -95,8 +98,9 @@ class EncodingCheck(Check):
     description = "mojibake (ftfy), replacement characters, control, zero-width and non-breaking spaces"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
         findings: list[Finding] = []
-        for record_id, title, text in zip(records["id"], records["title"], records["text"], strict=True):
-            findings.extend(encoding_findings(record_id, "title", title))
-            findings.extend(encoding_findings(record_id, "text", text))
+        for row in candidate_rows(records, ("title", "text"), _NOT_PLAIN_ASCII):
+            findings.extend(encoding_findings(ids[row], "title", titles[row]))
+            findings.extend(encoding_findings(ids[row], "text", texts[row]))
         return findings

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
+from audit.checks.prefilter import any_lowered, candidate_rows, scan
 from audit.urls import find_url_spans
 
 NAME = "malformed_url"
@@ -53,6 +54,10 @@ _LINK_TEXT = re.compile(r"\{[^{}\s]{1,200}\}")
 _LATEX_COMMAND = re.compile(r"\\(?:href|url)\s*\{\s*(https?://[^\s{}]+)\s*\}(?:\{[^{}]*\})?", re.IGNORECASE)
 _HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
 _BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
+
+
+#: Every pattern of :func:`url_findings` needs "://" or (any case) "http" in the value.
+_URL_HINT = f"://|{any_lowered(['http'])}"
 
 
 def _finding(
@@ -104,15 +109,73 @@ def _unbalanced(url: str) -> bool:
     return url.count("(") != url.count(")") or url.count("[") != url.count("]")
 
 
-def _scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
-    """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
-    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
+def _http_starts(value: str) -> list[int] | None:
+    """Where ``http`` (any case) begins in an ASCII ``value``; None for other values.
+
+    The ``\\bhttps?`` patterns can only match there, so they are tried at those offsets alone
+    instead of at every character (a case-insensitive pattern gets no fast literal search).
+    Not for non-ASCII text: ``str.lower`` may change its length, and so the offsets.
+    """
+    if not value.isascii():
+        return None
+    lowered, starts = value.lower(), []
+    at = lowered.find("http")
+    while at >= 0:
+        starts.append(at)
+        at = lowered.find("http", at + 1)
+    return starts
+
+
+def at_http(
+    pattern: re.Pattern[str], value: str, starts: list[int] | None, *hints: str
+) -> Iterator[re.Match[str]]:
+    """``scan(pattern, value, *hints)`` for a pattern whose every match begins at one of ``starts``.
+
+    The same matches as ``finditer``: leftmost first, the next one tried from the end of the
+    last (``match`` at an offset still sees the characters before it, for ``\\b``).
+    """
+    if starts is None:
+        yield from scan(pattern, value, *hints)
+        return
+    if not any(h in value for h in hints):
+        return
+    end = 0
+    for start in starts:
+        if start < end:
+            continue
+        match = pattern.match(value, start)
+        if match:
+            yield match
+            end = match.end()
+
+
+def _typo_possible(value: str) -> bool:
+    """False when every ``://`` follows a whole word ``http`` or ``https`` (any case): then no
+    scheme typo can match, since the typo alternatives are whole words, none ``http(s)``."""
+    at = value.find("://")
+    while at >= 0:
+        before = value[max(0, at - 6) : at]
+        if not before.isascii():
+            return True
+        word = before.lower()
+        scheme = 5 if word.endswith("https") else 4 if word.endswith("http") else 0
+        if not scheme or at - scheme < 0:
+            return True
+        if at - scheme > 0:
+            char = value[at - scheme - 1]
+            if char.isalnum() or char == "_":
+                return True
+        at = value.find("://", at + 1)
+    return False
 
 
 def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
+    if "://" not in value and "http" not in value.lower():
+        return []  # every pattern below needs one of the two: most prose has neither
     found: list[Finding] = []
-    for m in _scan(_SPACE_AFTER_SCHEME, value, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
+    starts = _http_starts(value)
+    for m in at_http(_SPACE_AFTER_SCHEME, value, starts, ": ", ":\t", ":/ ", ":/\t", ":// ", "://\t"):
         scheme = m.group(1) or m.group(2)
         found.append(
             _finding(
@@ -127,7 +190,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 ),
             )
         )
-    for m in _scan(_EXTRA_COLON, value, "::"):
+    for m in at_http(_EXTRA_COLON, value, starts, "::"):
         found.append(
             _finding(
                 record_id,
@@ -139,11 +202,11 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "drop the extra colon"),
             )
         )
-    for m in _scan(_SPACE_IN_HOST, value, "://"):
+    for m in at_http(_SPACE_IN_HOST, value, starts, "://"):
         found.append(
             _finding(record_id, field, "space in host", "URL host broken by a space", m.group(0), m.start())
         )
-    for m in _scan(_MISSING_COLON, value, "//"):
+    for m in at_http(_MISSING_COLON, value, starts, "//"):
         found.append(
             _finding(
                 record_id,
@@ -155,7 +218,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing colon"),
             )
         )
-    for m in _scan(_SINGLE_SLASH, value, ":/"):
+    for m in at_http(_SINGLE_SLASH, value, starts, ":/"):
         found.append(
             _finding(
                 record_id,
@@ -167,14 +230,14 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing slash"),
             )
         )
-    for m in _scan(_SCHEME_TYPO, value, "://"):
+    for m in scan(_SCHEME_TYPO, value, "://") if _typo_possible(value) else ():
         found.append(
             _finding(
                 record_id, field, "scheme typo", f"unknown URL scheme {m.group(1)!r}", m.group(0), m.start()
             )
         )
     doubled = set()
-    for m in _scan(_DOUBLED_SCHEME, value, "://"):
+    for m in at_http(_DOUBLED_SCHEME, value, starts, "://"):
         doubled.add(m.end())
         found.append(
             _finding(
@@ -187,7 +250,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(1), "", "drop the doubled scheme"),
             )
         )
-    tokens = [(token.start(), token.group(0)) for token in _scan(_RAW_TOKEN, value, "://")]
+    tokens = [(token.start(), token.group(0)) for token in scan(_RAW_TOKEN, value, "://")]
     for token_start, token in tokens:
         # Web archives wrap a second URL after a "/": https://web.archive.org/web/2020/https://x.org
         wrapper = "archive" in token[: token.find("/", 8) % (len(token) + 1)]
@@ -209,7 +272,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 )
             )
     latex_spans: list[tuple[int, int]] = []
-    for m in _scan(_LATEX_COMMAND, value, "\\"):
+    for m in scan(_LATEX_COMMAND, value, "\\"):
         latex_spans.append(m.span())
         found.append(
             _finding(
@@ -241,7 +304,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
             )
         )
         latex_spans.append((at, token_start + link_text.end()))
-    for m in _scan(_BRACED_URL, value, "://"):
+    for m in scan(_BRACED_URL, value, "{"):  # every match holds a brace
         if any(s <= m.start() < e for s, e in latex_spans):
             continue
         found.append(
@@ -325,8 +388,10 @@ class MalformedUrlCheck(Check):
     description = "broken URLs in the url field and in text (spaces, typos, glued, LaTeX, bad host)"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, texts, urls = records["id"].tolist(), records["text"].tolist(), records["url"].tolist()
+        with_url = {row for row, url in enumerate(urls) if url.strip()}
         findings: list[Finding] = []
-        for record_id, text, url in zip(records["id"], records["text"], records["url"], strict=True):
-            findings.extend(url_findings(record_id, "text", text))
-            findings.extend(url_field_findings(record_id, url))
+        for row in sorted(with_url.union(candidate_rows(records, ("text",), _URL_HINT))):
+            findings.extend(url_findings(ids[row], "text", texts[row]))
+            findings.extend(url_field_findings(ids[row], urls[row]))
         return findings

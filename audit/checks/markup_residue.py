@@ -30,6 +30,7 @@ import unicodedata
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
+from audit.checks.prefilter import candidate_rows, scan
 from audit.urls import find_url_spans
 
 NAME = "markup_residue"
@@ -61,6 +62,9 @@ _TAG_NAMES = (
 )
 _TAG = re.compile(rf"</?(?:{_TAG_NAMES})(?:\s[^<>\n]{{0,200}})?/?>", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+#: One of these characters begins or is part of every match above.
+_MARKUP_CHARS = r"[\\<&%{]"
+_MARKUP_CHAR = re.compile(_MARKUP_CHARS)
 #: Commands that malformed_url reports (they wrap a URL).
 _URL_COMMANDS = frozenset({"href", "url"})
 
@@ -71,13 +75,14 @@ def _accented(mark: str, letter: str) -> str:
 
 def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Markup-residue findings for one field value."""
-    if "\\" not in value and "<" not in value and "&" not in value and "%" not in value and "{" not in value:
+    if not _MARKUP_CHAR.search(value):
         return []  # the common case: nothing to look at
     # Characters already explained (URLs, earlier matches): a mask keeps the overlap test linear.
     taken = bytearray(len(value))
     for start, end, _ in find_url_spans(value):
         taken[start:end] = b"\x01" * (end - start)
     found: list[Finding] = []
+    # Each pattern is run only when the character(s) every match of it holds are in the value.
 
     def add(
         kind: str, severity: Severity, message: str, start: int, end: int, new: str | None = None
@@ -90,26 +95,26 @@ def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
         evidence = {"kind": kind, "match": match, "offset": start}
         found.append(Finding(record_id, NAME, severity, field, message, evidence, repair))
 
-    for m in _ACCENT.finditer(value):
+    for m in scan(_ACCENT, value, "\\"):
         letter = m.group(2) or m.group(3)
         add("latex accent", "info", "LaTeX accent command", *m.span(), _accented(m.group(1), letter))
-    for m in _ESCAPE.finditer(value):
+    for m in scan(_ESCAPE, value, "\\"):
         add("latex escape", "info", f"LaTeX-escaped {m.group(1)!r}", *m.span(), m.group(1))
-    for m in _MATH.finditer(value):
+    for m in scan(_MATH, value, "$"):
         if any(c in m.group(0) for c in "\\^_{"):
             add("latex math", "warning", "LaTeX inline math", *m.span())
-    for m in _COMMAND.finditer(value):
+    for m in scan(_COMMAND, value, "\\"):
         command = m.group(1) or m.group(2)
         if command.lower() in _URL_COMMANDS:
             continue
         add("latex command", "warning", f"LaTeX command \\{command}", *m.span())
-    for m in _SCRIPT.finditer(value):
+    for m in scan(_SCRIPT, value, "^{", "_{"):
         add("latex script", "warning", "LaTeX superscript/subscript", *m.span())
-    for m in _COMMENT.finditer(value):
+    for m in scan(_COMMENT, value, "%"):
         add("latex comment", "warning", "LaTeX % comment marker in prose", *m.span())
-    for m in _TAG.finditer(value):
+    for m in scan(_TAG, value, "<"):
         add("html tag", "warning", "HTML tag in text", *m.span())
-    for m in _ENTITY.finditer(value):
+    for m in scan(_ENTITY, value, "&"):
         decoded = html.unescape(m.group(0))
         if decoded != m.group(0):
             add("html entity", "info", f"HTML entity {m.group(0)}", *m.span(), decoded)
@@ -124,8 +129,9 @@ class MarkupResidueCheck(Check):
     description = "LaTeX (commands, accents, escapes, math, % comments) and HTML (tags, entities) in text"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
         findings: list[Finding] = []
-        for record_id, title, text in zip(records["id"], records["title"], records["text"], strict=True):
-            findings.extend(markup_findings(record_id, "title", title))
-            findings.extend(markup_findings(record_id, "text", text))
+        for row in candidate_rows(records, ("title", "text"), _MARKUP_CHARS):
+            findings.extend(markup_findings(ids[row], "title", titles[row]))
+            findings.extend(markup_findings(ids[row], "text", texts[row]))
         return findings

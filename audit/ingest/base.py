@@ -156,6 +156,8 @@ def text_problem(value: str) -> str | None:
     nul = value.find("\x00")
     if nul >= 0:
         return f"NUL character at position {nul}"
+    if value.isascii():  # the common case; a surrogate is never ASCII
+        return None
     surrogate = _SURROGATE.search(value)
     if surrogate:
         return f"lone surrogate {surrogate.group(0)!a} at position {surrogate.start()} (not valid Unicode)"

@@ -1,0 +1,96 @@
+"""Cheap whole-column prefilters: which records a per-record check needs to look at at all.
+
+Most records have nothing a check looks for (no URL, no markup character, only ASCII). A check
+names a regex every one of its matches needs, and runs its per-record Python only on the rows
+where that regex occurs. For pandas' Arrow-backed string columns the regex runs in Arrow's
+compute kernels (RE2) over the whole column at once, ~1 GB/s; other columns fall back to
+Python's ``re`` with the same result. A prefilter may let through rows without findings (the
+check then finds nothing there), never drop a row with one: patterns are written with only
+the syntax RE2 and ``re`` read alike (literals, character classes, ``|``).
+
+Example:
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"title": ["a", "see http://x", "b"], "text": ["c", "d", "<b>e"]})
+    >>> candidate_rows(frame, ("title", "text"), r"://|<")
+    [1, 2]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def candidate_rows(
+    records: pd.DataFrame, fields: Sequence[str], pattern: str, edges: int | None = None
+) -> list[int]:
+    """Positions (in order) of the rows where ``pattern`` occurs in at least one of ``fields``.
+
+    With ``edges``, only within a field's first or last ``edges`` characters.
+    """
+    mask = np.zeros(len(records), dtype=bool)
+    for name in fields:
+        mask |= _contains(records[name], pattern, edges)
+    return np.flatnonzero(mask).tolist()
+
+
+def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
+    # Arrow's kernels are called directly: pandas' own str.contains sends some patterns (``$``
+    # with newlines in the data) to Python's re row by row, 100x slower.
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        arrow = pa.chunked_array(values.array.__arrow_array__())
+        parts = [arrow] if edges is None else [
+            pc.utf8_slice_codeunits(arrow, 0, edges),  # code points, like Python's slicing
+            pc.utf8_slice_codeunits(arrow, -edges),
+        ]
+        found = np.zeros(len(values), dtype=bool)
+        for part in parts:
+            matched = pc.fill_null(pc.match_substring_regex(part, pattern), True)  # missing: look
+            found |= matched.to_numpy(zero_copy_only=False).astype(bool)
+        return found
+    compiled = re.compile(pattern)
+
+    def hit(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        if edges is None:
+            return bool(compiled.search(value))
+        return bool(compiled.search(value[:edges]) or compiled.search(value[-edges:]))
+
+    return np.fromiter((hit(v) for v in values), bool, len(values))
+
+
+def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
+    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
+
+
+#: The only non-ASCII characters whose ``str.lower()`` holds an ASCII letter (checked over all
+#: of Unicode): the Kelvin sign lowers to "k", the dotted capital I to "i" plus a combining dot.
+_LOWERS_TO = {"k": "\u212a", "i": "\u0130"}
+
+
+def lowered_literal(literal: str) -> str:
+    """A regex matching every string whose ``str.lower()`` holds the ASCII ``literal`` (and a few
+    more: a dotted capital I is let through as "i").
+
+    Each letter ``x`` becomes ``[xX]`` plus the non-ASCII letters that lower to it, so no
+    case-folding flag is needed: Arrow's and Python's case folding differ.
+    """
+    parts = []
+    for char in literal:
+        if char.isalpha():
+            parts.append(f"[{char}{char.upper()}{_LOWERS_TO.get(char, '')}]")
+        else:
+            parts.append(re.escape(char))
+    return "".join(parts)
+
+
+def any_lowered(literals: Iterable[str]) -> str:
+    """A regex for: ``value.lower()`` contains one of the ASCII ``literals``."""
+    return "|".join(lowered_literal(literal) for literal in literals)
