@@ -241,9 +241,12 @@ def validate_suites(suites: Sequence[SuiteFile], tables: dict[str, pd.DataFrame]
     _import_plugins(sorted({s.path.parent for s in suites}))
     gx_suites = [_build_suite(s) for s in suites]
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("scrape_audit")
+    try:
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = context.data_sources.add_pandas("scrape_audit")
+    except Exception as error:  # a GX failure is not a data failure: exit 2, not 1
+        raise SuiteError(f"Great Expectations could not start: {error}") from error
     batches: dict[str, Any] = {}
     result_format = {
         "result_format": "COMPLETE",
@@ -252,11 +255,16 @@ def validate_suites(suites: Sequence[SuiteFile], tables: dict[str, pd.DataFrame]
     }
     out = []
     for suite, gx_suite in zip(suites, gx_suites, strict=True):
-        if suite.table not in batches:
-            asset = source.add_dataframe_asset(suite.table)
-            definition = asset.add_batch_definition_whole_dataframe("whole")
-            batches[suite.table] = definition.get_batch(batch_parameters={"dataframe": tables[suite.table]})
-        validation = batches[suite.table].validate(gx_suite, result_format=result_format)
+        try:
+            if suite.table not in batches:
+                asset = source.add_dataframe_asset(suite.table)
+                definition = asset.add_batch_definition_whole_dataframe("whole")
+                batches[suite.table] = definition.get_batch(
+                    batch_parameters={"dataframe": tables[suite.table]}
+                )
+            validation = batches[suite.table].validate(gx_suite, result_format=result_format)
+        except Exception as error:  # a GX failure is not a data failure: exit 2, not 1
+            raise SuiteError(f"{suite.path}: Great Expectations failed while validating: {error}") from error
         results = [_describe(r) for r in validation.results]
         out.append(
             {

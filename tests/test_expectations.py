@@ -141,6 +141,22 @@ def test_unknown_expectation_type_exits_2(
     )
 
 
+def test_a_great_expectations_crash_exits_2_not_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GX failing is a tool failure (exit 2), never mistaken for data failing the gate (exit 1)."""
+    import great_expectations as gx
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("simulated GX failure")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(gx, "get_context", broken)
+    data = str(write_jsonl(tmp_path / "data.jsonl", good_records()))
+    assert main(["check", data, "--expectations", str(SUITES), "--quiet"]) == 2
+    assert "Great Expectations could not start: simulated GX failure" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
