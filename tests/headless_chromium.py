@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import debian_package
 import websocket
 
 FLAGS = [
@@ -40,9 +41,7 @@ class ChromiumUnavailable(Exception):
 
 def find_or_install() -> str:
     """The chromium binary; installs Debian's package when missing and we are root."""
-    found = shutil.which("chromium")
-    if found:
-        return found
+    return debian_package.find_or_install("chromium", "chromium", ChromiumUnavailable)
     if not shutil.which("apt-get"):
         raise ChromiumUnavailable("chromium is not installed and there is no apt-get to install it")
     if os.geteuid() != 0:

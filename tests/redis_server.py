@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import debian_package
+
 
 class RedisUnavailable(Exception):
     """redis-server is not installed and could not be installed here (the reason says why)."""
@@ -23,9 +25,7 @@ class RedisUnavailable(Exception):
 
 def find_or_install() -> str:
     """The redis-server binary; installs Debian's package when missing and we are root."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
+    return debian_package.find_or_install("redis-server", "redis-server", RedisUnavailable)
     if not shutil.which("apt-get"):
         raise RedisUnavailable("redis-server is not installed and there is no apt-get to install it")
     if os.geteuid() != 0:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 import zlib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -198,3 +199,8 @@ class IndexBackend(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+def utc_now() -> str:
+    """Now, as the ISO-8601 UTC timestamp the backends store with runs."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

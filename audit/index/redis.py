@@ -40,6 +40,7 @@ from audit.index.base import (
     fault_point,
     pack_text,
     unpack_text,
+    utc_now,
 )
 
 try:
@@ -210,7 +211,7 @@ class RedisIndex(IndexBackend):
             _key("runs"),
             str(run),
             json.dumps(
-                {"run": run, "label": summary.get("label", ""), "finished": _now(), "added": len(frame)}
+                {"run": run, "label": summary.get("label", ""), "finished": utc_now(), "added": len(frame)}
             ),
         )
         queue.set(_key("last_run"), run)
@@ -304,6 +305,3 @@ class RedisIndex(IndexBackend):
         self.rollback()
         self._db.close()
 
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

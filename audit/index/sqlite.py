@@ -45,6 +45,7 @@ from audit.index.base import (
     fault_point,
     pack_text,
     unpack_text,
+    utc_now,
 )
 
 SCHEMA_VERSION = "1"
@@ -107,7 +108,7 @@ class SQLiteIndex(IndexBackend):
         if not stored:
             self._db.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("schema", SCHEMA_VERSION), ("params", params.to_json()), ("created", _now())],
+                [("schema", SCHEMA_VERSION), ("params", params.to_json()), ("created", utc_now())],
             )
         else:
             if stored.get("schema") != SCHEMA_VERSION:
@@ -162,7 +163,7 @@ class SQLiteIndex(IndexBackend):
         refs = list(range(int(last) + 1, int(last) + 1 + len(frame)))
         self._db.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
-            (run, summary.get("label", ""), _now(), len(frame), json.dumps(summary, sort_keys=True)),
+            (run, summary.get("label", ""), utc_now(), len(frame), json.dumps(summary, sort_keys=True)),
         )
         first = int(last) + 1
         reps = [
@@ -333,6 +334,3 @@ class SQLiteIndex(IndexBackend):
         self.rollback()
         self._db.close()
 
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
