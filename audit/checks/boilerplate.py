@@ -19,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
-from audit.checks.prefilter import any_lowered, candidate_rows
+from audit.checks.prefilter import any_lowered, candidate_rows, field_findings
 from audit.furniture import EDGE_CHARS, LEAKED_FURNITURE
 
 NAME = "boilerplate"
@@ -76,11 +76,6 @@ class BoilerplateCheck(Check):
     description = "page furniture leaked into a record (Subscribe, newsletter/cookie/login prompts, dates)"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
-        findings: list[Finding] = []
         rows = set(candidate_rows(records, ("title", "text"), _HINTS))
         rows.update(candidate_rows(records, ("title", "text"), _EDGE_HINTS, edges=EDGE_CHARS))
-        for row in sorted(rows):
-            findings.extend(furniture_findings(ids[row], "title", titles[row]))
-            findings.extend(furniture_findings(ids[row], "text", texts[row]))
-        return findings
+        return field_findings(records, sorted(rows), furniture_findings)

@@ -24,7 +24,7 @@ import ftfy
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
-from audit.checks.prefilter import candidate_rows
+from audit.checks.prefilter import candidate_rows, field_findings
 
 NAME = "encoding"
 
@@ -98,9 +98,5 @@ class EncodingCheck(Check):
     description = "mojibake (ftfy), replacement characters, control, zero-width and non-breaking spaces"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
-        findings: list[Finding] = []
-        for row in candidate_rows(records, ("title", "text"), _NOT_PLAIN_ASCII):
-            findings.extend(encoding_findings(ids[row], "title", titles[row]))
-            findings.extend(encoding_findings(ids[row], "text", texts[row]))
-        return findings
+        rows = candidate_rows(records, ("title", "text"), _NOT_PLAIN_ASCII)
+        return field_findings(records, rows, encoding_findings)

@@ -30,7 +30,7 @@ import unicodedata
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
-from audit.checks.prefilter import candidate_rows, scan
+from audit.checks.prefilter import candidate_rows, field_findings, scan
 from audit.urls import find_url_spans
 
 NAME = "markup_residue"
@@ -129,9 +129,5 @@ class MarkupResidueCheck(Check):
     description = "LaTeX (commands, accents, escapes, math, % comments) and HTML (tags, entities) in text"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
-        findings: list[Finding] = []
-        for row in candidate_rows(records, ("title", "text"), _MARKUP_CHARS):
-            findings.extend(markup_findings(ids[row], "title", titles[row]))
-            findings.extend(markup_findings(ids[row], "text", texts[row]))
-        return findings
+        rows = candidate_rows(records, ("title", "text"), _MARKUP_CHARS)
+        return field_findings(records, rows, markup_findings)

@@ -18,12 +18,14 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from audit.checks.base import Finding
 
 
 def candidate_rows(
@@ -37,6 +39,22 @@ def candidate_rows(
     for name in fields:
         mask |= _contains(records[name], pattern, edges)
     return np.flatnonzero(mask).tolist()
+
+
+def field_findings(
+    records: pd.DataFrame,
+    rows: Iterable[int],
+    finder: Callable[[str, str, str], list[Finding]],
+    fields: Sequence[str] = ("title", "text"),
+) -> list[Finding]:
+    """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order."""
+    ids = records["id"].tolist()
+    columns = [(name, records[name].tolist()) for name in fields]
+    findings: list[Finding] = []
+    for row in rows:
+        for name, values in columns:
+            findings.extend(finder(ids[row], name, values[row]))
+    return findings
 
 
 def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
