@@ -169,6 +169,17 @@ def _typo_possible(value: str) -> bool:
     return False
 
 
+#: Damage right after the scheme, in the order it is reported: (pattern, substrings every match
+#: holds, kind, message, repair description — the repair rewrites the match to ``<scheme>://`` —
+#: or None where no repair is safe).
+_SCHEME_DAMAGE: tuple[tuple[re.Pattern[str], tuple[str, ...], str, str, str | None], ...] = (
+    (_EXTRA_COLON, ("::",), "extra colon", "URL scheme with more than one colon", "drop the extra colon"),
+    (_SPACE_IN_HOST, ("://",), "space in host", "URL host broken by a space", None),
+    (_MISSING_COLON, ("//",), "missing colon", "URL scheme without its colon", "insert the missing colon"),
+    (_SINGLE_SLASH, (":/",), "single slash", "URL scheme with one slash", "insert the missing slash"),
+)
+
+
 def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Malformed-URL findings for one field value (prose or a url field)."""
     if "://" not in value and "http" not in value.lower():
@@ -190,46 +201,10 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 ),
             )
         )
-    for m in at_http(_EXTRA_COLON, value, starts, "::"):
-        found.append(
-            _finding(
-                record_id,
-                field,
-                "extra colon",
-                "URL scheme with more than one colon",
-                m.group(0),
-                m.start(),
-                repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "drop the extra colon"),
-            )
-        )
-    for m in at_http(_SPACE_IN_HOST, value, starts, "://"):
-        found.append(
-            _finding(record_id, field, "space in host", "URL host broken by a space", m.group(0), m.start())
-        )
-    for m in at_http(_MISSING_COLON, value, starts, "//"):
-        found.append(
-            _finding(
-                record_id,
-                field,
-                "missing colon",
-                "URL scheme without its colon",
-                m.group(0),
-                m.start(),
-                repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing colon"),
-            )
-        )
-    for m in at_http(_SINGLE_SLASH, value, starts, ":/"):
-        found.append(
-            _finding(
-                record_id,
-                field,
-                "single slash",
-                "URL scheme with one slash",
-                m.group(0),
-                m.start(),
-                repair=make_repair(m.start(), m.group(0), f"{m.group(1)}://", "insert the missing slash"),
-            )
-        )
+    for pattern, hints, kind, message, repair in _SCHEME_DAMAGE:
+        for m in at_http(pattern, value, starts, *hints):
+            fix = make_repair(m.start(), m.group(0), f"{m.group(1)}://", repair) if repair else None
+            found.append(_finding(record_id, field, kind, message, m.group(0), m.start(), repair=fix))
     for m in scan(_SCHEME_TYPO, value, "://") if _typo_possible(value) else ():
         found.append(
             _finding(
