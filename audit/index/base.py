@@ -193,9 +193,20 @@ class IndexBackend(ABC):
     def verify(self) -> list[str]:
         """Structural problems found (empty: sound); :func:`audit.index.verify_index` adds re-signing."""
 
-    @abstractmethod
     def compact(self) -> dict[str, Any]:
-        """Reclaim space; return what was done."""
+        """Reclaim space (:meth:`_reclaim`); return the size before and after, and the time taken."""
+        before = self.stats()["bytes"]
+        started = time.perf_counter()
+        self._reclaim()
+        return {
+            "bytes_before": before,
+            "bytes_after": self.stats()["bytes"],
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
+    @abstractmethod
+    def _reclaim(self) -> None:
+        """The backend's own space reclaiming (VACUUM, a memory purge)."""
 
     @abstractmethod
     def close(self) -> None: ...

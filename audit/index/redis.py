@@ -290,16 +290,9 @@ class RedisIndex(IndexBackend):
             problems.append(f"{keys} band keys stored, the counter says {stats['band_keys']}")
         return problems
 
-    def compact(self) -> dict[str, Any]:
-        before = self.stats()["bytes"]
-        started = time.perf_counter()
+    def _reclaim(self) -> None:
         with contextlib.suppress(redis.ResponseError):  # not every allocator purges; nothing else to do
             self._db.memory_purge()
-        return {
-            "bytes_before": before,
-            "bytes_after": self.stats()["bytes"],
-            "seconds": round(time.perf_counter() - started, 3),
-        }
 
     def close(self) -> None:
         self.rollback()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -315,20 +314,13 @@ class SQLiteIndex(IndexBackend):
             problems.append(f"{strays} records belong to no committed run")
         return problems
 
-    def compact(self) -> dict[str, Any]:
-        before = self.stats()["bytes"]
-        started = time.perf_counter()
+    def _reclaim(self) -> None:
         try:
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA optimize")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # after VACUUM, which writes to the WAL
         except sqlite3.OperationalError as error:
             raise self._locked(error) from error
-        return {
-            "bytes_before": before,
-            "bytes_after": self.stats()["bytes"],
-            "seconds": round(time.perf_counter() - started, 3),
-        }
 
     def close(self) -> None:
         self.rollback()
