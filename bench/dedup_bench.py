@@ -103,6 +103,8 @@ def run_rensa(frame: pd.DataFrame) -> np.ndarray:
 
 
 def run_datatrove(frame: pd.DataFrame) -> np.ndarray:
+    import datatrove.utils.hashes.xxhash as datatrove_xxhash
+    import xxhash
     from datatrove.data import Document
     from datatrove.pipeline.dedup.minhash import (
         MinhashConfig,
@@ -111,6 +113,11 @@ def run_datatrove(frame: pd.DataFrame) -> np.ndarray:
         MinhashDedupSignature,
     )
 
+    # datatrove 0.10.1 hashes str shingles; xxhash 4 accepts only bytes. Encoding first is what
+    # xxhash 3 did inside, so the shim restores datatrove's documented behaviour, at its cost.
+    datatrove_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(
+        data.encode("utf-8") if isinstance(data, str) else data
+    )
     config = MinhashConfig(n_grams=NGRAM)
     with tempfile.TemporaryDirectory() as work:
         docs = (Document(text=t, id=str(n)) for n, t in enumerate(frame["text"].tolist()))
@@ -125,7 +132,8 @@ def run_datatrove(frame: pd.DataFrame) -> np.ndarray:
         labels = np.arange(len(frame))
         for path in Path(f"{work}/ids").glob("*.clusters"):
             values = np.fromfile(path, dtype="<u4").reshape(-1, 2)
-            labels[values[:, 0]] = values[:, 1]
+            # Cluster ids count from 0, like row numbers: offset them so they name no unclustered row.
+            labels[values[:, 0]] = values[:, 1] + len(frame)
         return labels
 
 
