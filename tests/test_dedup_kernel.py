@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from audit.dedup import kernel
 from audit.dedup.jit import compiled
-from audit.dedup.lsh import Banding
+from audit.dedup.lsh import Banding, bucket_pairs, candidate_pairs_from_keys, unique_pairs
 from audit.dedup.signer import SignerSettings, sign_batch, sign_texts
 
 SETTINGS = SignerSettings(num_perm=128, banding=Banding(25, 5), prefix_banding=Banding(16, 4))
@@ -119,3 +119,29 @@ def test_a_function_numba_cannot_cache_is_compiled_in_memory() -> None:
     namespace: dict = {}
     exec("def add_one(x):\n    return x + 1\n", namespace)
     assert compiled(namespace["add_one"])(41) == 42
+
+
+def reference_candidates(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The numpy/pandas way: :func:`bucket_pairs` per band, then :func:`unique_pairs`."""
+    found = [rows[bucket_pairs(band[rows])] for band in keys]
+    return unique_pairs(np.concatenate(found) if found else np.empty((0, 2), np.int64))
+
+
+@given(
+    st.integers(1, 300),
+    st.integers(1, 6),
+    st.sampled_from([1, 3, 1 << 40, 2**64 - 1]),
+    st.integers(0, 2**32),
+    st.integers(1, 3),
+)
+def test_compiled_buckets_give_the_reference_pairs(
+    docs: int, bands: int, spread: int, seed: int, threads: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    # Few distinct keys (big buckets, many repeated pairs: the output grows), keys equal in
+    # their low bits or in their top bits (table collisions, one part), and random ones.
+    keys = rng.integers(0, spread, (bands, docs), dtype=np.uint64, endpoint=True)
+    keys[:, ::3] = keys[:, ::3] << np.uint64(20) | np.uint64(7)
+    rows = np.flatnonzero(rng.random(docs) < 0.8)
+    got = candidate_pairs_from_keys(keys, rows, threads=threads)
+    assert got.tolist() == reference_candidates(keys, rows).tolist()
