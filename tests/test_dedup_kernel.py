@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from audit.dedup import kernel
 from audit.dedup.jit import compiled
 from audit.dedup.lsh import Banding, bucket_pairs, candidate_pairs_from_keys, unique_pairs
+from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings, sign_batch, sign_texts
+from audit.dedup.verify import verify_pairs, verify_sequences
 
 SETTINGS = SignerSettings(num_perm=128, banding=Banding(25, 5), prefix_banding=Banding(16, 4))
 NAMES = ("hashes", "offsets", "signatures", "prefix_signatures", "text_hashes", "band_keys")
@@ -145,3 +147,35 @@ def test_compiled_buckets_give_the_reference_pairs(
     rows = np.flatnonzero(rng.random(docs) < 0.8)
     got = candidate_pairs_from_keys(keys, rows, threads=threads)
     assert got.tolist() == reference_candidates(keys, rows).tolist()
+
+
+@given(st.integers(0, 2**32), st.integers(2, 40), st.sampled_from([None, 0.65, 0.0]), st.integers(1, 3))
+def test_compiled_verification_equals_verify_pairs(
+    seed: int, texts: int, near_threshold: float | None, threads: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    # Texts drawn from a few shared "documents": copies, cut copies (prefixes), edited copies,
+    # repeated shingles, empty texts; hash values small so that tables collide.
+    bases = [rng.integers(0, 64, rng.integers(1, 60)).astype(np.uint32) for _ in range(3)]
+    parts = []
+    for _ in range(texts):
+        base = bases[rng.integers(len(bases))]
+        kind = rng.integers(4)
+        if kind == 0:
+            part = base[: rng.integers(0, len(base) + 1)]
+        elif kind == 1:
+            part = np.where(rng.random(len(base)) < 0.1, rng.integers(0, 2**32, len(base)), base)
+        elif kind == 2:
+            part = np.concatenate((base, base[: rng.integers(0, len(base) + 1)]))
+        else:
+            part = rng.integers(0, 2**32, rng.integers(0, 5))
+        parts.append(np.asarray(part, np.uint32))
+    offsets = np.zeros(texts + 1, np.int64)
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    sequences = ShingleBatch(np.concatenate(parts), offsets)
+    a, b = rng.integers(0, texts, (2, 3 * texts))
+    expected = verify_pairs(sequences.as_sets(), sequences, a, b, 0.8, near_threshold)
+    got = verify_sequences(sequences, a, b, 0.8, near_threshold, threads=threads)
+    assert np.array_equal(got.jaccard, expected.jaccard)
+    assert np.array_equal(got.containment, expected.containment)
+    assert np.array_equal(got.relation, expected.relation)

@@ -38,7 +38,7 @@ from audit.dedup.engine import Engine, LocalEngine
 from audit.dedup.lsh import Banding, choose_banding
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings
-from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_pairs
+from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_sequences
 from audit.normalise import normalise_text
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
@@ -221,9 +221,8 @@ def find_duplicates(
     clock.lap("candidates")
     sequences = signed.sequences
     del signed  # its band keys (8 bytes per band and text) are no longer needed
-    # Sets (sorted, unique) of the candidates only; every cluster's leaders are among them.
-    sets = sequences.as_sets(np.unique(candidates))
-    verified = verify_pairs(sets, sequences, candidates[:, 0], candidates[:, 1], config.threshold)
+    # Straight from the shingles in text order (compiled; no sets are built).
+    verified = verify_sequences(sequences, candidates[:, 0], candidates[:, 1], config.threshold)
     found = verified.relation > 0
     edge_a = np.concatenate((leader_row[follower], candidates[found, 0]))
     edge_b = np.concatenate((follower, candidates[found, 1]))
@@ -239,13 +238,11 @@ def find_duplicates(
     to_rep_jaccard, to_rep_containment = np.ones(len(ids)), np.ones(len(ids))
     to_rep_relation = np.full(len(ids), EXACT_DUPLICATE, dtype=object)
 
-    def compare(
-        reps: np.ndarray, members: np.ndarray, sets: ShingleBatch = sets, sequences: ShingleBatch = sequences
-    ) -> np.ndarray:
+    def compare(reps: np.ndarray, members: np.ndarray, sequences: ShingleBatch = sequences) -> np.ndarray:
         lead_rep, lead_member = leader_row[reps], leader_row[members]
         differ = np.flatnonzero(lead_rep != lead_member)
-        result = verify_pairs(
-            sets, sequences, lead_rep[differ], lead_member[differ], config.threshold, chain_threshold
+        result = verify_sequences(
+            sequences, lead_rep[differ], lead_member[differ], config.threshold, chain_threshold
         )
         to_rep_jaccard[members] = 1.0
         to_rep_containment[members] = 1.0
@@ -261,7 +258,7 @@ def find_duplicates(
     cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
     labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
-    del compare, sets, sequences  # the shingles are done with: freed before the output's Python objects
+    del compare, sequences  # the shingles are done with: freed before the output's Python objects
     clock.lap("cluster")
 
     # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
