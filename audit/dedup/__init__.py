@@ -290,33 +290,41 @@ def find_duplicates(
     members_sorted = np.flatnonzero(cluster >= 0)
     members_sorted = members_sorted[np.argsort(cluster[members_sorted], kind="stable")]
     member_bounds = np.searchsorted(cluster[members_sorted], np.arange(len(representative) + 1))
+    # Every member's fields as Python lists at once (numpy's tolist), then one loop over them.
+    member_rows = members_sorted.tolist()
+    member_ids = [ids[m] for m in member_rows]
+    member_jaccard = [round(x, 4) for x in to_rep_jaccard[members_sorted].tolist()]
+    member_containment = [round(x, 4) for x in to_rep_containment[members_sorted].tolist()]
+    member_relation = to_rep_relation[members_sorted].tolist()
+    bounds, edge_bounds_list = member_bounds.tolist(), edge_bounds.tolist()
     rows, duplicate_of, relation_of = [], {}, {}
     for number, rep in enumerate(representative.tolist()):
-        members = members_sorted[member_bounds[number] : member_bounds[number + 1]].tolist()
+        lo, hi = bounds[number], bounds[number + 1]
+        rep_id = ids[rep]
         to_rep = []
-        for member in members:
-            if member == rep:
+        for k in range(lo, hi):
+            if member_rows[k] == rep:
                 continue
-            relation = to_rep_relation[member]
+            member_id, relation = member_ids[k], member_relation[k]
             to_rep.append(
                 {
-                    "id": ids[member],
-                    "jaccard": round(float(to_rep_jaccard[member]), 4),
-                    "containment": round(float(to_rep_containment[member]), 4),
+                    "id": member_id,
+                    "jaccard": member_jaccard[k],
+                    "containment": member_containment[k],
                     "relation": relation,
                 }
             )
-            relation_of[ids[member]] = relation
+            relation_of[member_id] = relation
             if relation in config.remove:
-                duplicate_of[ids[member]] = ids[rep]
+                duplicate_of[member_id] = rep_id
         rows.append(
             {
                 "cluster_id": f"c{number:06d}",
-                "representative": ids[rep],
-                "members": [ids[m] for m in members],
-                "size": len(members),
+                "representative": rep_id,
+                "members": member_ids[lo:hi],
+                "size": hi - lo,
                 "to_representative": to_rep,
-                "similarities": flat_edges[edge_bounds[number] : edge_bounds[number + 1]],
+                "similarities": flat_edges[edge_bounds_list[number] : edge_bounds_list[number + 1]],
             }
         )
     clock.lap("output")  # cluster rows, edges and title similarities as Python objects

@@ -377,18 +377,44 @@ def _strip_furniture(
     data: np.ndarray, offsets: np.ndarray, suspects: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``strip_normalised_furniture`` applied to texts ``suspects`` (the others hold no furniture)."""
-    changed = {}
+    changed, replacements = [], []
     for doc in suspects.tolist():
         text = data[offsets[doc] : offsets[doc + 1]].tobytes().decode("utf-8")
         stripped = strip_normalised_furniture(text)
         if stripped != text:
-            changed[doc] = np.frombuffer(stripped.encode("utf-8"), np.uint8)
+            changed.append(doc)
+            replacements.append(stripped.encode("utf-8"))
     if not changed:
         return data, offsets
-    parts = [changed.get(doc, data[offsets[doc] : offsets[doc + 1]]) for doc in range(len(offsets) - 1)]
-    offsets = np.zeros(len(parts) + 1, np.int64)
-    np.cumsum([len(p) for p in parts], out=offsets[1:])
-    return np.concatenate(parts) if parts else data[:0], offsets
+    lengths = np.array([len(r) for r in replacements], np.int64)
+    replacement_offsets = np.zeros(len(changed) + 1, np.int64)
+    np.cumsum(lengths, out=replacement_offsets[1:])
+    replacement = np.frombuffer(bytearray(b"".join(replacements)), np.uint8)
+    return _splice(data, offsets, np.array(changed, np.int64), replacement, replacement_offsets)
+
+
+@_jit
+def _splice(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    docs: np.ndarray,
+    replacement: np.ndarray,
+    replacement_offsets: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The texts with texts ``docs`` (ascending) replaced by the replacement's texts."""
+    out = np.empty(len(data) + len(replacement), np.uint8)
+    out_offsets = np.zeros(len(offsets), np.int64)
+    n = k = 0
+    for doc in range(len(offsets) - 1):
+        if k < len(docs) and docs[k] == doc:
+            source, start, end = replacement, replacement_offsets[k], replacement_offsets[k + 1]
+            k += 1
+        else:
+            source, start, end = data, offsets[doc], offsets[doc + 1]
+        out[n : n + end - start] = source[start:end]
+        n += end - start
+        out_offsets[doc + 1] = n
+    return out[:n], out_offsets
 
 
 _POWERS: dict[int, np.ndarray] = {}
