@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from audit.dedup import kernel
 from audit.dedup.jit import compiled
+from audit.dedup.kernel import normalise_many
 from audit.dedup.lsh import Banding, bucket_pairs, candidate_pairs_from_keys, unique_pairs
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings, sign_batch, sign_texts
@@ -179,3 +180,24 @@ def test_compiled_verification_equals_verify_pairs(
     assert np.array_equal(got.jaccard, expected.jaccard)
     assert np.array_equal(got.containment, expected.containment)
     assert np.array_equal(got.relation, expected.relation)
+
+
+@given(st.lists(RAW_TEXT, max_size=30))
+def test_normalise_many_equals_normalise_text(texts: list[str]) -> None:
+    from audit.normalise import normalise_text
+
+    assert normalise_many(texts) == [normalise_text(t) for t in texts]
+
+
+TITLES = st.sampled_from(["", "Deep Nets", "deep  nets!", "Ｄeep nets", "graphs", "日本語 nets"])
+
+
+@given(st.lists(TITLES, max_size=12))
+def test_title_similarities_in_one_call_equal_one_ratio_per_pair(titles: list[str]) -> None:
+    from audit.dedup import _normalised_titles, _title_similarities, _title_similarity
+
+    title_of = _normalised_titles(titles, np.arange(len(titles)))
+    a = list(range(len(titles)))
+    b = a[::-1]
+    expected = [_title_similarity(title_of, x, y) for x, y in zip(a, b, strict=True)]
+    assert _title_similarities(title_of, a, b) == expected

@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from audit.dedup.clusters import component_labels, split_chains_bulk
 from audit.dedup.engine import Engine, LocalEngine
+from audit.dedup.kernel import normalise_many
 from audit.dedup.lsh import Banding, choose_banding
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_sequences
-from audit.normalise import normalise_text
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
 
@@ -151,17 +151,13 @@ def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records
 
 
 def _normalised_titles(titles: list[str], rows: np.ndarray) -> dict[int, str]:
-    """Normalised title of each row (once per distinct title: copies share theirs); rows without a
-    title left out."""
-    normalised: dict[str, str] = {}
-    found = {}
-    for row in np.unique(rows).tolist():
-        title = titles[row]
-        if title:
-            if title not in normalised:
-                normalised[title] = normalise_text(title)
-            found[row] = normalised[title]
-    return found
+    """Normalised title of each row (once per distinct title: copies share theirs; ASCII titles
+    by the kernel, :func:`audit.dedup.kernel.normalise_many`); rows without a title left out."""
+    unique_rows = np.unique(rows).tolist()
+    row_titles = [titles[row] for row in unique_rows]
+    distinct = list(dict.fromkeys(title for title in row_titles if title))
+    normalised = dict(zip(distinct, normalise_many(distinct), strict=True))
+    return {row: normalised[title] for row, title in zip(unique_rows, row_titles, strict=True) if title}
 
 
 def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
@@ -169,6 +165,19 @@ def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
     if a not in title_of or b not in title_of:
         return None
     return round(fuzz.ratio(title_of[a], title_of[b]) / 100, 4)
+
+
+def _title_similarities(title_of: dict[int, str], a: list[int], b: list[int]) -> list[float | None]:
+    """:func:`_title_similarity` of every pair ``(a[k], b[k])``, the ratios computed by rapidfuzz in
+    one call (the same float64 values as one ``fuzz.ratio`` call per pair)."""
+    both = [k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x in title_of and y in title_of]
+    found: list[float | None] = [None] * len(a)
+    if both:
+        left, right = [title_of[a[k]] for k in both], [title_of[b[k]] for k in both]
+        ratios = process.cpdist(left, right, scorer=fuzz.ratio, dtype=np.float64)
+        for k, ratio in zip(both, ratios.tolist(), strict=True):
+            found[k] = round(ratio / 100, 4)
+    return found
 
 
 def find_duplicates(
@@ -267,6 +276,7 @@ def find_duplicates(
     weak_edges = len(edges) - len(inside)
     inside = inside[np.lexsort((edge_b[inside], edge_a[inside], cluster_a[inside]))]
     title_of = _normalised_titles(titles, edges[inside].ravel())
+    inside_a, inside_b = edge_a[inside].tolist(), edge_b[inside].tolist()
     flat_edges = [
         {
             "a": ids[a],
@@ -274,14 +284,15 @@ def find_duplicates(
             "jaccard": round(jaccard, 4),
             "containment": round(containment, 4),
             "relation": relation,
-            "title_similarity": _title_similarity(title_of, a, b),
+            "title_similarity": title_similarity,
         }
-        for a, b, jaccard, containment, relation in zip(
-            edge_a[inside].tolist(),
-            edge_b[inside].tolist(),
+        for a, b, jaccard, containment, relation, title_similarity in zip(
+            inside_a,
+            inside_b,
             edge_jaccard[inside].tolist(),
             edge_containment[inside].tolist(),
             edge_relation[inside].tolist(),
+            _title_similarities(title_of, inside_a, inside_b),
             strict=True,
         )
     ]

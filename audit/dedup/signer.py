@@ -178,11 +178,23 @@ def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> Sig
         def sign_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
             return sign_batch(_texts_slice(norm_texts, *bounds), settings)
 
+        capacity = _shingles_expected(norm_texts)
         if threads == 1:
-            return _collect(map(sign_range, ranges), len(norm_texts), settings)
+            return _collect(map(sign_range, ranges), len(norm_texts), settings, capacity)
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            return _collect(pool.map(sign_range, ranges), len(norm_texts), settings)
+            return _collect(pool.map(sign_range, ranges), len(norm_texts), settings, capacity)
     return _sign_texts_numpy(norm_texts, settings, cores, starts)
+
+
+def _shingles_expected(texts: Texts) -> int:
+    """More shingles than the texts are likely to have (a word n-gram per 4 characters, where
+    abstracts have one per ~7), so the shingle array is not grown and copied batch after batch;
+    the pages it does not use are never touched, so they cost no memory."""
+    try:
+        lengths = texts.str.len() if isinstance(texts, pd.Series) else pd.Series([len(t) for t in texts])
+        return int(lengths.fillna(0).sum()) // 4 + len(texts) + 1
+    except (AttributeError, TypeError):  # not strings: the batches will say
+        return 1 << 24
 
 
 def _sign_texts_numpy(norm_texts: Texts, settings: SignerSettings, cores: int, starts: range) -> SignedCorpus:
@@ -204,8 +216,12 @@ def _sign_texts_numpy(norm_texts: Texts, settings: SignerSettings, cores: int, s
     return _collect(map(_sign_slice, slices), len(norm_texts), settings)
 
 
-def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: SignerSettings) -> SignedCorpus:
-    """Batches (in order) into one corpus; fixed-size arrays are filled in place, not concatenated."""
+def _collect(
+    parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: SignerSettings, capacity: int = 1 << 24
+) -> SignedCorpus:
+    """Batches (in order) into one corpus; fixed-size arrays are filled in place, not concatenated.
+
+    ``capacity``: the shingles expected (the array grows past it when needed)."""
     columns = settings.num_perm if settings.keep_signatures else 0
     signatures = np.empty((count, columns), np.uint32)
     prefix = np.empty((count, columns), np.uint32)
@@ -215,7 +231,7 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
     # One growing array, not a list of batches concatenated at the end (which briefly holds
     # every shingle twice); ``resize`` grows it in place (realloc of a block over glibc's 32 MB
     # mmap limit is an mremap: no copy). Pages never written are never resident.
-    flat = np.empty(1 << 24, np.uint32)
+    flat = np.empty(max(capacity, 1 << 16), np.uint32)
     row = 0
     for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes, keys in parts:
         stop = row + len(batch_text_hashes)
