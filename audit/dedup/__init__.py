@@ -350,18 +350,35 @@ def find_duplicates(
     to_rep_jaccard, to_rep_containment = np.ones(len(ids)), np.ones(len(ids))
     to_rep_relation = np.full(len(ids), EXACT_DUPLICATE, dtype=object)
 
+    # Candidates proven near duplicates at a Jaccard reaching both thresholds: comparing such a
+    # pair again in the chaining guard gives the same numbers (they do not depend on the
+    # pair's order) and a near duplicate, so it is looked up, not verified again.
+    proven = np.flatnonzero(verified.jaccard >= max(config.threshold, chain_threshold))
+    proven_codes = candidates[proven, 0] << 32 | candidates[proven, 1]  # sorted: candidates are
+    proven_jaccard, proven_containment = verified.jaccard[proven], verified.containment[proven]
+
     def compare(reps: np.ndarray, members: np.ndarray, sequences: ShingleBatch = sequences) -> np.ndarray:
         lead_rep, lead_member = leader_row[reps], leader_row[members]
         differ = np.flatnonzero(lead_rep != lead_member)
+        pair_rep, pair_member = lead_rep[differ], lead_member[differ]
+        codes = np.minimum(pair_rep, pair_member) << 32 | np.maximum(pair_rep, pair_member)
+        at = np.minimum(np.searchsorted(proven_codes, codes), max(len(proven_codes) - 1, 0))
+        known = proven_codes[at] == codes if len(proven_codes) else np.zeros(len(codes), bool)
+        unknown = np.flatnonzero(~known)
         result = verify_sequences(
-            sequences, lead_rep[differ], lead_member[differ], config.threshold, chain_threshold
+            sequences, pair_rep[unknown], pair_member[unknown], config.threshold, chain_threshold
         )
         to_rep_jaccard[members] = 1.0
         to_rep_containment[members] = 1.0
         to_rep_relation[members] = EXACT_DUPLICATE
-        to_rep_jaccard[members[differ]] = result.jaccard
-        to_rep_containment[members[differ]] = result.containment
-        to_rep_relation[members[differ]] = result.names()
+        looked_up = members[differ[known]]
+        to_rep_jaccard[looked_up] = proven_jaccard[at[known]]
+        to_rep_containment[looked_up] = proven_containment[at[known]]
+        to_rep_relation[looked_up] = NEAR_DUPLICATE
+        verified_now = members[differ[unknown]]
+        to_rep_jaccard[verified_now] = result.jaccard
+        to_rep_containment[verified_now] = result.containment
+        to_rep_relation[verified_now] = result.names()
         return to_rep_relation[members] != None  # noqa: E711 (elementwise on an object array)
 
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
