@@ -17,18 +17,18 @@ text is done start to end in a few KB of scratch.
 
 :func:`prepare_batch` does the normalisation the signer needs (``normalise_text`` then
 ``strip_normalised_furniture``) with its ASCII part moved out of Python: the batch's ASCII
-texts are lower-cased and their non-alphanumerics mapped to spaces by one ``bytes.translate``
-of the whole batch, and space runs are collapsed here; texts with other characters are
-normalised by :func:`audit.normalise.normalise_text`; furniture is searched once in the whole
-batch and removed, by :func:`audit.furniture.strip_normalised_furniture`, only from the texts
-it is found in. Results equal the per-text functions.
+texts are lower-cased, their non-alphanumerics mapped to spaces and space runs collapsed in
+compiled code (one table lookup per byte); texts with other characters are normalised by
+:func:`audit.normalise.normalise_text`; furniture is looked for in every text (compiled: a
+table of the phrases' first two bytes) and removed, by
+:func:`audit.furniture.strip_normalised_furniture`, only from the texts it is found in.
+Results equal the per-text functions.
 
 Compiled code is cached on disk, and compiled in memory where it cannot be
 (:mod:`audit.dedup.jit`). The kernels release the GIL, so threads run batches side by side.
 
 Example:
-    >>> from audit.dedup.jit import compiled
-from audit.dedup.lsh import Banding
+    >>> from audit.dedup.lsh import Banding
     >>> signed = sign_prepared(*prepare_batch(["A b c d e f!", "a b c d e f"], True), num_perm=16,
     ...     seed=1, word_n=5, char_n=5, prefix_shingles=24, bandings=(Banding(4, 4),))
     >>> signed.offsets.tolist(), bool((signed.signatures[0] == signed.signatures[1]).all())
@@ -53,7 +53,6 @@ from audit.normalise import normalise_text
 __all__ = ["KernelBatch", "normalise_many", "prepare_batch", "sign_prepared", "xxh64"]
 
 _U64 = np.uint64
-_M64 = _U64(0xFFFFFFFFFFFFFFFF)
 _FM1, _FM2 = _U64(0xFF51AFD7ED558CCD), _U64(0xC4CEB9FE1A85EC53)
 _P, _PINV = _U64(POLY), _U64(POLY_INVERSE)
 _LENGTH_KEY, _CHAR_TAG = _U64(LENGTH_KEY), _U64(CHAR_TAG)
