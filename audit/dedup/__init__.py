@@ -24,22 +24,24 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from audit.dedup.clusters import component_labels, split_chains_bulk
 from audit.dedup.engine import Engine, LocalEngine
-from audit.dedup.lsh import Banding, choose_banding
+from audit.dedup.kernel import normalise_many
+from audit.dedup.lsh import Banding, choose_banding, sorted_unique
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings
-from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_pairs
-from audit.normalise import normalise_text
+from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_sequences
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
 
@@ -151,17 +153,13 @@ def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records
 
 
 def _normalised_titles(titles: list[str], rows: np.ndarray) -> dict[int, str]:
-    """Normalised title of each row (once per distinct title: copies share theirs); rows without a
-    title left out."""
-    normalised: dict[str, str] = {}
-    found = {}
-    for row in np.unique(rows).tolist():
-        title = titles[row]
-        if title:
-            if title not in normalised:
-                normalised[title] = normalise_text(title)
-            found[row] = normalised[title]
-    return found
+    """Normalised title of each row (once per distinct title: copies share theirs; ASCII titles
+    by the kernel, :func:`audit.dedup.kernel.normalise_many`); rows without a title left out."""
+    unique_rows = sorted_unique(rows).tolist()
+    row_titles = [titles[row] for row in unique_rows]
+    distinct = list(dict.fromkeys(title for title in row_titles if title))
+    normalised = dict(zip(distinct, normalise_many(distinct), strict=True))
+    return {row: normalised[title] for row, title in zip(unique_rows, row_titles, strict=True) if title}
 
 
 def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
@@ -169,6 +167,120 @@ def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
     if a not in title_of or b not in title_of:
         return None
     return round(fuzz.ratio(title_of[a], title_of[b]) / 100, 4)
+
+
+def _title_similarities(title_of: dict[int, str], a: list[int], b: list[int]) -> list[float | None]:
+    """:func:`_title_similarity` of every pair ``(a[k], b[k])``, the ratios computed by rapidfuzz in
+    one call (the same float64 values as one ``fuzz.ratio`` call per pair)."""
+    both = [k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x in title_of and y in title_of]
+    found: list[float | None] = [None] * len(a)
+    if both:
+        left, right = [title_of[a[k]] for k in both], [title_of[b[k]] for k in both]
+        ratios = process.cpdist(left, right, scorer=fuzz.ratio, dtype=np.float64)
+        for k, ratio in zip(both, ratios.tolist(), strict=True):
+            found[k] = round(ratio / 100, 4)
+    return found
+
+
+def _output(
+    ids: list[str],
+    titles: list[str],
+    config: DedupConfig,
+    edges: np.ndarray,
+    edge_a: np.ndarray,
+    edge_b: np.ndarray,
+    edge_jaccard: np.ndarray,
+    edge_containment: np.ndarray,
+    edge_relation: np.ndarray,
+    cluster: np.ndarray,
+    representative: np.ndarray,
+    to_rep_jaccard: np.ndarray,
+    to_rep_containment: np.ndarray,
+    to_rep_relation: np.ndarray,
+) -> tuple[list[dict], list[dict], dict[str, str], dict[str, str], int]:
+    """The result's Python objects: edges inside clusters, cluster rows, ``duplicate_of``,
+    ``relation_of``, and the count of edges the chaining guard cut."""
+    # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
+    cluster_a, cluster_b = cluster[edge_a], cluster[edge_b]
+    inside = np.flatnonzero((cluster_a >= 0) & (cluster_a == cluster_b))
+    weak_edges = len(edges) - len(inside)
+    inside = inside[np.lexsort((edge_b[inside], edge_a[inside], cluster_a[inside]))]
+    title_of = _normalised_titles(titles, edges[inside].ravel())
+    inside_a, inside_b = edge_a[inside].tolist(), edge_b[inside].tolist()
+    flat_edges = [
+        {
+            "a": ids[a],
+            "b": ids[b],
+            "jaccard": round(jaccard, 4),
+            "containment": round(containment, 4),
+            "relation": relation,
+            "title_similarity": title_similarity,
+        }
+        for a, b, jaccard, containment, relation, title_similarity in zip(
+            inside_a,
+            inside_b,
+            edge_jaccard[inside].tolist(),
+            edge_containment[inside].tolist(),
+            edge_relation[inside].tolist(),
+            _title_similarities(title_of, inside_a, inside_b),
+            strict=True,
+        )
+    ]
+    edge_bounds = np.searchsorted(cluster_a[inside], np.arange(len(representative) + 1))
+
+    members_sorted = np.flatnonzero(cluster >= 0)
+    members_sorted = members_sorted[np.argsort(cluster[members_sorted], kind="stable")]
+    member_bounds = np.searchsorted(cluster[members_sorted], np.arange(len(representative) + 1))
+    # Every member's fields as Python lists at once (numpy's tolist), then one loop over them.
+    member_rows = members_sorted.tolist()
+    member_ids = [ids[m] for m in member_rows]
+    member_jaccard = [round(x, 4) for x in to_rep_jaccard[members_sorted].tolist()]
+    member_containment = [round(x, 4) for x in to_rep_containment[members_sorted].tolist()]
+    member_relation = to_rep_relation[members_sorted].tolist()
+    bounds, edge_bounds_list = member_bounds.tolist(), edge_bounds.tolist()
+    rows, duplicate_of, relation_of = [], {}, {}
+    for number, rep in enumerate(representative.tolist()):
+        lo, hi = bounds[number], bounds[number + 1]
+        rep_id = ids[rep]
+        to_rep = []
+        for k in range(lo, hi):
+            if member_rows[k] == rep:
+                continue
+            member_id, relation = member_ids[k], member_relation[k]
+            to_rep.append(
+                {
+                    "id": member_id,
+                    "jaccard": member_jaccard[k],
+                    "containment": member_containment[k],
+                    "relation": relation,
+                }
+            )
+            relation_of[member_id] = relation
+            if relation in config.remove:
+                duplicate_of[member_id] = rep_id
+        rows.append(
+            {
+                "cluster_id": f"c{number:06d}",
+                "representative": rep_id,
+                "members": member_ids[lo:hi],
+                "size": hi - lo,
+                "to_representative": to_rep,
+                "similarities": flat_edges[edge_bounds_list[number] : edge_bounds_list[number + 1]],
+            }
+        )
+    return flat_edges, rows, duplicate_of, relation_of, weak_edges
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off inside (restored as it was)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def find_duplicates(
@@ -221,9 +333,8 @@ def find_duplicates(
     clock.lap("candidates")
     sequences = signed.sequences
     del signed  # its band keys (8 bytes per band and text) are no longer needed
-    # Sets (sorted, unique) of the candidates only; every cluster's leaders are among them.
-    sets = sequences.as_sets(np.unique(candidates))
-    verified = verify_pairs(sets, sequences, candidates[:, 0], candidates[:, 1], config.threshold)
+    # Straight from the shingles in text order (compiled; no sets are built).
+    verified = verify_sequences(sequences, candidates[:, 0], candidates[:, 1], config.threshold)
     found = verified.relation > 0
     edge_a = np.concatenate((leader_row[follower], candidates[found, 0]))
     edge_b = np.concatenate((follower, candidates[found, 1]))
@@ -239,89 +350,54 @@ def find_duplicates(
     to_rep_jaccard, to_rep_containment = np.ones(len(ids)), np.ones(len(ids))
     to_rep_relation = np.full(len(ids), EXACT_DUPLICATE, dtype=object)
 
-    def compare(
-        reps: np.ndarray, members: np.ndarray, sets: ShingleBatch = sets, sequences: ShingleBatch = sequences
-    ) -> np.ndarray:
+    # Candidates proven near duplicates at a Jaccard reaching both thresholds: comparing such a
+    # pair again in the chaining guard gives the same numbers (they do not depend on the
+    # pair's order) and a near duplicate, so it is looked up, not verified again.
+    proven = np.flatnonzero(verified.jaccard >= max(config.threshold, chain_threshold))
+    proven_codes = candidates[proven, 0] << 32 | candidates[proven, 1]  # sorted: candidates are
+    proven_jaccard, proven_containment = verified.jaccard[proven], verified.containment[proven]
+
+    def compare(reps: np.ndarray, members: np.ndarray, sequences: ShingleBatch = sequences) -> np.ndarray:
         lead_rep, lead_member = leader_row[reps], leader_row[members]
         differ = np.flatnonzero(lead_rep != lead_member)
-        result = verify_pairs(
-            sets, sequences, lead_rep[differ], lead_member[differ], config.threshold, chain_threshold
+        pair_rep, pair_member = lead_rep[differ], lead_member[differ]
+        codes = np.minimum(pair_rep, pair_member) << 32 | np.maximum(pair_rep, pair_member)
+        at = np.minimum(np.searchsorted(proven_codes, codes), max(len(proven_codes) - 1, 0))
+        known = proven_codes[at] == codes if len(proven_codes) else np.zeros(len(codes), bool)
+        unknown = np.flatnonzero(~known)
+        result = verify_sequences(
+            sequences, pair_rep[unknown], pair_member[unknown], config.threshold, chain_threshold
         )
         to_rep_jaccard[members] = 1.0
         to_rep_containment[members] = 1.0
         to_rep_relation[members] = EXACT_DUPLICATE
-        to_rep_jaccard[members[differ]] = result.jaccard
-        to_rep_containment[members[differ]] = result.containment
-        to_rep_relation[members[differ]] = result.names()
+        looked_up = members[differ[known]]
+        to_rep_jaccard[looked_up] = proven_jaccard[at[known]]
+        to_rep_containment[looked_up] = proven_containment[at[known]]
+        to_rep_relation[looked_up] = NEAR_DUPLICATE
+        verified_now = members[differ[unknown]]
+        to_rep_jaccard[verified_now] = result.jaccard
+        to_rep_containment[verified_now] = result.containment
+        to_rep_relation[verified_now] = result.names()
         return to_rep_relation[members] != None  # noqa: E711 (elementwise on an object array)
 
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
-    in_graph = np.unique(edges)
+    in_graph = sorted_unique(edges)
     rank = _rank(in_graph, completeness, records)
     cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
     labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
-    del compare, sets, sequences  # the shingles are done with: freed before the output's Python objects
+    del compare, sequences  # the shingles are done with: freed before the output's Python objects
     clock.lap("cluster")
 
-    # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
-    cluster_a, cluster_b = cluster[edge_a], cluster[edge_b]
-    inside = np.flatnonzero((cluster_a >= 0) & (cluster_a == cluster_b))
-    weak_edges = len(edges) - len(inside)
-    inside = inside[np.lexsort((edge_b[inside], edge_a[inside], cluster_a[inside]))]
-    title_of = _normalised_titles(titles, edges[inside].ravel())
-    flat_edges = [
-        {
-            "a": ids[a],
-            "b": ids[b],
-            "jaccard": round(jaccard, 4),
-            "containment": round(containment, 4),
-            "relation": relation,
-            "title_similarity": _title_similarity(title_of, a, b),
-        }
-        for a, b, jaccard, containment, relation in zip(
-            edge_a[inside].tolist(),
-            edge_b[inside].tolist(),
-            edge_jaccard[inside].tolist(),
-            edge_containment[inside].tolist(),
-            edge_relation[inside].tolist(),
-            strict=True,
-        )
-    ]
-    edge_bounds = np.searchsorted(cluster_a[inside], np.arange(len(representative) + 1))
-
-    members_sorted = np.flatnonzero(cluster >= 0)
-    members_sorted = members_sorted[np.argsort(cluster[members_sorted], kind="stable")]
-    member_bounds = np.searchsorted(cluster[members_sorted], np.arange(len(representative) + 1))
-    rows, duplicate_of, relation_of = [], {}, {}
-    for number, rep in enumerate(representative.tolist()):
-        members = members_sorted[member_bounds[number] : member_bounds[number + 1]].tolist()
-        to_rep = []
-        for member in members:
-            if member == rep:
-                continue
-            relation = to_rep_relation[member]
-            to_rep.append(
-                {
-                    "id": ids[member],
-                    "jaccard": round(float(to_rep_jaccard[member]), 4),
-                    "containment": round(float(to_rep_containment[member]), 4),
-                    "relation": relation,
-                }
-            )
-            relation_of[ids[member]] = relation
-            if relation in config.remove:
-                duplicate_of[ids[member]] = ids[rep]
-        rows.append(
-            {
-                "cluster_id": f"c{number:06d}",
-                "representative": ids[rep],
-                "members": [ids[m] for m in members],
-                "size": len(members),
-                "to_representative": to_rep,
-                "similarities": flat_edges[edge_bounds[number] : edge_bounds[number + 1]],
-            }
-        )
+    # The output is ~2 million small dicts and lists at 1M records: Python's cycle collector
+    # would scan them again and again as they are made (~40 % of this stage's CPU time); none
+    # of them form a cycle, so it is paused meanwhile.
+    with _collector_paused():
+        flat_edges, rows, duplicate_of, relation_of, weak_edges = _output(
+            ids, titles, config, edges, edge_a, edge_b, edge_jaccard, edge_containment, edge_relation,
+            cluster, representative, to_rep_jaccard, to_rep_containment, to_rep_relation,
+        )  # fmt: skip
     clock.lap("output")  # cluster rows, edges and title similarities as Python objects
     relations = pd.Series(edge_relation, dtype=object).value_counts().to_dict()
     stats = {

@@ -103,7 +103,10 @@ def split_chains_bulk(
     firsts: list[np.ndarray] = []
     labels = component_labels(size, edges) if size and len(edges) else np.arange(size)
     # Clusters are ordered as split_chains orders them: by their component's first row, then their own.
-    component_first = np.unique(labels, return_index=True)[1][np.unique(labels, return_inverse=True)[1]]
+    # Each row's component's first row (np.minimum.at: one pass; np.unique with indices sorts twice).
+    first_of = np.full(int(labels.max(initial=0)) + 1, size, dtype=np.int64)
+    np.minimum.at(first_of, labels, np.arange(size, dtype=np.int64))
+    component_first = first_of[labels]
     while True:
         members, starts = _grouped(labels)
         if len(members) == 0:

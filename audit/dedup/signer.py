@@ -1,9 +1,12 @@
 """Signing a corpus: normalised texts -> shingle hashes, signatures and prefix signatures.
 
-Texts are cut into batches of ``batch_docs``; each batch is shingled and MinHashed as a whole
-(:mod:`audit.dedup.shingles`, :mod:`audit.dedup.minhash`), on ``workers`` processes when the
-corpus is large enough to pay for them. Working memory per batch is bounded (a batch's bytes
-times ~40, plus ~10 MB per MinHash chunk); what is kept is 4 bytes per shingle (in text order:
+Texts are cut into batches of ``batch_docs``; each batch is normalised, shingled, MinHashed and
+banded as a whole by the compiled kernel (:mod:`audit.dedup.kernel`) on ``workers`` threads,
+or (``SignerSettings(kernel=False)``, the reference) by the numpy path
+(:mod:`audit.dedup.shingles`, :mod:`audit.dedup.minhash`) on ``workers`` processes when the
+corpus is large enough to pay for them. Working memory per batch is bounded (kernel: a few
+times the batch's bytes and its output; numpy path: a batch's bytes times ~40, plus ~10 MB per
+MinHash chunk); what is kept is 4 bytes per shingle (in text order:
 verification sorts only the candidates' shingles into sets, and reads truncation prefixes from
 the same arrays) and 2 x 4 x ``num_perm`` bytes of signatures per document, as uint32 arrays
 (no Python object per document).
@@ -19,7 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -27,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xxhash
 
+from audit.dedup.kernel import prepare_batch, sign_prepared
 from audit.dedup.lsh import Banding, all_band_keys
 from audit.dedup.minhash import MinHasher
 from audit.dedup.shingles import ShingleBatch, hash_batch
@@ -42,8 +46,9 @@ class SignerSettings:
     char_n: int = 5
     prefix_shingles: int = 24
     batch_docs: int = 2_000
-    #: Worker processes; None: every core. Small corpora are signed in this process.
+    #: Threads (the kernel) or worker processes (the numpy path); None: every core.
     workers: int | None = None
+    #: The numpy path signs in this process below this many texts per worker.
     min_docs_per_worker: int = 20_000
     #: Normalise the texts first (in the workers); False when they are normalised already.
     normalise: bool = False
@@ -54,6 +59,9 @@ class SignerSettings:
     #: False: the signatures are not kept (``SignedCorpus.signatures`` has no columns), only
     #: their band keys; a million texts then hold 8 bytes per band, not 1 KB of signatures.
     keep_signatures: bool = True
+    #: Sign with the compiled kernel (:mod:`audit.dedup.kernel`); False: the numpy path, the
+    #: reference the tests compare the kernel to (same results, ~4x the CPU time).
+    kernel: bool = True
 
     def key_bands(self) -> int:
         return sum(b.bands for b in (self.banding, self.prefix_banding) if b is not None)
@@ -89,6 +97,29 @@ def _hasher(num_perm: int, seed: int) -> MinHasher:
 def sign_batch(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
     """One batch: (shingle hashes in text order, offsets, signatures, prefix signatures, text hashes,
     band keys)."""
+    if not settings.kernel:
+        return sign_batch_numpy(texts, settings)
+    data, offsets = prepare_batch(texts, settings.normalise)
+    signed = sign_prepared(
+        data,
+        offsets,
+        num_perm=settings.num_perm,
+        seed=settings.seed,
+        word_n=settings.word_n,
+        char_n=settings.char_n,
+        prefix_shingles=settings.prefix_shingles,
+        bandings=(settings.banding,),
+        prefix_bandings=(settings.prefix_banding,),
+    )
+    signatures, prefix = signed.signatures, signed.prefix_signatures
+    if not settings.keep_signatures:
+        signatures, prefix = signatures[:, :0], prefix[:, :0]
+    return signed.hashes, signed.offsets, signatures, prefix, signed.text_hashes, signed.band_keys
+
+
+def sign_batch_numpy(texts: Sequence[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
+    """:func:`sign_batch` by the numpy path (per-text normalisation, :func:`hash_batch`,
+    :class:`MinHasher`, :func:`all_band_keys`): the reference for the kernel."""
     texts = [comparable_text(t, settings.normalise) for t in texts]
     text_hashes = np.fromiter(
         (xxhash.xxh64_intdigest(t.encode("utf-8")) for t in texts), np.uint64, len(texts)
@@ -133,13 +164,42 @@ def _sign_range(args: tuple[int, int, SignerSettings]) -> tuple[np.ndarray, ...]
 def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> SignedCorpus:
     """Sign every text, batch by batch, in parallel when the corpus is large.
 
-    ``norm_texts``: a sequence of strings or a pandas column of them.
+    ``norm_texts``: a sequence of strings or a pandas column of them. The kernel runs on
+    ``workers`` threads (it releases the GIL: no process to fork, nothing to pickle back); the
+    numpy path on forked processes from ``min_docs_per_worker`` texts per worker.
     """
-    global _FORKED_TEXTS
     settings = settings or SignerSettings()
     cores = settings.workers or os.cpu_count() or 1
-    workers = max(1, min(cores, len(norm_texts) // settings.min_docs_per_worker))
     starts = range(0, len(norm_texts), settings.batch_docs)
+    if settings.kernel:
+        threads = max(1, min(cores, len(starts)))
+        ranges = [(start, start + settings.batch_docs) for start in starts]
+
+        def sign_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
+            return sign_batch(_texts_slice(norm_texts, *bounds), settings)
+
+        capacity = _shingles_expected(norm_texts)
+        if threads == 1:
+            return _collect(map(sign_range, ranges), len(norm_texts), settings, capacity)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            return _collect(pool.map(sign_range, ranges), len(norm_texts), settings, capacity)
+    return _sign_texts_numpy(norm_texts, settings, cores, starts)
+
+
+def _shingles_expected(texts: Texts) -> int:
+    """More shingles than the texts are likely to have (a word n-gram per 4 characters, where
+    abstracts have one per ~7), so the shingle array is not grown and copied batch after batch;
+    the pages it does not use are never touched, so they cost no memory."""
+    try:
+        lengths = texts.str.len() if isinstance(texts, pd.Series) else pd.Series([len(t) for t in texts])
+        return int(lengths.fillna(0).sum()) // 4 + len(texts) + 1
+    except (AttributeError, TypeError):  # not strings: the batches will say
+        return 1 << 24
+
+
+def _sign_texts_numpy(norm_texts: Texts, settings: SignerSettings, cores: int, starts: range) -> SignedCorpus:
+    global _FORKED_TEXTS
+    workers = max(1, min(cores, len(norm_texts) // settings.min_docs_per_worker))
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         _FORKED_TEXTS = norm_texts
         try:
@@ -156,8 +216,12 @@ def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> Sig
     return _collect(map(_sign_slice, slices), len(norm_texts), settings)
 
 
-def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: SignerSettings) -> SignedCorpus:
-    """Batches (in order) into one corpus; fixed-size arrays are filled in place, not concatenated."""
+def _collect(
+    parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: SignerSettings, capacity: int = 1 << 24
+) -> SignedCorpus:
+    """Batches (in order) into one corpus; fixed-size arrays are filled in place, not concatenated.
+
+    ``capacity``: the shingles expected (the array grows past it when needed)."""
     columns = settings.num_perm if settings.keep_signatures else 0
     signatures = np.empty((count, columns), np.uint32)
     prefix = np.empty((count, columns), np.uint32)
@@ -167,7 +231,7 @@ def _collect(parts: Iterable[tuple[np.ndarray, ...]], count: int, settings: Sign
     # One growing array, not a list of batches concatenated at the end (which briefly holds
     # every shingle twice); ``resize`` grows it in place (realloc of a block over glibc's 32 MB
     # mmap limit is an mremap: no copy). Pages never written are never resident.
-    flat = np.empty(1 << 24, np.uint32)
+    flat = np.empty(max(capacity, 1 << 16), np.uint32)
     row = 0
     for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes, keys in parts:
         stop = row + len(batch_text_hashes)
