@@ -88,6 +88,33 @@ def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match
     return pattern.finditer(value) if any(h in value for h in hints) else iter(())
 
 
+def offsets(value: str, char: str) -> list[int]:
+    """Every offset of the one-character ``char`` in ``value``, in order."""
+    found, at = [], value.find(char)
+    while at >= 0:
+        found.append(at)
+        at = value.find(char, at + 1)
+    return found
+
+
+def scan_at(pattern: re.Pattern[str], value: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(value)`` for a pattern whose every match is non-empty and begins at one of
+    the sorted ``starts``, trying those offsets alone.
+
+    For patterns that begin with a look-behind or an optional character, which ``re`` otherwise
+    tries at every offset. The same matches: leftmost first, the next one tried from the end of
+    the last (``match`` at an offset still sees the characters before it, for look-behinds).
+    """
+    end = 0
+    for start in starts:
+        if start < end:
+            continue
+        match = pattern.match(value, start)
+        if match:
+            yield match
+            end = match.end()
+
+
 #: The only non-ASCII characters whose ``str.lower()`` holds an ASCII letter (checked over all
 #: of Unicode): the Kelvin sign lowers to "k", the dotted capital I to "i" plus a combining dot.
 _LOWERS_TO = {"k": "\u212a", "i": "\u0130"}
