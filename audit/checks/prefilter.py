@@ -88,12 +88,12 @@ def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match
     return pattern.finditer(value) if any(h in value for h in hints) else iter(())
 
 
-def offsets(value: str, char: str) -> list[int]:
-    """Every offset of the one-character ``char`` in ``value``, in order."""
-    found, at = [], value.find(char)
+def offsets(value: str, part: str) -> list[int]:
+    """Every offset where ``part`` occurs in ``value`` (overlaps included), in order."""
+    found, at = [], value.find(part)
     while at >= 0:
         found.append(at)
-        at = value.find(char, at + 1)
+        at = value.find(part, at + 1)
     return found
 
 
