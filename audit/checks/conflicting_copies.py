@@ -86,8 +86,8 @@ class ConflictingCopiesCheck(Check):
                     rows_of[value].append(row)
             groups = []
             for value, rows in rows_of.items():
-                if len(rows) < 2:
-                    continue
+                if len(rows) < 2 or len({cluster_of.get(ids[row], ids[row]) for row in rows}) < 2:
+                    continue  # one record, or copies of one dedup cluster: all one version
                 for row in rows:
                     if row not in bodies:
                         bodies[row] = normalised_body(texts[row], titles[row])
