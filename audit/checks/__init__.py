@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, findings_frame
+from audit.checks.base import Check, CheckContext, Finding, FindingRow, finding_rows, findings_frame
 from audit.checks.boilerplate import BoilerplateCheck
 from audit.checks.conflicting_copies import ConflictingCopiesCheck
 from audit.checks.empty_or_short import EmptyOrShortCheck
@@ -63,9 +63,9 @@ _SLOWEST_FIRST = ("malformed_url", "truncation", "conflicting_copies", "markup_r
 
 def _run_one(
     shared: tuple[pd.DataFrame, CheckContext, Mapping[str, Mapping[str, Any]]], name: str
-) -> list[Finding]:
+) -> list[FindingRow]:
     records, context, options = shared
-    return make_check(name, options.get(name, {})).run(records, context)
+    return finding_rows(make_check(name, options.get(name, {})).run(records, context))
 
 
 def run_checks(
@@ -95,4 +95,4 @@ def run_checks(
     rank = {name: n for n, name in enumerate(_SLOWEST_FIRST)}
     order = sorted(set(selected), key=lambda name: rank.get(name, len(rank)))
     results = dict(zip(order, forked_map(_run_one, (records, context, options), order, workers), strict=True))
-    return findings_frame([finding for name in selected for finding in results[name]])
+    return findings_frame([], [row for name in selected for row in results[name]])
