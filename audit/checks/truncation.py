@@ -133,14 +133,21 @@ def unclosed_bracket(text: str) -> tuple[str, int] | None:
         # The last opener is on top of the stack at the end: nothing is pushed after it, and
         # closers of the other kind do not pop it.
         return text[last], last
-    stack: list[tuple[str, int]] = []
-    for match in _BRACKET.finditer(text):
-        char = match.group(0)
-        if char in "([":
-            stack.append((char, match.start()))
-        elif stack and stack[-1][0] == _OPENER_OF[char]:
+    # The walk over the brackets alone (findall: no match objects); the k-th bracket's offset
+    # is looked up only for the one left open.
+    brackets = _BRACKET.findall(text)
+    stack: list[int] = []
+    for k, char in enumerate(brackets):
+        if char == "(" or char == "[":
+            stack.append(k)
+        elif stack and brackets[stack[-1]] == _OPENER_OF[char]:
             stack.pop()
-    return stack[-1] if stack else None
+    if not stack:
+        return None
+    for k, match in enumerate(_BRACKET.finditer(text)):
+        if k == stack[-1]:
+            return match.group(0), match.start()
+    raise AssertionError("unreachable: the bracket was found by findall")
 
 
 def open_quote(text: str) -> str | None:
@@ -401,9 +408,10 @@ class TruncationCheck(Check):
         for record_id, title, text in zip(ids, titles, texts, strict=True):
             for field_name, value in (("title", title), ("text", text)):
                 slots.append(self._ending(record_id, field_name, value))
-                limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
-                if limit_findings:
-                    slots.append(limit_findings)
+                if limits[field_name] is not None:  # most corpora have no limit
+                    limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
+                    if limit_findings:
+                        slots.append(limit_findings)
         words = {slot.word for slot in slots if isinstance(slot, _MidWord) and slot.word}
         longer_of = vocabulary.fragments(words) if vocabulary else {}
         findings: list[Finding] = []
