@@ -368,6 +368,33 @@ class _MidWord(NamedTuple):
     word: str | None
 
 
+#: ASCII letters and digits (lower-cased), the rest deleted: the normalised text without its spaces.
+_ASCII_ALNUM = bytes(c if chr(c).isalnum() else 0 for c in range(128)).lower() + bytes(128)
+_NOT_ALNUM = bytes(c for c in range(256) if not (c < 128 and chr(c).isalnum()))
+
+
+def _prefix_candidates(bodies: set[str]) -> set[str]:
+    """The bodies whose normalised text may be a proper prefix of another's, or have one as its
+    prefix; the others are neither.
+
+    For ASCII bodies, normalising keeps the letters and digits (lower-cased) in order and makes
+    every other run one space: a normalised proper prefix is still a proper prefix once the
+    spaces are dropped, so only pairs whose letters and digits begin one another can be one.
+    Non-ASCII bodies (NFKC may change them) are always candidates, and so then are all.
+    """
+    if len(bodies) < 2:
+        return set()
+    if not all(body.isascii() for body in bodies):
+        return bodies
+    core_of = {body: body.encode("ascii").translate(_ASCII_ALNUM, _NOT_ALNUM) for body in bodies}
+    return {
+        body
+        for body, core in core_of.items()
+        for other, other_core in core_of.items()
+        if core != other_core and (other_core.startswith(core) or core.startswith(other_core))
+    }
+
+
 def _body(text: str, title: str) -> str:
     return text if text.strip() else title
 
@@ -545,10 +572,13 @@ class TruncationCheck(Check):
             present = [m for m in members if m in row_of]
             # What is normalised: the text, or the title when the text is blank.
             body_of = {m: _body(texts[row_of[m]], titles[row_of[m]]) for m in present}
-            if len(set(body_of.values())) < 2:
-                continue  # copies of one text: none is a proper prefix of another
-            # Normalised here, for the members of such clusters only (no norm_text column needed).
-            norm_of = {m: normalise_text(body) for m, body in body_of.items()}
+            candidates = _prefix_candidates(set(body_of.values()))
+            # Only these members can be the cut copy or the longer one (in order, as before).
+            present = [m for m in present if body_of[m] in candidates]
+            if not present:
+                continue
+            # Normalised here, for those members only (no norm_text column needed).
+            norm_of = {m: normalise_text(body_of[m]) for m in present}
             length_of = {m: len(texts[row_of[m]]) for m in present}
             by_length = sorted(present, key=lambda m: len(norm_of[m]), reverse=True)
             for member in present:
