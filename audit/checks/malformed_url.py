@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -81,6 +82,7 @@ def _finding(
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)  # URLs repeat across records (copies, common links)
 def _host_problem(url: str) -> str | None:
     """Why the host or port of a URL that has a scheme is invalid, or None."""
     try:
