@@ -314,3 +314,30 @@ def test_checks_same_on_arrow_and_object_columns(corpus: faults.FaultCorpus, nam
 def test_findings_frame_from_rows_equals_from_findings(corpus: faults.FaultCorpus) -> None:
     findings = CHECKS["truncation"]().run(corpus.records, CheckContext(clusters=corpus.clusters))
     pd.testing.assert_frame_equal(findings_frame(findings), findings_frame([], finding_rows(findings)))
+
+
+@pytest.mark.parametrize(("idle", "workers"), [(0.0, 1), (-3.0, 1), (1.0, 2), (2.0, 2)])
+def test_checks_run_side_by_side_only_with_an_idle_core(
+    monkeypatch: pytest.MonkeyPatch, idle: float, workers: int
+) -> None:
+    import audit.checks as checks
+
+    used = []
+
+    def fake_map(function, shared, items, workers):  # type: ignore[no-untyped-def]
+        used.append(workers)
+        return [function(shared, item) for item in items]
+
+    monkeypatch.setattr(checks, "PARALLEL_MIN_RECORDS", 1)
+    monkeypatch.setattr(checks, "cores", lambda: 2)
+    monkeypatch.setattr(checks, "idle_cores", lambda: idle)
+    monkeypatch.setattr(checks, "forked_map", fake_map)
+    records = pd.DataFrame({"id": ["a", "b"], "source": ["s", "s"], "title": ["T", ""], "text": ["x", "y"]})
+    checks.run_checks(records, ["empty_or_short"])
+    assert used == [workers]
+
+
+def test_idle_cores_is_at_most_the_cores() -> None:
+    from audit.parallel import cores, idle_cores
+
+    assert idle_cores() <= cores()

@@ -62,6 +62,8 @@ _CLOSER_OF = {"(": ")", "[": "]"}
 _BRACKET = re.compile(r"[()\[\]]")
 _INFLECTIONS = ("s", "es")
 _QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“"}
+#: What an open bracket or quote needs: one of these characters.
+_OPENERS = ("(", "[", '"', *_QUOTE_PAIRS)
 
 
 def ends_cut_off(text: str) -> tuple[str, str] | None:
@@ -521,7 +523,9 @@ class TruncationCheck(Check):
             offset = len(stripped) - len(matched)
             return [finding("warning", f"{field_name} looks cut off: {signal}", signal, matched, offset)]
         # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
-        prose = _without_urls(stripped)
+        # A value with no opening bracket or quote mark at all has neither (blanking URLs only
+        # removes characters): the URL scan is skipped.
+        prose = _without_urls(stripped) if any(c in stripped for c in _OPENERS) else ""
         bracket = unclosed_bracket(prose)
         if bracket:
             char, offset = bracket
