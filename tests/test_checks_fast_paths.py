@@ -341,3 +341,16 @@ def test_idle_cores_is_at_most_the_cores() -> None:
     from audit.parallel import cores, idle_cores
 
     assert idle_cores() <= cores()
+
+
+@pytest.mark.parametrize("name", ["truncation", "boilerplate", "markup_residue", "encoding", "malformed_url"])
+def test_repeated_values_get_their_own_findings(corpus: faults.FaultCorpus, name: str) -> None:
+    # Each value is looked at once; its copies in other records get copies of its findings.
+    once = corpus.records
+    twice = pd.concat([once, once.assign(id=once["id"] + "-copy")], ignore_index=True)
+    first = CHECKS[name]().run(once, CheckContext())
+    second = CHECKS[name]().run(twice, CheckContext())
+    expected = sorted(finding_rows(first) + [(f"{r[0]}-copy", *r[1:]) for r in finding_rows(first)], key=str)
+    assert sorted(finding_rows(second), key=str) == expected and first
+    evidence_ids = [id(f.evidence) for f in second]
+    assert len(set(evidence_ids)) == len(evidence_ids)

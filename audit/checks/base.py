@@ -48,6 +48,23 @@ def make_repair(offset: int, old: str, new: str, description: str) -> dict[str, 
     return {"offset": offset, "old": old, "new": new, "description": description}
 
 
+def for_record(record_id: str, found: list[Finding]) -> list[Finding]:
+    """Copies of ``found`` (made for another record with the same value) naming ``record_id``,
+    each with its own evidence and repair dicts."""
+    return [
+        Finding(
+            record_id,
+            f.check,
+            f.severity,
+            f.field,
+            f.message,
+            dict(f.evidence),
+            dict(f.repair) if f.repair is not None else None,
+        )
+        for f in found
+    ]
+
+
 #: A finding as a plain tuple, in the order of :data:`FINDING_COLUMNS`.
 FindingRow = tuple[str, str, str, str, str, dict[str, Any], dict[str, Any] | None]
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, make_repair
+from audit.checks.base import Check, CheckContext, Finding, for_record, make_repair
 from audit.checks.prefilter import any_lowered, candidate_rows, scan
 from audit.urls import find_url_spans
 
@@ -389,21 +389,6 @@ class MalformedUrlCheck(Check):
                 url = urls[row]
                 if url not in url_found:
                     url_found[url] = url_field_findings("", url)
-                findings.extend(_for_record(ids[row], url_found[url]))
+                findings.extend(for_record(ids[row], url_found[url]))
         return findings
 
-
-def _for_record(record_id: str, found: list[Finding]) -> list[Finding]:
-    """Copies of ``found`` (made for another record) naming ``record_id``, each with its own dicts."""
-    return [
-        Finding(
-            record_id,
-            f.check,
-            f.severity,
-            f.field,
-            f.message,
-            dict(f.evidence),
-            dict(f.repair) if f.repair is not None else None,
-        )
-        for f in found
-    ]

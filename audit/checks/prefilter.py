@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit.checks.base import Finding
+from audit.checks.base import Finding, for_record
 
 
 def candidate_rows(
@@ -47,13 +47,24 @@ def field_findings(
     finder: Callable[[str, str, str], list[Finding]],
     fields: Sequence[str] = ("title", "text"),
 ) -> list[Finding]:
-    """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order."""
+    """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order.
+
+    A value seen before in the same field (copies of a record) is not searched again: its
+    findings are copied for the new record.
+    """
     ids = records["id"].tolist()
     columns = [(name, records[name].tolist()) for name in fields]
     findings: list[Finding] = []
+    done: dict[tuple[str, str], list[Finding]] = {}
     for row in rows:
         for name, values in columns:
-            findings.extend(finder(ids[row], name, values[row]))
+            value = values[row]
+            found = done.get((name, value))
+            if found is None:
+                found = done[name, value] = finder(ids[row], name, value)
+                findings.extend(found)
+            else:
+                findings.extend(for_record(ids[row], found))
     return findings
 
 

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, Severity
+from audit.checks.base import Check, CheckContext, Finding, Severity, for_record
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
 
@@ -434,9 +434,18 @@ class TruncationCheck(Check):
         # Two passes: the values that end in letters are collected first, so the vocabulary is
         # asked about all their last words at once (most need only a small part of the corpus).
         slots: list[list[Finding] | _MidWord] = []
+        # A value seen before in the same field (copies of a record) is not looked at again.
+        done: dict[tuple[str, str], list[Finding] | _MidWord] = {}
         for record_id, title, text in zip(ids, titles, texts, strict=True):
             for field_name, value in (("title", title), ("text", text)):
-                slots.append(self._ending(record_id, field_name, value))
+                ending = done.get((field_name, value))
+                if ending is None:
+                    ending = done[field_name, value] = self._ending(record_id, field_name, value)
+                    slots.append(ending)
+                elif isinstance(ending, _MidWord):
+                    slots.append(ending._replace(record_id=record_id))
+                else:
+                    slots.append(for_record(record_id, ending))
                 if limits[field_name] is not None:  # most corpora have no limit
                     limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
                     if limit_findings:
