@@ -78,6 +78,7 @@ class ConflictingCopiesCheck(Check):
         # Texts are normalised only for rows that share a key with another row: the rest are in
         # no group of two or more, so cannot conflict.
         bodies: dict[int, str] = {}
+        normalised: dict[tuple[str, str], str] = {}
         findings: list[Finding] = []
         for kind, values in keys.items():
             rows_of: dict[str, list[int]] = defaultdict(list)
@@ -90,7 +91,10 @@ class ConflictingCopiesCheck(Check):
                     continue  # one record, or copies of one dedup cluster: all one version
                 for row in rows:
                     if row not in bodies:
-                        bodies[row] = normalised_body(texts[row], titles[row])
+                        key = (texts[row], titles[row])
+                        if key not in normalised:  # copies of a record share it
+                            normalised[key] = normalised_body(*key)
+                        bodies[row] = normalised[key]
                 members = [row for row in rows if bodies[row]]  # an empty text is in no group
                 if len(members) > 1:
                     groups.append((value, members))

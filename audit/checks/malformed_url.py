@@ -379,12 +379,18 @@ class MalformedUrlCheck(Check):
         ids, texts, urls = records["id"].tolist(), records["text"].tolist(), records["url"].tolist()
         with_url = {row for row, url in enumerate(urls) if url.strip()}
         in_text = set(candidate_rows(records, ("text",), _URL_HINT))
-        # url fields repeat (copies of one record): each distinct value is checked once.
+        # Values repeat (copies of one record): each distinct text and url field is checked once.
         url_found: dict[str, list[Finding]] = {}
+        text_found: dict[str, list[Finding]] = {}
         findings: list[Finding] = []
         for row in sorted(with_url.union(in_text)):
             if row in in_text:  # the others hold neither "://" nor "http": nothing to find
-                findings.extend(url_findings(ids[row], "text", texts[row]))
+                text = texts[row]
+                if text not in text_found:
+                    text_found[text] = found = url_findings(ids[row], "text", text)
+                    findings.extend(found)
+                else:
+                    findings.extend(for_record(ids[row], text_found[text]))
             if row in with_url:
                 url = urls[row]
                 if url not in url_found:
