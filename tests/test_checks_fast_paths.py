@@ -354,3 +354,19 @@ def test_repeated_values_get_their_own_findings(corpus: faults.FaultCorpus, name
     assert sorted(finding_rows(second), key=str) == expected and first
     evidence_ids = [id(f.evidence) for f in second]
     assert len(set(evidence_ids)) == len(evidence_ids)
+
+
+_END_BITS = ["http://", "HTTPS://", "httpſ://", "a", ".", " ", "(", ")", '"', "[", "]", "<", "{", "\n", "é"]
+_END_BITS += ["x.org/"]
+
+
+@given(st.lists(st.sampled_from(_END_BITS), max_size=14).map("".join))
+def test_ends_with_url_equals_the_last_url_match(text: str) -> None:
+    assert truncation._ends_with_url(text) == truncation._ends_with_url_plain(text)
+
+
+def test_ends_with_url_on_the_fault_corpus(corpus: faults.FaultCorpus) -> None:
+    values = corpus.records["text"].tolist() + [t.rstrip(".") for t in corpus.records["text"]]
+    assert any(truncation._ends_with_url(v) for v in values)
+    plain = [truncation._ends_with_url_plain(v) for v in values]
+    assert [truncation._ends_with_url(v) for v in values] == plain

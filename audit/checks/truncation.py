@@ -33,6 +33,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, for_record
+from audit.checks.prefilter import offsets
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
 
@@ -59,7 +60,9 @@ _WORD_CHARS = re.compile(r"\w+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _OPENER_OF = {")": "(", "]": "["}
 _CLOSER_OF = {"(": ")", "[": "]"}
-_BRACKET = re.compile(r"[()\[\]]")
+#: URL_PATTERN's characters, and its beginning with one of them after it (same flags).
+_URL_CHARS = re.compile(r"[^\s<>\"{}|\\^`\[\]]+")
+_URL_START = re.compile(r"https?://[^\s<>\"{}|\\^`\[\]]", re.IGNORECASE)
 _INFLECTIONS = ("s", "es")
 _QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“"}
 #: What an open bracket or quote needs: one of these characters.
@@ -135,21 +138,17 @@ def unclosed_bracket(text: str) -> tuple[str, int] | None:
         # The last opener is on top of the stack at the end: nothing is pushed after it, and
         # closers of the other kind do not pop it.
         return text[last], last
-    # The walk over the brackets alone (findall: no match objects); the k-th bracket's offset
-    # is looked up only for the one left open.
-    brackets = _BRACKET.findall(text)
+    # The walk over the brackets alone, found by str.find (a few per text; no regex scan of
+    # every character).
+    brackets = sorted(at for char in "()[]" for at in offsets(text, char))
     stack: list[int] = []
-    for k, char in enumerate(brackets):
+    for at in brackets:
+        char = text[at]
         if char == "(" or char == "[":
-            stack.append(k)
-        elif stack and brackets[stack[-1]] == _OPENER_OF[char]:
+            stack.append(at)
+        elif stack and text[stack[-1]] == _OPENER_OF[char]:
             stack.pop()
-    if not stack:
-        return None
-    for k, match in enumerate(_BRACKET.finditer(text)):
-        if k == stack[-1]:
-            return match.group(0), match.start()
-    raise AssertionError("unreachable: the bracket was found by findall")
+    return (text[stack[-1]], stack[-1]) if stack else None
 
 
 def open_quote(text: str) -> str | None:
@@ -207,9 +206,22 @@ def ascii_words_but_last(values: list[str]) -> list[str]:
 
 
 def _ends_with_url(text: str) -> bool:
+    """Whether the last ``URL_PATTERN`` match of ``text[-2000:]`` ends it.
+
+    A match cannot cross a character the pattern excludes and runs greedily to the next one,
+    so that match lies in the final run of URL characters, and is there exactly when the run
+    holds ``http(s)://`` and a character after it.
+    """
     tail = text[-2000:]
     if "://" not in tail:  # every URL_PATTERN match holds it
         return False
+    run, _ = _trailing_run(_URL_CHARS, tail)
+    return _URL_START.search(run) is not None
+
+
+def _ends_with_url_plain(text: str) -> bool:
+    """:func:`_ends_with_url` by running ``URL_PATTERN`` over the tail (what it stands for; tests)."""
+    tail = text[-2000:]
     last = None
     for last in URL_PATTERN.finditer(tail):  # noqa: B007 - we want the last one
         pass
