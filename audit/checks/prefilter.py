@@ -55,13 +55,13 @@ def field_findings(
     ids = records["id"].tolist()
     columns = [(name, records[name].tolist()) for name in fields]
     findings: list[Finding] = []
-    done: dict[tuple[str, str], list[Finding]] = {}
+    done: dict[str, dict[str, list[Finding]]] = {name: {} for name in fields}
     for row in rows:
         for name, values in columns:
             value = values[row]
-            found = done.get((name, value))
+            found = done[name].get(value)
             if found is None:
-                found = done[name, value] = finder(ids[row], name, value)
+                found = done[name][value] = finder(ids[row], name, value)
                 findings.extend(found)
             else:
                 findings.extend(for_record(ids[row], found))

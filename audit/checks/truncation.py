@@ -447,12 +447,12 @@ class TruncationCheck(Check):
         # asked about all their last words at once (most need only a small part of the corpus).
         slots: list[list[Finding] | _MidWord] = []
         # A value seen before in the same field (copies of a record) is not looked at again.
-        done: dict[tuple[str, str], list[Finding] | _MidWord] = {}
+        done: dict[str, dict[str, list[Finding] | _MidWord]] = {"title": {}, "text": {}}
         for record_id, title, text in zip(ids, titles, texts, strict=True):
             for field_name, value in (("title", title), ("text", text)):
-                ending = done.get((field_name, value))
+                ending = done[field_name].get(value)
                 if ending is None:
-                    ending = done[field_name, value] = self._ending(record_id, field_name, value)
+                    ending = done[field_name][value] = self._ending(record_id, field_name, value)
                     slots.append(ending)
                 elif isinstance(ending, _MidWord):
                     slots.append(ending._replace(record_id=record_id))
