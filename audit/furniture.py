@@ -62,11 +62,15 @@ class LeakedFurniture:
 
     def finditer(self, value: str, lowered: str | None = None) -> Iterator[re.Match[str]]:
         """Matches in ``value``; ``lowered`` is ``value.lower()`` when the caller has it already."""
+        return self.pattern.finditer(value) if self.hinted(value, lowered) else iter(())
+
+    def hinted(self, value: str, lowered: str | None = None) -> bool:
+        """Whether ``value`` holds one of the hints (at its edges, for ``edges_only``): else no match."""
         if self.edges_only:
             lowered = f"{value[:EDGE_CHARS]}\n{value[-EDGE_CHARS:]}".lower()
         elif lowered is None:
             lowered = value.lower()
-        return self.pattern.finditer(value) if any(h in lowered for h in self.hints) else iter(())
+        return any(h in lowered for h in self.hints)
 
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

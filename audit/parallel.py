@@ -35,6 +35,20 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def idle_cores() -> float:
+    """Cores no other job is running on right now: the cores less the runnable tasks of
+    ``/proc/loadavg`` besides this one (elsewhere the 1-minute load average)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as handle:
+            running = int(handle.read().split()[3].split("/")[0]) - 1  # this process is one
+    except (OSError, ValueError, IndexError):
+        try:
+            running = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average (Windows): assume the cores are free
+            running = 0
+    return cores() - running
+
+
 def _call(args: tuple[Callable[[Any, Any], Any], Any]) -> Any:
     function, item = args
     return function(_SHARED, item)

@@ -19,10 +19,14 @@ URL_PATTERN = re.compile(r"https?://[^\s<>\"{}|\\^`\[\]]+", re.IGNORECASE)
 
 _TRAILING_PUNCTUATION = ".,;:!?'"
 _CLOSERS = {")": "(", "]": "["}
+#: The last characters trim_url may drop.
+_ENDS_TRIMMED = frozenset(_TRAILING_PUNCTUATION) | frozenset(_CLOSERS)
 
 
 def trim_url(candidate: str) -> str:
     """Drop sentence punctuation and unbalanced closing brackets from the end of a URL."""
+    if not candidate or candidate[-1] not in _ENDS_TRIMMED:
+        return candidate  # the common case: nothing to drop
     # Bracket counts are kept up to date as characters are dropped: linear, even for a
     # URL followed by a million ')'.
     counts = {char: candidate.count(char) for char in "()[]"}

@@ -27,6 +27,12 @@ HOSTILE = {
     "host spaces": "http://a " * (KB250 // 9),
     "quotes": '"' * KB250,
     "letters": "a" * KB250,
+    # Patterns tried only where a match can begin: each of these is such a place.
+    "percents": "%a" * (KB250 // 2),
+    "sentence ends": ". " * (KB250 // 2),
+    "login openers": "Please Sign " * (KB250 // 12),
+    "braced backslashes": "{\\" * (KB250 // 2),
+    "plain url field": "https://" + "a." * (KB250 // 2) + "org",
 }
 
 

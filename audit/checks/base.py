@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from audit.normalise import normalise_text
+
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 FINDING_COLUMNS = ["record_id", "check", "severity", "field", "message", "evidence", "repair"]
@@ -46,12 +48,49 @@ def make_repair(offset: int, old: str, new: str, description: str) -> dict[str, 
     return {"offset": offset, "old": old, "new": new, "description": description}
 
 
-def findings_frame(findings: list[Finding]) -> pd.DataFrame:
+def for_record(record_id: str, found: list[Finding]) -> list[Finding]:
+    """Copies of ``found`` (made for another record with the same value) naming ``record_id``,
+    each with its own evidence and repair dicts."""
+    return [
+        Finding(
+            record_id,
+            f.check,
+            f.severity,
+            f.field,
+            f.message,
+            dict(f.evidence),
+            dict(f.repair) if f.repair is not None else None,
+        )
+        for f in found
+    ]
+
+
+#: A finding as a plain tuple, in the order of :data:`FINDING_COLUMNS`.
+FindingRow = tuple[str, str, str, str, str, dict[str, Any], dict[str, Any] | None]
+
+
+def finding_rows(findings: list[Finding]) -> list[FindingRow]:
+    """The findings as plain tuples: what the findings frame is built from, and what a worker
+    process sends back (a tuple pickles several times faster than a dataclass instance)."""
+    return [(f.record_id, f.check, f.severity, f.field, f.message, f.evidence, f.repair) for f in findings]
+
+
+def findings_frame(findings: list[Finding], rows: list[FindingRow] | None = None) -> pd.DataFrame:
+    """The findings frame of ``findings`` (or of ``rows`` already made by :func:`finding_rows`)."""
     # Plain tuples, not ``as_dict``: ``dataclasses.asdict`` deep-copies every evidence dict, which
     # was the slowest part of the checks on large corpora. The frame takes over the findings'
     # evidence and repair dicts; the findings themselves are dropped after this.
-    rows = [(f.record_id, f.check, f.severity, f.field, f.message, f.evidence, f.repair) for f in findings]
-    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
+    return pd.DataFrame(finding_rows(findings) if rows is None else rows, columns=FINDING_COLUMNS)
+
+
+def normalised_body(text: str, title: str) -> str:
+    """The record's text as dedup compares it: ``norm_text`` of :func:`audit.normalise.add_normalised`
+    (the text normalised, or the title when the text is blank).
+
+    Checks call it for the few rows they compare, instead of reading a ``norm_text`` column
+    kept for every record.
+    """
+    return normalise_text(text if text.strip() else title)
 
 
 @dataclass

@@ -16,11 +16,14 @@ Example:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterator
+
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
-from audit.checks.prefilter import any_lowered, candidate_rows, field_findings
-from audit.furniture import EDGE_CHARS, LEAKED_FURNITURE
+from audit.checks.prefilter import any_lowered, candidate_rows, field_findings, offsets, scan_at
+from audit.furniture import EDGE_CHARS, LEAKED_FURNITURE, LeakedFurniture
 
 NAME = "boilerplate"
 #: A field can hold furniture only if it holds one of the kinds' hints (at its edges, for
@@ -40,13 +43,45 @@ def _removal(value: str, start: int, end: int) -> tuple[int, str]:
     return start, value[start:end]
 
 
+def _edge_starts(value: str) -> list[int]:
+    """Where an edge kind's match can begin: the field's start (``^``), or right after the
+    sentence end its look-behind needs."""
+    ends = sorted([*offsets(value, "."), *offsets(value, "!"), *offsets(value, "?")])
+    return [0, *(at + 1 for at in ends)]
+
+
+def _login_starts(value: str) -> list[int]:
+    """Where a login prompt can begin: at one of the (case-sensitive) words that open it."""
+    return sorted({at for word in _LOGIN_OPENERS for at in offsets(value, word)})
+
+
+_LOGIN_OPENERS = ("Please ", "Log", "Sign", "Already have an account? ")
+
+
+#: Kinds whose pattern begins with a look-behind, an anchor or an optional word: ``re`` would try
+#: it at every offset of the value; these give the few offsets where a match can begin.
+_STARTS: dict[str, Callable[[str], list[int]]] = {
+    "login prompt": _login_starts,
+    "furniture word": _edge_starts,
+    "date header": _edge_starts,
+}
+
+
+def _matches(furniture: LeakedFurniture, value: str, lowered: str) -> Iterator[re.Match[str]]:
+    """``furniture.finditer(value, lowered)``, tried only where a match can begin."""
+    starts = _STARTS.get(furniture.kind)
+    if starts is None:
+        return furniture.finditer(value, lowered)
+    return scan_at(furniture.pattern, value, starts(value)) if furniture.hinted(value, lowered) else iter(())
+
+
 def furniture_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Leaked-furniture findings for one field value."""
     found: list[Finding] = []
     lowered = value.lower()  # once for all kinds' hint tests
     for furniture in LEAKED_FURNITURE:
         kind = furniture.kind
-        for match in furniture.finditer(value, lowered):
+        for match in _matches(furniture, value, lowered):
             text = match.group(0).strip()
             if not text:
                 continue

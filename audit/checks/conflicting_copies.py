@@ -17,12 +17,14 @@ Example:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding
-from audit.dedup.shingles import shingle_hashes
+from audit.checks.base import Check, CheckContext, Finding, normalised_body
+from audit.dedup.shingles import hash_batch
 from audit.dedup.verify import similarity
 from audit.normalise import normalise_text
 
@@ -39,6 +41,16 @@ def _url_key(url: str) -> str:
     return key.removeprefix("www.").rstrip("/")
 
 
+#: Groups compared per batch of shingle hashing (bounds the hashing's working memory).
+_GROUP_CHUNK = 2_000
+
+
+def _each_distinct(function: Callable[[str], str], values: list[str]) -> list[str]:
+    """``[function(v) for v in values]``, computed once per distinct value (titles and urls repeat)."""
+    done = {value: function(value) for value in dict.fromkeys(values)}
+    return [done[value] for value in values]
+
+
 class ConflictingCopiesCheck(Check):
     name = NAME
     description = "same title or same URL but a different text (a new version or a scrape error)"
@@ -48,34 +60,76 @@ class ConflictingCopiesCheck(Check):
         self.min_title_words = min_title_words
         self.same_text_threshold = same_text_threshold
         self._cluster_of: dict[str, str] = {}
+        #: Sorted unique shingle hashes of the records being compared (see _prefetch_shingles).
+        self._shingles: dict[str, np.ndarray] = {}
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids = records["id"].tolist()
-        norm_texts = (
-            records["norm_text"].tolist()
-            if "norm_text" in records
-            else [normalise_text(t) for t in records["text"].tolist()]
-        )
-        text_of = {record_id: text for record_id, text in zip(ids, norm_texts, strict=True)}
+        ids, texts, titles = records["id"].tolist(), records["text"].tolist(), records["title"].tolist()
         cluster_of: dict[str, str] = {}
         if context.clusters is not None and len(context.clusters):
             for members in context.clusters["members"]:
                 cluster_of.update((member, members[0]) for member in members)
         self._cluster_of = cluster_of
-        findings: list[Finding] = []
-        titles = [normalise_text(t) for t in records["title"].tolist()]
+        title_keys = _each_distinct(normalise_text, titles)
         keys = {
-            "same title": [t if len(t.split()) >= self.min_title_words else "" for t in titles],
-            "same url": [_url_key(u) for u in records["url"].tolist()],
+            "same title": [t if len(t.split()) >= self.min_title_words else "" for t in title_keys],
+            "same url": _each_distinct(_url_key, records["url"].tolist()),
         }
+        # Texts are normalised only for rows that share a key with another row: the rest are in
+        # no group of two or more, so cannot conflict.
+        bodies: dict[int, str] = {}
+        normalised: dict[tuple[str, str], str] = {}
+        findings: list[Finding] = []
         for kind, values in keys.items():
-            groups: dict[str, list[str]] = defaultdict(list)
-            for record_id, value, text in zip(ids, values, norm_texts, strict=True):
-                if value and text:
-                    groups[value].append(record_id)
-            for value, members in groups.items():
-                findings.extend(self._group_findings(kind, value, members, text_of))
+            rows_of: dict[str, list[int]] = defaultdict(list)
+            for row, value in enumerate(values):
+                if value:
+                    rows_of[value].append(row)
+            groups = []
+            for value, rows in rows_of.items():
+                if len(rows) < 2 or len({cluster_of.get(ids[row], ids[row]) for row in rows}) < 2:
+                    continue  # one record, or copies of one dedup cluster: all one version
+                for row in rows:
+                    if row not in bodies:
+                        key = (texts[row], titles[row])
+                        if key not in normalised:  # copies of a record share it
+                            normalised[key] = normalised_body(*key)
+                        bodies[row] = normalised[key]
+                members = [row for row in rows if bodies[row]]  # an empty text is in no group
+                if len(members) > 1:
+                    groups.append((value, members))
+            groups.sort(key=lambda group: group[1][0])  # in order of first member, as rows are read
+            for start in range(0, len(groups), _GROUP_CHUNK):
+                chunk = groups[start : start + _GROUP_CHUNK]
+                text_of = {ids[row]: bodies[row] for _, members in chunk for row in members}
+                self._prefetch_shingles(chunk, ids, text_of)
+                for value, members in chunk:
+                    findings.extend(self._group_findings(kind, value, [ids[m] for m in members], text_of))
+        self._shingles = {}
         return findings
+
+    def _prefetch_shingles(
+        self, groups: list[tuple[str, list[int]]], ids: list[str], text_of: dict[str, str]
+    ) -> None:
+        """Shingle sets of every member of the groups holding two texts or more, hashed in one batch
+        (one call per text cost more than the comparisons themselves)."""
+        wanted = []
+        for _, rows in groups:
+            members = [ids[row] for row in rows]
+            if len({text_of[m] for m in members}) < 2:
+                continue
+            # Only a member with a different text outside its own cluster is ever compared by
+            # shingles: counted, not paired, so a group of thousands stays linear.
+            keyed = [(text_of[m], self._cluster_of.get(m, m)) for m in members]
+            texts, clusters, both = Counter(t for t, _ in keyed), Counter(c for _, c in keyed), Counter(keyed)
+            wanted += [
+                member
+                for member, (text, cluster) in zip(members, keyed, strict=True)
+                if len(members) - texts[text] - clusters[cluster] + both[text, cluster] > 0
+            ]
+        wanted = list(dict.fromkeys(wanted))
+        sets = hash_batch([text_of[record_id] for record_id in wanted]).as_sets()
+        self._shingles = {record_id: sets.of(n) for n, record_id in enumerate(wanted)}
 
     def _group_findings(
         self, kind: str, value: str, members: list[str], text_of: dict[str, str]
@@ -114,5 +168,5 @@ class ConflictingCopiesCheck(Check):
         cluster = self._cluster_of.get(a)
         if text_of[a] == text_of[b] or (cluster is not None and cluster == self._cluster_of.get(b)):
             return True
-        jaccard, containment = similarity(shingle_hashes(text_of[a]), shingle_hashes(text_of[b]))
+        jaccard, containment = similarity(self._shingles[a], self._shingles[b])
         return max(jaccard, containment) >= self.same_text_threshold

@@ -40,9 +40,9 @@ class EmptyOrShortCheck(Check):
     def run(self, records: pd.DataFrame, context: CheckContext | None) -> list[Finding]:
         titled_sources = set(records.loc[records["title"].str.strip() != "", "source"])
         findings: list[Finding] = []
-        for record_id, source, title, text in zip(
-            records["id"], records["source"], records["title"], records["text"], strict=True
-        ):
+        # tolist(), not the Series: iterating an Arrow-backed column boxes each value (~1 µs).
+        columns = (records[name].tolist() for name in ("id", "source", "title", "text"))
+        for record_id, source, title, text in zip(*columns, strict=True):
             if self.require_title and not title.strip() and source in titled_sources:
                 findings.append(
                     Finding(

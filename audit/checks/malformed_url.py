@@ -19,13 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, make_repair
+from audit.checks.base import Check, CheckContext, Finding, for_record, make_repair
 from audit.checks.prefilter import any_lowered, candidate_rows, scan
 from audit.urls import find_url_spans
 
@@ -81,6 +82,7 @@ def _finding(
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)  # URLs repeat across records (copies, common links)
 def _host_problem(url: str) -> str | None:
     """Why the host or port of a URL that has a scheme is invalid, or None."""
     try:
@@ -335,10 +337,21 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
     return found
 
 
+#: A url field that is plainly well formed: a lower-case scheme, a host of valid labels (letters,
+#: digits, inner hyphens, at most 63 characters, two or more), a path of non-empty segments of
+#: letters, digits, ``_ ~ -`` and single inner dots. None of the patterns of :func:`url_findings`
+#: can match it (no space, brace, backslash, bracket, second colon or "//", no "..."), so it
+#: has no finding; most url fields are such, and skip the scans.
+_PLAIN_URL = re.compile(
+    r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:/[A-Za-z0-9_~-]+(?:\.[A-Za-z0-9_~-]+)*)*/?"
+)
+
+
 def url_field_findings(record_id: str, value: str) -> list[Finding]:
     """Findings for a url field: the prose rules plus 'no scheme' and 'not a URL'."""
     stripped = value.strip()
-    if not stripped:
+    if not stripped or _PLAIN_URL.fullmatch(stripped):
         return []
     found = url_findings(record_id, "url", stripped)
     if found or re.match(r"^https?://", stripped, re.IGNORECASE):
@@ -365,8 +378,23 @@ class MalformedUrlCheck(Check):
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         ids, texts, urls = records["id"].tolist(), records["text"].tolist(), records["url"].tolist()
         with_url = {row for row, url in enumerate(urls) if url.strip()}
+        in_text = set(candidate_rows(records, ("text",), _URL_HINT))
+        # Values repeat (copies of one record): each distinct text and url field is checked once.
+        url_found: dict[str, list[Finding]] = {}
+        text_found: dict[str, list[Finding]] = {}
         findings: list[Finding] = []
-        for row in sorted(with_url.union(candidate_rows(records, ("text",), _URL_HINT))):
-            findings.extend(url_findings(ids[row], "text", texts[row]))
-            findings.extend(url_field_findings(ids[row], urls[row]))
+        for row in sorted(with_url.union(in_text)):
+            if row in in_text:  # the others hold neither "://" nor "http": nothing to find
+                text = texts[row]
+                if text not in text_found:
+                    text_found[text] = found = url_findings(ids[row], "text", text)
+                    findings.extend(found)
+                else:
+                    findings.extend(for_record(ids[row], text_found[text]))
+            if row in with_url:
+                url = urls[row]
+                if url not in url_found:
+                    url_found[url] = url_field_findings("", url)
+                findings.extend(for_record(ids[row], url_found[url]))
         return findings
+

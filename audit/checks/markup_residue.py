@@ -30,7 +30,7 @@ import unicodedata
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
-from audit.checks.prefilter import candidate_rows, field_findings, scan
+from audit.checks.prefilter import candidate_rows, field_findings, offsets, scan, scan_at
 from audit.urls import find_url_spans
 
 NAME = "markup_residue"
@@ -73,6 +73,16 @@ def _accented(mark: str, letter: str) -> str:
     return unicodedata.normalize("NFC", letter + _ACCENTS[mark])
 
 
+def _command_starts(value: str) -> list[int]:
+    """Where a :data:`_COMMAND` match can begin: at a backslash, or at a brace right before one."""
+    starts = []
+    for at in offsets(value, "\\"):
+        if at and value[at - 1] == "{":
+            starts.append(at - 1)
+        starts.append(at)
+    return starts
+
+
 def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
     """Markup-residue findings for one field value."""
     if not _MARKUP_CHAR.search(value):
@@ -103,14 +113,14 @@ def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
     for m in scan(_MATH, value, "$"):
         if any(c in m.group(0) for c in "\\^_{"):
             add("latex math", "warning", "LaTeX inline math", *m.span())
-    for m in scan(_COMMAND, value, "\\"):
+    for m in scan_at(_COMMAND, value, _command_starts(value)):
         command = m.group(1) or m.group(2)
         if command.lower() in _URL_COMMANDS:
             continue
         add("latex command", "warning", f"LaTeX command \\{command}", *m.span())
     for m in scan(_SCRIPT, value, "^{", "_{"):
         add("latex script", "warning", "LaTeX superscript/subscript", *m.span())
-    for m in scan(_COMMENT, value, "%"):
+    for m in scan_at(_COMMENT, value, offsets(value, "%")):  # every match begins with "%"
         add("latex comment", "warning", "LaTeX % comment marker in prose", *m.span())
     for m in scan(_TAG, value, "<"):
         add("html tag", "warning", "HTML tag in text", *m.span())

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit.checks.base import Finding
+from audit.checks.base import Finding, for_record
 
 
 def candidate_rows(
@@ -47,13 +47,24 @@ def field_findings(
     finder: Callable[[str, str, str], list[Finding]],
     fields: Sequence[str] = ("title", "text"),
 ) -> list[Finding]:
-    """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order."""
+    """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order.
+
+    A value seen before in the same field (copies of a record) is not searched again: its
+    findings are copied for the new record.
+    """
     ids = records["id"].tolist()
     columns = [(name, records[name].tolist()) for name in fields]
     findings: list[Finding] = []
+    done: dict[str, dict[str, list[Finding]]] = {name: {} for name in fields}
     for row in rows:
         for name, values in columns:
-            findings.extend(finder(ids[row], name, values[row]))
+            value = values[row]
+            found = done[name].get(value)
+            if found is None:
+                found = done[name][value] = finder(ids[row], name, value)
+                findings.extend(found)
+            else:
+                findings.extend(for_record(ids[row], found))
     return findings
 
 
@@ -86,6 +97,33 @@ def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
 def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
     """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
     return pattern.finditer(value) if any(h in value for h in hints) else iter(())
+
+
+def offsets(value: str, part: str) -> list[int]:
+    """Every offset where ``part`` occurs in ``value`` (overlaps included), in order."""
+    found, at = [], value.find(part)
+    while at >= 0:
+        found.append(at)
+        at = value.find(part, at + 1)
+    return found
+
+
+def scan_at(pattern: re.Pattern[str], value: str, starts: Iterable[int]) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(value)`` for a pattern whose every match is non-empty and begins at one of
+    the sorted ``starts``, trying those offsets alone.
+
+    For patterns that begin with a look-behind or an optional character, which ``re`` otherwise
+    tries at every offset. The same matches: leftmost first, the next one tried from the end of
+    the last (``match`` at an offset still sees the characters before it, for look-behinds).
+    """
+    end = 0
+    for start in starts:
+        if start < end:
+            continue
+        match = pattern.match(value, start)
+        if match:
+            yield match
+            end = match.end()
 
 
 #: The only non-ASCII characters whose ``str.lower()`` holds an ASCII letter (checked over all

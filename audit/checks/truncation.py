@@ -26,12 +26,14 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
+from typing import NamedTuple
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, Severity
+from audit.checks.base import Check, CheckContext, Finding, Severity, for_record
+from audit.checks.prefilter import offsets
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
 
@@ -57,25 +59,44 @@ _LAST_LETTERS = re.compile(r"\b([^\W\d_]{2,})$")
 _WORD_CHARS = re.compile(r"\w+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _OPENER_OF = {")": "(", "]": "["}
-_BRACKET = re.compile(r"[()\[\]]")
+_CLOSER_OF = {"(": ")", "[": "]"}
+#: URL_PATTERN's characters, and its beginning with one of them after it (same flags).
+_URL_CHARS = re.compile(r"[^\s<>\"{}|\\^`\[\]]+")
+_URL_START = re.compile(r"https?://[^\s<>\"{}|\\^`\[\]]", re.IGNORECASE)
 _INFLECTIONS = ("s", "es")
 _QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“"}
+#: What an open bracket or quote needs: one of these characters.
+_OPENERS = ("(", "[", '"', *_QUOTE_PAIRS)
 
 
 def ends_cut_off(text: str) -> tuple[str, str] | None:
     """``(signal, matched text)`` when ``text`` ends with an ellipsis or a dangling function word."""
-    stripped = text.rstrip()
+    return _cut_off(text.rstrip())
+
+
+def _cut_off(stripped: str, ends_complete: bool | None = None) -> tuple[str, str] | None:
+    """:func:`ends_cut_off` of a ``stripped`` text; ``ends_complete``: whether it ends with final
+    punctuation or a URL, when the caller knows."""
     if not stripped:
         return None
-    match = _ELLIPSIS.search(stripped[-20:])  # the tail only: these patterns end at "$"
-    if match:
-        return "ends with an ellipsis", match.group(0).strip()
-    if stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped):
+    tail = stripped[-20:]
+    if "..." in tail or "…" in tail:  # every match holds one
+        match = _ELLIPSIS.search(tail)  # the tail only: these patterns end at "$"
+        if match:
+            return "ends with an ellipsis", match.group(0).strip()
+    if ends_complete is None:
+        ends_complete = _ends_complete(stripped)
+    if ends_complete:
         return None
     word = last_word(stripped[-100:])
     if word and word.lower() in FUNCTION_WORDS:
         return "dangling function word", word
     return None
+
+
+def _ends_complete(stripped: str) -> bool:
+    """``stripped`` ends with final punctuation or a URL."""
+    return stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped)
 
 
 def _trailing_run(pattern: re.Pattern[str], text: str) -> tuple[str, int]:
@@ -110,14 +131,24 @@ def last_letters(text: str) -> str | None:
 
 def unclosed_bracket(text: str) -> tuple[str, int] | None:
     """The innermost bracket still open at the end of ``text`` and its offset, or None."""
-    stack: list[tuple[str, int]] = []
-    for match in _BRACKET.finditer(text):
-        char = match.group(0)
-        if char in "([":
-            stack.append((char, match.start()))
-        elif stack and stack[-1][0] == _OPENER_OF[char]:
+    last = max(text.rfind("("), text.rfind("["))
+    if last < 0:
+        return None
+    if text.find(_CLOSER_OF[text[last]], last + 1) < 0:
+        # The last opener is on top of the stack at the end: nothing is pushed after it, and
+        # closers of the other kind do not pop it.
+        return text[last], last
+    # The walk over the brackets alone, found by str.find (a few per text; no regex scan of
+    # every character).
+    brackets = sorted(at for char in "()[]" for at in offsets(text, char))
+    stack: list[int] = []
+    for at in brackets:
+        char = text[at]
+        if char == "(" or char == "[":
+            stack.append(at)
+        elif stack and text[stack[-1]] == _OPENER_OF[char]:
             stack.pop()
-    return stack[-1] if stack else None
+    return (text[stack[-1]], stack[-1]) if stack else None
 
 
 def open_quote(text: str) -> str | None:
@@ -151,6 +182,14 @@ _ASCII_LETTERS = bytes(c if chr(c).isalpha() or c == 0 else 32 for c in range(12
 # ~10x faster than "(?<![a-z])[a-z]* *\x00" on the text as it reads.
 _LAST_ASCII_WORD_REVERSED = re.compile(rb"\x00 *[a-z]*")
 _VOCABULARY_CHUNK = 5000
+#: Vocabulary lookups left after the first chunk that are searched for one by one (more: every
+#: word is collected), and the most substring hits that search may step through.
+_TARGETED_WORDS_MAX = 32
+_TARGETED_STEPS_MAX = 2_000_000
+_IS_ASCII_LETTER = [97 <= byte <= 122 for byte in range(256)]
+_ASCII_LETTER_RUN = re.compile(rb"[a-z]*")
+#: After a word: only spaces to the end of its value (NUL), so it is the value's last word.
+_ASCII_LAST_WORD_END = re.compile(rb" *\x00")
 
 
 def ascii_words_but_last(values: list[str]) -> list[str]:
@@ -167,9 +206,22 @@ def ascii_words_but_last(values: list[str]) -> list[str]:
 
 
 def _ends_with_url(text: str) -> bool:
+    """Whether the last ``URL_PATTERN`` match of ``text[-2000:]`` ends it.
+
+    A match cannot cross a character the pattern excludes and runs greedily to the next one,
+    so that match lies in the final run of URL characters, and is there exactly when the run
+    holds ``http(s)://`` and a character after it.
+    """
     tail = text[-2000:]
     if "://" not in tail:  # every URL_PATTERN match holds it
         return False
+    run, _ = _trailing_run(_URL_CHARS, tail)
+    return _URL_START.search(run) is not None
+
+
+def _ends_with_url_plain(text: str) -> bool:
+    """:func:`_ends_with_url` by running ``URL_PATTERN`` over the tail (what it stands for; tests)."""
+    tail = text[-2000:]
     last = None
     for last in URL_PATTERN.finditer(tail):  # noqa: B007 - we want the last one
         pass
@@ -180,41 +232,185 @@ class Vocabulary:
     """Words of the corpus, to tell a word cut in half from a real last word.
 
     The last word of each value is left out: cut-off fragments ("meth") repeat at the ends of
-    cut texts, never inside a text.
+    cut texts, never inside a text. Words are collected a chunk of values at a time, only as far
+    as a lookup needs: a real last word is usually found in the first chunks, and only a word
+    found nowhere (a fragment, a rare word) makes the whole corpus be read.
     """
 
     def __init__(self, values: Iterable[str]) -> None:
         self._values = values
+        self._found: set[str] = set()
+        self._pending: Iterator[list[str]] | None = None
+        self._complete = False
+
+    def _chunks(self) -> Iterator[list[str]]:
+        """The words of each next chunk of distinct values (a set of words: each value once)."""
+        distinct = self._distinct
+        for start in range(0, len(distinct), _VOCABULARY_CHUNK):
+            chunk, ascii_values, words = distinct[start : start + _VOCABULARY_CHUNK], [], []
+            for value in chunk:
+                if value.isascii():
+                    ascii_values.append(value)
+                else:
+                    words += _WORD.findall(value.lower())[:-1]
+            yield words + ascii_words_but_last(ascii_values)
+
+    @cached_property
+    def _distinct(self) -> list[str]:
+        return list(dict.fromkeys(self._values))
+
+    def _read_more(self) -> bool:
+        """Add the next chunk's words; False once every value has been read."""
+        if self._complete:
+            return False
+        if self._pending is None:
+            self._pending = self._chunks()
+        chunk = next(self._pending, None)
+        if chunk is None:
+            self._complete = True
+            return False
+        self._found.update(chunk)
+        return True
+
+    def _has_any(self, words: Iterable[str]) -> bool:
+        """Whether one of ``words`` is a corpus word, reading no more values than needed."""
+        words = tuple(words)
+        while not any(word in self._found for word in words):
+            if not self._read_more():
+                return False
+        return True
 
     @cached_property
     def words(self) -> set[str]:
-        """Built on first use: most corpora have few values that end without punctuation."""
-        words: set[str] = set()
-        ascii_values = []
-        for value in dict.fromkeys(self._values):  # a set of words: each distinct value once
-            if value.isascii():
-                ascii_values.append(value)
-            else:
-                words.update(_WORD.findall(value.lower())[:-1])
-        for start in range(0, len(ascii_values), _VOCABULARY_CHUNK):
-            words.update(ascii_words_but_last(ascii_values[start : start + _VOCABULARY_CHUNK]))
-        return words
+        """Every word (each value's last left out)."""
+        while self._read_more():
+            pass
+        return self._found
 
     @cached_property
     def _sorted(self) -> list[str]:
         return sorted(self.words)
 
+    def fragments(self, words: Iterable[str]) -> dict[str, str | None]:
+        """``{word: self.is_fragment(word)}`` for many words, reading the corpus as little as possible.
+
+        Words are collected chunk by chunk until all but a few lookups are found (with an
+        inflection: real words too); the few left over (often one leaked furniture word, e.g.
+        "subscribe") are searched for in the corpus, instead of collecting every word.
+        """
+        words = set(words)
+        lowered = {word: word.lower() for word in words}
+        open_words = set(lowered.values())
+        # Chunk by chunk until few enough are left to search for.
+        while open_words and (len(open_words) > _TARGETED_WORDS_MAX or not self._found):
+            if not self._read_more():
+                return {word: self.is_fragment(word) for word in words}  # every word collected
+            open_words = {
+                low
+                for low in open_words
+                if not any(form in self._found for form in (low, *(low + ending for ending in _INFLECTIONS)))
+            }
+        if not open_words:
+            return dict.fromkeys(words)
+        beginning = self._words_beginning(open_words)
+        if beginning is None:  # too common as substrings to search one by one
+            return {word: self.is_fragment(word) for word in words}
+        result: dict[str, str | None] = {}
+        for word, low in lowered.items():
+            found = beginning.get(low)
+            if found is None or any(form in found for form in (low, *(low + e for e in _INFLECTIONS))):
+                result[word] = None  # a real word, or not searched: found in the chunks read
+            else:
+                # The smallest longer word: what the bisection in is_fragment finds.
+                result[word] = min(found) if found else None
+        return result
+
+    def _words_beginning(self, prefixes: set[str]) -> dict[str, set[str]] | None:
+        """For each of ``prefixes`` (lower case), the corpus words (each value's last left out)
+        that begin with it; None when the search would take longer than collecting every word."""
+        found: dict[str, set[str]] = {prefix: set() for prefix in prefixes}
+        distinct = self._distinct
+        plain = [v for v in distinct if v.isascii() and "\x00" not in v]
+        others = [v for v in distinct if not (v.isascii() and "\x00" not in v)]
+        for value in others:
+            lowered = value.lower()
+            if any(prefix in lowered for prefix in prefixes):
+                for word in _WORD.findall(lowered)[:-1]:
+                    for prefix in prefixes:
+                        if word.startswith(prefix):
+                            found[prefix].add(word)
+        ascii_prefixes = [(prefix, prefix.encode("ascii")) for prefix in prefixes if prefix.isascii()]
+        budget = _TARGETED_STEPS_MAX
+        for start in range(0, len(plain), _VOCABULARY_CHUNK):
+            # As in ascii_words_but_last: letters lower-cased, everything else a space, NUL between values.
+            data = "\x00".join([*plain[start : start + _VOCABULARY_CHUNK], ""]).encode("ascii")
+            data = data.translate(_ASCII_LETTERS)
+            for prefix, needle in ascii_prefixes:
+                at = data.find(needle)
+                while at >= 0:
+                    budget -= 1
+                    if budget < 0:
+                        return None
+                    if at and _IS_ASCII_LETTER[data[at - 1]]:  # inside a word, not its beginning
+                        at = data.find(needle, at + 1)
+                        continue
+                    end = _ASCII_LETTER_RUN.match(data, at).end()  # type: ignore[union-attr]
+                    if not _ASCII_LAST_WORD_END.match(data, end):  # a value's last word does not count
+                        found[prefix].add(data[at:end].decode("ascii"))
+                    at = data.find(needle, end)
+        return found
+
     def is_fragment(self, word: str) -> str | None:
         """A longer corpus word that ``word`` begins, when ``word`` itself never occurs inside a value."""
         word = word.lower()
-        if word in self.words:
+        # "game" with "games" in the corpus is a word, not a fragment
+        if self._has_any((word, *(word + ending for ending in _INFLECTIONS))):
             return None
-        if any(word + ending in self.words for ending in _INFLECTIONS):
-            return None  # "game" with "games" in the corpus is a word, not a fragment
         at = bisect.bisect_right(self._sorted, word)
         if at < len(self._sorted) and self._sorted[at].startswith(word):
             return self._sorted[at]
         return None
+
+
+class _MidWord(NamedTuple):
+    """A value that ends in letters, waiting for the vocabulary: is its last word cut in half?"""
+
+    record_id: str
+    field_name: str
+    stripped: str
+    tail: str
+    word: str | None
+
+
+#: ASCII letters and digits (lower-cased), the rest deleted: the normalised text without its spaces.
+_ASCII_ALNUM = bytes(c if chr(c).isalnum() else 0 for c in range(128)).lower() + bytes(128)
+_NOT_ALNUM = bytes(c for c in range(256) if not (c < 128 and chr(c).isalnum()))
+
+
+def _prefix_candidates(bodies: set[str]) -> set[str]:
+    """The bodies whose normalised text may be a proper prefix of another's, or have one as its
+    prefix; the others are neither.
+
+    For ASCII bodies, normalising keeps the letters and digits (lower-cased) in order and makes
+    every other run one space: a normalised proper prefix is still a proper prefix once the
+    spaces are dropped, so only pairs whose letters and digits begin one another can be one.
+    Non-ASCII bodies (NFKC may change them) are always candidates, and so then are all.
+    """
+    if len(bodies) < 2:
+        return set()
+    if not all(body.isascii() for body in bodies):
+        return bodies
+    core_of = {body: body.encode("ascii").translate(_ASCII_ALNUM, _NOT_ALNUM) for body in bodies}
+    return {
+        body
+        for body, core in core_of.items()
+        for other, other_core in core_of.items()
+        if core != other_core and (other_core.startswith(core) or core.startswith(other_core))
+    }
+
+
+def _body(text: str, title: str) -> str:
+    return text if text.strip() else title
 
 
 class TruncationCheck(Check):
@@ -247,11 +443,33 @@ class TruncationCheck(Check):
         ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
         vocabulary = Vocabulary(titles + texts) if self.mid_word else None
         limits = {"title": self.length_limit(titles), "text": self.length_limit(texts)}
-        findings: list[Finding] = []
+        # Two passes: the values that end in letters are collected first, so the vocabulary is
+        # asked about all their last words at once (most need only a small part of the corpus).
+        slots: list[list[Finding] | _MidWord] = []
+        # A value seen before in the same field (copies of a record) is not looked at again.
+        done: dict[str, dict[str, list[Finding] | _MidWord]] = {"title": {}, "text": {}}
         for record_id, title, text in zip(ids, titles, texts, strict=True):
             for field_name, value in (("title", title), ("text", text)):
-                findings.extend(self._ending_findings(record_id, field_name, value, vocabulary))
-                findings.extend(self._limit_findings(record_id, field_name, value, limits[field_name]))
+                ending = done[field_name].get(value)
+                if ending is None:
+                    ending = done[field_name][value] = self._ending(record_id, field_name, value)
+                    slots.append(ending)
+                elif isinstance(ending, _MidWord):
+                    slots.append(ending._replace(record_id=record_id))
+                else:
+                    slots.append(for_record(record_id, ending))
+                if limits[field_name] is not None:  # most corpora have no limit
+                    limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
+                    if limit_findings:
+                        slots.append(limit_findings)
+        words = {slot.word for slot in slots if isinstance(slot, _MidWord) and slot.word}
+        longer_of = vocabulary.fragments(words) if vocabulary else {}
+        findings: list[Finding] = []
+        for slot in slots:
+            if isinstance(slot, _MidWord):
+                findings.extend(self._mid_word(slot, longer_of.get(slot.word) if slot.word else None))
+            else:
+                findings.extend(slot)
         findings.extend(self._proven_findings(records, context))
         return findings
 
@@ -300,6 +518,16 @@ class TruncationCheck(Check):
     def _ending_findings(
         self, record_id: str, field_name: str, value: str, vocabulary: Vocabulary | None
     ) -> list[Finding]:
+        """The findings on how one value ends."""
+        ending = self._ending(record_id, field_name, value)
+        if not isinstance(ending, _MidWord):
+            return ending
+        longer = vocabulary.is_fragment(ending.word) if vocabulary and ending.word else None
+        return self._mid_word(ending, longer)
+
+    def _ending(self, record_id: str, field_name: str, value: str) -> list[Finding] | _MidWord:
+        """The findings on how one value ends, or, for a value ending in letters, what the
+        mid-word test needs (:meth:`_mid_word`)."""
         stripped = value.rstrip()
         if not stripped:
             return []
@@ -309,13 +537,16 @@ class TruncationCheck(Check):
             evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
             return Finding(record_id, self.name, severity, field_name, message, evidence)
 
-        cut = ends_cut_off(stripped)
+        ends_complete = _ends_complete(stripped)
+        cut = _cut_off(stripped, ends_complete)
         if cut:
             signal, matched = cut
             offset = len(stripped) - len(matched)
             return [finding("warning", f"{field_name} looks cut off: {signal}", signal, matched, offset)]
         # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
-        prose = _without_urls(stripped)
+        # A value with no opening bracket or quote mark at all has neither (blanking URLs only
+        # removes characters): the URL scan is skipped.
+        prose = _without_urls(stripped) if any(c in stripped for c in _OPENERS) else ""
         bracket = unclosed_bracket(prose)
         if bracket:
             char, offset = bracket
@@ -326,32 +557,54 @@ class TruncationCheck(Check):
             offset = prose.rfind(quote)
             message = f"{field_name} ends inside an open quote {quote!r}"
             return [finding("warning", message, "open quote", quote, offset)]
-        if stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped):
+        if ends_complete:
             return []
-        last = last_letters(stripped[-200:])
-        longer = vocabulary.is_fragment(last) if vocabulary and last else None
+        return _MidWord(record_id, field_name, stripped, tail, last_letters(stripped[-200:]))
+
+    def _mid_word(self, ending: _MidWord, longer: str | None) -> list[Finding]:
+        """The findings of a value ending in letters: its last word cut in half (a ``longer``
+        corpus word begins with it), else, for a text, no final punctuation."""
+        record_id, field_name, stripped, tail, last = ending
         if last and longer:
-            word = last
-            message = f"{field_name} ends mid-word: {word!r} occurs nowhere else; the corpus has {longer!r}"
-            found = finding("warning", message, "mid-word", word, len(stripped) - len(word))
-            found.evidence["longer_word"] = longer
-            return [found]
+            message = f"{field_name} ends mid-word: {last!r} occurs nowhere else; the corpus has {longer!r}"
+            evidence = {
+                "signal": "mid-word",
+                "match": last,
+                "offset": len(stripped) - len(last),
+                "tail": tail,
+                "longer_word": longer,
+            }
+            return [Finding(record_id, self.name, "warning", field_name, message, evidence)]
         if field_name != "text":
             return []
-        message = "text has no final punctuation"
-        return [finding("info", message, "no final punctuation", stripped[-1], len(stripped) - 1)]
+        evidence = {
+            "signal": "no final punctuation",
+            "match": stripped[-1],
+            "offset": len(stripped) - 1,
+            "tail": tail,
+        }
+        return [Finding(record_id, self.name, "info", field_name, "text has no final punctuation", evidence)]
 
     # -- proven: a longer copy in the same cluster ---------------------------------------
     def _proven_findings(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         clusters = context.clusters
         if clusters is None or clusters.empty or "members" not in clusters:
             return []
-        norm = records["norm_text"] if "norm_text" in records else records["text"].map(normalise_text)
-        norm_of = dict(zip(records["id"], norm, strict=True))
-        length_of = dict(zip(records["id"], records["text"].str.len(), strict=True))
+        row_of = {record_id: row for row, record_id in enumerate(records["id"].tolist())}
+        texts, titles = records["text"].tolist(), records["title"].tolist()
         findings: list[Finding] = []
         for members in clusters["members"]:
-            present = [m for m in members if m in norm_of]
+            present = [m for m in members if m in row_of]
+            # What is normalised: the text, or the title when the text is blank.
+            body_of = {m: _body(texts[row_of[m]], titles[row_of[m]]) for m in present}
+            candidates = _prefix_candidates(set(body_of.values()))
+            # Only these members can be the cut copy or the longer one (in order, as before).
+            present = [m for m in present if body_of[m] in candidates]
+            if not present:
+                continue
+            # Normalised here, for those members only (no norm_text column needed).
+            norm_of = {m: normalise_text(body_of[m]) for m in present}
+            length_of = {m: len(texts[row_of[m]]) for m in present}
             by_length = sorted(present, key=lambda m: len(norm_of[m]), reverse=True)
             for member in present:
                 short = norm_of[member]
