@@ -33,12 +33,11 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz
 
-from audit.dedup.clusters import component_labels, split_chains_bulk
+from audit.dedup.clusters import split_chains_bulk
 from audit.dedup.engine import Engine, LocalEngine
 from audit.dedup.lsh import Banding, choose_banding
-from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings
-from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_pairs
+from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY
 from audit.normalise import normalise_text
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
@@ -180,9 +179,10 @@ def find_duplicates(
     """Cluster duplicate records; needs ``id`` and ``text`` (``norm_text`` is used when present).
 
     ``completeness(row)`` ranks copies (higher is more complete); the best is the
-    representative, ties going to the earliest row. ``engine`` signs and finds candidates
-    (default :class:`audit.dedup.engine.LocalEngine`); verification and clustering run here
-    whatever the engine, and the result does not depend on it.
+    representative, ties going to the earliest row. ``engine`` signs, finds candidates,
+    verifies pairs and labels components (default :class:`audit.dedup.engine.LocalEngine`);
+    the chaining guard's rounds and the output rows run here, and the result does not depend
+    on the engine.
     """
     engine = engine or LocalEngine()
     config = config or DedupConfig()
@@ -204,8 +204,8 @@ def find_duplicates(
         prefix_banding=config.prefix_banding,
         keep_signatures=False,
     )
-    signed = engine.sign(texts, settings)
-    counts = signed.sequences.counts
+    signed = engine.sign_held(texts, settings)  # shingles and band keys stay with the engine
+    counts = signed.counts
     clock.lap("sign")
 
     # 2. Exact copies: one leader per distinct normalised text; empty texts are never copies.
@@ -216,14 +216,12 @@ def find_duplicates(
     leaders = first[counts[first] > 0]
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
-    assert signed.band_keys is not None  # whole-text bands, then prefix bands: one search
-    candidates = engine.candidates(signed, leaders)
+    candidates = engine.candidates(signed, leaders)  # whole-text bands, then prefix bands: one search
     clock.lap("candidates")
-    sequences = signed.sequences
-    del signed  # its band keys (8 bytes per band and text) are no longer needed
     # Sets (sorted, unique) of the candidates only; every cluster's leaders are among them.
-    sets = sequences.as_sets(np.unique(candidates))
-    verified = verify_pairs(sets, sequences, candidates[:, 0], candidates[:, 1], config.threshold)
+    verify = engine.verifier(signed, np.unique(candidates))
+    del signed  # its band keys (8 bytes per band and text) are no longer needed
+    verified = verify(candidates[:, 0], candidates[:, 1], config.threshold, None)
     found = verified.relation > 0
     edge_a = np.concatenate((leader_row[follower], candidates[found, 0]))
     edge_b = np.concatenate((follower, candidates[found, 1]))
@@ -239,14 +237,10 @@ def find_duplicates(
     to_rep_jaccard, to_rep_containment = np.ones(len(ids)), np.ones(len(ids))
     to_rep_relation = np.full(len(ids), EXACT_DUPLICATE, dtype=object)
 
-    def compare(
-        reps: np.ndarray, members: np.ndarray, sets: ShingleBatch = sets, sequences: ShingleBatch = sequences
-    ) -> np.ndarray:
+    def compare(reps: np.ndarray, members: np.ndarray, verify: Callable = verify) -> np.ndarray:
         lead_rep, lead_member = leader_row[reps], leader_row[members]
         differ = np.flatnonzero(lead_rep != lead_member)
-        result = verify_pairs(
-            sets, sequences, lead_rep[differ], lead_member[differ], config.threshold, chain_threshold
-        )
+        result = verify(lead_rep[differ], lead_member[differ], config.threshold, chain_threshold)
         to_rep_jaccard[members] = 1.0
         to_rep_containment[members] = 1.0
         to_rep_relation[members] = EXACT_DUPLICATE
@@ -258,10 +252,10 @@ def find_duplicates(
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
     in_graph = np.unique(edges)
     rank = _rank(in_graph, completeness, records)
-    cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
-    labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
+    cluster, representative = split_chains_bulk(len(ids), edges, rank, compare, engine.components)
+    labels = engine.components(len(ids), edges)
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
-    del compare, sets, sequences  # the shingles are done with: freed before the output's Python objects
+    del compare, verify  # the shingles are done with: freed before the output's Python objects
     clock.lap("cluster")
 
     # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
