@@ -341,6 +341,11 @@ class DaskEngine:
         return result
 
 
+def _import_engine() -> None:
+    """Run on each worker at start: the engine's modules imported before the first task is timed."""
+    import audit.engines.dask  # noqa: F401
+
+
 @contextmanager
 def dask_engine(
     scheduler: str | None = None, workers: int | None = None, memory_limit: str | None = None
@@ -349,6 +354,7 @@ def dask_engine(
     (127.0.0.1 only, ``workers`` single-threaded processes, default one per core)."""
     if scheduler is not None:
         with Client(scheduler) as client:
+            client.run(_import_engine)
             yield DaskEngine(client)
         return
     options = {"memory_limit": memory_limit} if memory_limit else {}
@@ -363,4 +369,5 @@ def dask_engine(
         ) as cluster,
         Client(cluster) as client,
     ):
+        client.run(_import_engine)
         yield DaskEngine(client)
