@@ -244,7 +244,8 @@ class DaskEngine:
         for start in starts.tolist():
             if len(summaries) >= window:
                 receive()  # a bounded window: the workers never hold every text at once
-            part = self.client.scatter(list(_texts_slice(texts, start, start + per)), hash=False)
+            # One future for the partition (a bare list would be scattered element by element).
+            [part] = self.client.scatter([list(_texts_slice(texts, start, start + per))], hash=False)
             future = self.client.submit(_sign_held, part, settings, pure=False)
             held.append(future)
             summaries.append(self.client.submit(_summary, future, pure=False))
