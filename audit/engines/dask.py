@@ -15,9 +15,11 @@
   hash joins), and each joined partition is verified by :func:`audit.dedup.verify.verify_pairs`
   on the workers. Only ``(pair, jaccard, containment, relation)`` come back: the numbers of
   the local verification, bit for bit.
-- **components** (:meth:`DaskEngine.components`): min-label propagation with pointer jumping
-  over a dask.dataframe of edges (both directions) until no label changes; a component's label
-  is its smallest row, so labels order components as scipy's do.
+- **components** (:meth:`DaskEngine.components`): rounds over a dask.dataframe of edges in
+  label space: each partition labels its own components (scipy) and proposes each label's
+  local minimum, the smallest proposal per label relabels nodes and edges, and edges inside a
+  label are dropped, until none is left. A component's label is its smallest row, so labels
+  order components as scipy's do.
 
 The chaining guard's rounds (:func:`audit.dedup.clusters.split_chains_bulk`) run in the calling
 process, but each round's verification and components are the engine's. What the caller holds:
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit.dedup.clusters import component_labels
 from audit.dedup.engine import Signed, Verify
 from audit.dedup.lsh import bucket_pairs, unique_pairs
 from audit.dedup.shingles import ShingleBatch
@@ -152,21 +155,41 @@ def _verify_partition(frame: pd.DataFrame, threshold: float, near: float | None)
     )
 
 
-def _propagate(labels: pd.DataFrame, edges: dd.DataFrame) -> dd.DataFrame:
-    """One round of min-label propagation and pointer jumping: ``(node, label, next)``."""
-    neighbour = edges.merge(labels.rename(columns={"node": "v", "label": "seen"}), on="v")
-    best = neighbour.groupby("u")["seen"].min().to_frame("best")
-    step = labels.merge(best, left_on="node", right_index=True, how="left")
-    step["new"] = step["label"].where(step["best"].isna() | (step["label"] <= step["best"]), step["best"])
-    step["new"] = step["new"].astype(np.int64)
-    # Pointer jumping: a node takes its label's label, so long chains shrink by halves.
-    jumped = step[["node", "label", "new"]].merge(
-        step[["node", "new"]].rename(columns={"node": "new", "new": "far"}), on="new", how="left"
-    )
-    keep = jumped["far"].isna() | (jumped["new"] <= jumped["far"])
-    jumped["next"] = jumped["new"].where(keep, jumped["far"])
-    jumped["next"] = jumped["next"].astype(np.int64)
-    return jumped[["node", "label", "next"]]
+def _local_minima(frame: pd.DataFrame) -> pd.DataFrame:
+    """For each label on this partition's edges ``(a, b)``: the smallest label of its component
+    *within the partition* (scipy), as rows ``(label, smaller)``."""
+    if len(frame) == 0:
+        return pd.DataFrame({"label": pd.Series(dtype=np.int64), "smaller": pd.Series(dtype=np.int64)})
+    ends = np.concatenate((frame["a"].to_numpy(np.int64), frame["b"].to_numpy(np.int64)))
+    nodes, inverse = np.unique(ends, return_inverse=True)
+    local = component_labels(len(nodes), inverse.reshape(2, -1).T)
+    first = np.unique(local, return_index=True)[1]  # nodes are ascending: a component's first is its minimum
+    return pd.DataFrame({"label": nodes, "smaller": nodes[first[local]]})
+
+
+def _take_smaller(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` replaced by the merged-in ``smaller`` where there is one."""
+    out = frame.copy()
+    has = out["smaller"].notna().to_numpy()
+    values = out[column].to_numpy(np.int64).copy()
+    values[has] = out["smaller"].to_numpy()[has].astype(np.int64)
+    out[column] = values
+    return out
+
+
+def _relabel(frame: dd.DataFrame, column: str, smaller: dd.DataFrame) -> dd.DataFrame:
+    """``frame[column]`` replaced by its ``smaller`` label where it has one."""
+    joined = frame.merge(smaller.rename(columns={"label": column}), on=column, how="left")
+    columns = list(frame.columns)
+    return joined.map_partitions(_take_smaller, column, meta=joined._meta)[columns]
+
+
+def _moved(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["smaller"] < frame["label"]]
+
+
+def _apart(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["a"] != frame["b"]]
 
 
 @dataclass
@@ -314,7 +337,10 @@ class DaskEngine:
         )
 
     def components(self, size: int, edges: np.ndarray) -> np.ndarray:
-        """Min-label propagation over a dask.dataframe of the edges, until no label changes."""
+        """Connected components on the cluster: each round, every partition of the edges (in
+        label space) finds its local components (scipy) and proposes each label's local minimum;
+        the global minimum per label relabels the nodes and the edges; an edge whose ends share a
+        label is dropped. Done when no edge is left: a component's label is then its smallest row."""
         edges = np.asarray(edges, np.int64).reshape(-1, 2)
         if size == 0 or len(edges) == 0:
             return np.arange(size)
@@ -322,18 +348,22 @@ class DaskEngine:
         if self._labels is not None and self._labels[0] == digest:
             return self._labels[1].copy()  # the chaining guard's first round asks for the same
         npartitions = self._partitions(len(edges), self.pairs_per_partition)
-        both = np.concatenate((edges, edges[:, ::-1]))
-        edge_frame = dd.from_pandas(pd.DataFrame({"u": both[:, 0], "v": both[:, 1]}), npartitions=npartitions)
-        edge_frame = self.client.persist(edge_frame)
+        pairs = pd.DataFrame({"a": edges[:, 0], "b": edges[:, 1]})
+        edge_frame = dd.from_pandas(pairs, npartitions=npartitions)
         nodes = np.unique(edges)
         labels = dd.from_pandas(pd.DataFrame({"node": nodes, "label": nodes}), npartitions=npartitions)
+        minima_meta = pd.DataFrame({"label": pd.Series(dtype=np.int64), "smaller": pd.Series(dtype=np.int64)})
         self.rounds = 0
         while True:
             self.rounds += 1
-            step = self.client.persist(_propagate(labels, edge_frame))
-            changed = int(self.client.compute((step["label"] != step["next"]).sum()).result())
-            labels = step[["node", "next"]].rename(columns={"next": "label"})
-            if changed == 0:
+            proposals = edge_frame.map_partitions(_local_minima, meta=minima_meta)
+            smaller = proposals.groupby("label")["smaller"].min().reset_index()
+            smaller = self.client.persist(smaller.map_partitions(_moved, meta=minima_meta))
+            labels = _relabel(labels, "label", smaller)
+            moved = _relabel(_relabel(edge_frame, "a", smaller), "b", smaller)
+            edge_frame = moved.map_partitions(_apart, meta=moved._meta)
+            labels, edge_frame = self.client.persist([labels, edge_frame])
+            if int(self.client.compute(edge_frame.shape[0]).result()) == 0:
                 break
         found = self.client.compute(labels).result()
         result = np.arange(size)
