@@ -34,7 +34,7 @@ import pandas as pd
 from rapidfuzz import fuzz
 
 from audit.dedup.clusters import split_chains_bulk
-from audit.dedup.engine import Engine, LocalEngine
+from audit.dedup.engine import Engine, LocalEngine, Signed
 from audit.dedup.lsh import Banding, choose_banding
 from audit.dedup.signer import SignerSettings
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY
@@ -175,6 +175,7 @@ def find_duplicates(
     config: DedupConfig | None = None,
     completeness: Callable[[int], tuple] | None = None,
     engine: Engine | None = None,
+    signed: Signed | None = None,
 ) -> DedupResult:
     """Cluster duplicate records; needs ``id`` and ``text`` (``norm_text`` is used when present).
 
@@ -182,7 +183,8 @@ def find_duplicates(
     representative, ties going to the earliest row. ``engine`` signs, finds candidates,
     verifies pairs and labels components (default :class:`audit.dedup.engine.LocalEngine`);
     the chaining guard's rounds and the output rows run here, and the result does not depend
-    on the engine.
+    on the engine. ``signed``: the rows already signed with these settings (an indexed run
+    signs its records once, for the index and for this), handed to the engine by ``engine.held``.
     """
     engine = engine or LocalEngine()
     config = config or DedupConfig()
@@ -204,7 +206,8 @@ def find_duplicates(
         prefix_banding=config.prefix_banding,
         keep_signatures=False,
     )
-    signed = engine.sign_held(texts, settings)  # shingles and band keys stay with the engine
+    if signed is None:
+        signed = engine.sign_held(texts, settings)  # shingles and band keys stay with the engine
     counts = signed.counts
     clock.lap("sign")
 

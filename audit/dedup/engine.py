@@ -56,6 +56,10 @@ class Engine(Protocol):
         """Sign, keeping the shingles and band keys with the engine (only :class:`Signed` comes back)."""
         ...
 
+    def held(self, corpus: SignedCorpus) -> Signed:
+        """A corpus signed here (band keys included), handed to the engine as :meth:`sign_held` would."""
+        ...
+
     def candidates(self, signed: Signed, rows: np.ndarray) -> np.ndarray:
         """Unique pairs ``(low, high)`` among ``rows`` sharing a bucket in any band of the band
         keys (:func:`audit.dedup.lsh.candidate_pairs_from_keys`)."""

@@ -277,6 +277,26 @@ class DaskEngine:
             receive()
         return Signed(text_hashes, counts, _Held(held, np.append(starts, count), settings.key_bands()))
 
+    def held(self, corpus: SignedCorpus) -> Signed:
+        """A corpus signed in this process, scattered to the workers in partitions (as signed there)."""
+        count, per = len(corpus.text_hashes), self.texts_per_partition
+        starts = np.arange(0, count, per, dtype=np.int64)
+        sequences = corpus.sequences
+        keys = corpus.band_keys if corpus.band_keys is not None else np.empty((0, count), np.uint64)
+        futures = []
+        for start in starts.tolist():
+            stop = min(start + per, count)
+            low, high = int(sequences.offsets[start]), int(sequences.offsets[stop])
+            part = (
+                sequences.hashes[low:high],
+                sequences.offsets[start : stop + 1] - low,
+                corpus.text_hashes[start:stop],
+                keys[:, start:stop],
+            )
+            futures.extend(self.client.scatter([part], hash=False))
+        held = _Held(futures, np.append(starts, count), len(keys))
+        return Signed(corpus.text_hashes, sequences.counts, held)
+
     def candidates(self, signed: Signed, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, np.int64)
         if len(rows) < 2 or signed.held.bands == 0:
