@@ -221,7 +221,9 @@ class DaskEngine:
         self.client = client
         self.texts_per_partition = texts_per_partition
         self.pairs_per_partition = pairs_per_partition
-        self._labels: tuple[str, np.ndarray] | None = None
+        #: Labels of the last few edge sets (the chaining guard's first round and the stats ask
+        #: for the same graph, with other rounds between).
+        self._labels: dict[str, np.ndarray] = {}
         #: Rounds of label propagation in the last :meth:`components` (for tests and benchmarks).
         self.rounds = 0
 
@@ -365,8 +367,8 @@ class DaskEngine:
         if size == 0 or len(edges) == 0:
             return np.arange(size)
         digest = hashlib.sha1(edges.tobytes() + str(size).encode()).hexdigest()
-        if self._labels is not None and self._labels[0] == digest:
-            return self._labels[1].copy()  # the chaining guard's first round asks for the same
+        if digest in self._labels:
+            return self._labels[digest].copy()
         npartitions = self._partitions(len(edges), self.pairs_per_partition)
         pairs = pd.DataFrame({"a": edges[:, 0], "b": edges[:, 1]})
         edge_frame = dd.from_pandas(pairs, npartitions=npartitions)
@@ -388,7 +390,9 @@ class DaskEngine:
         found = self.client.compute(labels).result()
         result = np.arange(size)
         result[found["node"].to_numpy(np.int64)] = found["label"].to_numpy(np.int64)
-        self._labels = (digest, result.copy())
+        if len(self._labels) >= 4:
+            self._labels.pop(next(iter(self._labels)))
+        self._labels[digest] = result.copy()
         return result
 
 
