@@ -8,7 +8,7 @@ the local signer's forked pool) and of every Dask worker process, the 1-minute l
 the start, each worker's peak RSS (``VmHWM`` of the worker process) and bytes it spilled to
 disk, and this process's peak RSS so far (it holds the records: ingest, checks and clean run in
 the calling process). Each Dask result is compared with the local one (clusters, edges,
-``duplicate_of``). One JSON object per run is appended to ``--out``.
+``duplicate_of``; a sha1 of them is recorded too). One JSON object per run is appended to ``--out``.
 
     $ .venv/bin/python bench/dask_bench.py --records 100000 --workers 1,2
     $ .venv/bin/python bench/dask_bench.py --records 1000000 --workers 1 --memory-limit 700MB --no-local
@@ -17,6 +17,7 @@ the calling process). Each Dask result is compared with the local one (clusters,
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -83,6 +84,13 @@ def _same(result: DedupResult, local: DedupResult | None) -> bool | None:
     )
 
 
+def _digest(result: DedupResult) -> str:
+    """sha1 of the clusters, edges and ``duplicate_of`` (compares runs made in different processes)."""
+    copies = json.dumps(sorted(result.duplicate_of.items()))
+    text = result.clusters.to_json() + result.edges.to_json() + copies
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def _record(out: Path, row: dict[str, Any]) -> None:
     print(json.dumps(row), flush=True)
     with out.open("a", encoding="utf-8") as handle:
@@ -118,6 +126,7 @@ def main() -> None:
                     "cpu_s": round(_cpu() - cpu, 1),
                     "load": load,
                     "client_peak_rss_mb": round(_peak_mb()),
+                    "result_sha1": _digest(local),
                 },
             )
         for workers in [int(w) for w in args.workers.split(",")]:
@@ -148,6 +157,7 @@ def main() -> None:
                     "client_peak_rss_mb": round(_peak_mb()),
                     "seconds_per_stage": result.stats["seconds"],
                     "same_as_local": _same(result, local),
+                    "result_sha1": _digest(result),
                 },
             )
 
