@@ -1,70 +1,165 @@
 """Dedup records/s: the local engine vs the Dask engine on a LocalCluster of 1 and 2 workers,
 and each worker's peak memory under a ``memory_limit``.
 
-Times ``find_duplicates`` on a generated corpus (bench/corpus.py), normalised beforehand; the
-cluster's start-up is timed apart. Peak memory is each worker process's peak RSS after
-the run, as sampled by its Dask monitor (the client's ``ru_maxrss`` too: it holds the texts,
-signatures and the proof).
+Times ``find_duplicates`` on a cached planted corpus (``bench/.cache/corpus_N_SEED.parquet``,
+made by bench/dedup_bench.py; generated here when missing), texts normalised beforehand. The
+cluster's start-up is timed apart. Per run: wall seconds, CPU seconds of this process (and of
+the local signer's forked pool) and of every Dask worker process, the 1-minute load average at
+the start, each worker's peak RSS (``VmHWM`` of the worker process) and bytes it spilled to
+disk, and this process's peak RSS so far (it holds the records: ingest, checks and clean run in
+the calling process). Each Dask result is compared with the local one (clusters, edges,
+``duplicate_of``; a sha1 of them is recorded too). One JSON object per run is appended to ``--out``.
 
-    $ .venv/bin/python bench/dask_bench.py --records 20000,100000 --memory-limit 400MB
+    $ .venv/bin/python bench/dask_bench.py --records 100000 --workers 1,2
+    $ .venv/bin/python bench/dask_bench.py --records 1000000 --workers 1 --memory-limit 700MB --no-local
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import resource
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audit.dedup import DedupConfig, find_duplicates
+import pandas as pd
+
+from audit.dedup import DedupConfig, DedupResult, find_duplicates
 from audit.engines.dask import dask_engine
 from audit.normalise import add_normalised
 from audit.pipeline import completeness
 from bench.corpus import generate
 
+CACHE = Path(__file__).resolve().parent / ".cache"
+
 
 def _peak_mb() -> float:
-    """This process's peak RSS (Linux keeps the parent's across fork/exec: use for the client only)."""
+    """This process's peak RSS."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _worker_peak_mb(dask_worker) -> float:
-    """A worker's peak RSS as its own monitor sampled it (every 0.5 s) during its life."""
-    return max(dask_worker.monitor.quantities["memory"]) / 2**20
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (the local signer's pool)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _worker_stats(dask_worker: Any) -> dict[str, float]:
+    """A worker process's CPU seconds, peak RSS (the kernel's high-water mark) and bytes spilled."""
+    status = Path("/proc/self/status").read_text()
+    peak_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    times = os.times()
+    metrics = getattr(dask_worker.data, "cumulative_metrics", {})
+    spilled = sum(v for (label, unit), v in metrics.items() if label == "disk-write" and unit == "bytes")
+    return {
+        "cpu_s": round(times.user + times.system, 1),
+        "peak_rss_mb": round(peak_kb / 1024),
+        "spilled_mb": round(spilled / 2**20),
+    }
+
+
+def _corpus(size: int, seed: int) -> pd.DataFrame:
+    path = CACHE / f"corpus_{size}_{seed}.parquet"
+    if path.exists():
+        frame = pd.read_parquet(path, columns=["id", "title", "text", "url"])
+    else:
+        frame = generate(size, seed)[["id", "title", "text", "url"]]
+    return add_normalised(frame.assign(source="bench", line=1))
+
+
+def _same(result: DedupResult, local: DedupResult | None) -> bool | None:
+    if local is None:
+        return None
+    return (
+        result.duplicate_of == local.duplicate_of
+        and result.clusters.equals(local.clusters)
+        and result.edges.equals(local.edges)
+    )
+
+
+def _digest(result: DedupResult) -> str:
+    """sha1 of the clusters, edges and ``duplicate_of`` (compares runs made in different processes)."""
+    copies = json.dumps(sorted(result.duplicate_of.items()))
+    text = result.clusters.to_json() + result.edges.to_json() + copies
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _record(out: Path, row: dict[str, Any]) -> None:
+    print(json.dumps(row), flush=True)
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", default="20000")
-    parser.add_argument("--memory-limit", default="400MB")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--records", default="100000")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--memory-limit", default=None, help="per worker, e.g. 700MB (default: Dask's)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-local", action="store_true", help="skip the local engine (no comparison)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results_dask.jsonl")
     args = parser.parse_args()
     for size in [int(s) for s in args.records.split(",")]:
-        records = add_normalised(generate(size, seed=args.seed).assign(source="bench", line=1))
+        records = _corpus(size, args.seed)
+        text_mb = round(records["text"].str.len().sum() / 2**20)
         rank = completeness(records)
-        started = time.perf_counter()
-        local = find_duplicates(records, DedupConfig(), rank)
-        seconds = time.perf_counter() - started
-        print(f"{size:,} records, local: {seconds:.1f} s, {size / seconds:,.0f} records/s")
-        for workers in (1, 2):
+        base = {"records": size, "text_mb": text_mb, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+        local = None
+        if not args.no_local:
+            load, cpu, started = os.getloadavg()[0], _cpu(), time.perf_counter()
+            local = find_duplicates(records, DedupConfig(), rank)
+            seconds = time.perf_counter() - started
+            _record(
+                args.out,
+                base
+                | {
+                    "engine": "local",
+                    "seconds": round(seconds, 1),
+                    "records_per_s": round(size / seconds),
+                    "cpu_s": round(_cpu() - cpu, 1),
+                    "load": load,
+                    "client_peak_rss_mb": round(_peak_mb()),
+                    "result_sha1": _digest(local),
+                },
+            )
+        for workers in [int(w) for w in args.workers.split(",")]:
             started = time.perf_counter()
             with dask_engine(None, workers=workers, memory_limit=args.memory_limit) as engine:
                 start_up = time.perf_counter() - started
-                started = time.perf_counter()
+                load, cpu, started = os.getloadavg()[0], _cpu(), time.perf_counter()
                 result = find_duplicates(records, DedupConfig(), rank, engine=engine)
                 seconds = time.perf_counter() - started
-                peaks = engine.client.run(_worker_peak_mb)
-            same = result.duplicate_of == local.duplicate_of and result.clusters.equals(local.clusters)
-            print(
-                f"{size:,} records, dask {workers} worker(s): {seconds:.1f} s, "
-                f"{size / seconds:,.0f} records/s "
-                f"(cluster start-up {start_up:.1f} s; same result as local: {same}); peak RSS per worker "
-                f"(limit {args.memory_limit}): {', '.join(f'{v:.0f} MB' for v in peaks.values())}"
+                client_cpu = _cpu() - cpu
+                stats = engine.client.run(_worker_stats)
+                limit = engine.client.scheduler_info()["workers"]
+                limit_mb = [round(w["memory_limit"] / 2**20) for w in limit.values()]
+            _record(
+                args.out,
+                base
+                | {
+                    "engine": f"dask, {workers} worker(s)",
+                    "seconds": round(seconds, 1),
+                    "records_per_s": round(size / seconds),
+                    "start_up_s": round(start_up, 1),
+                    "client_cpu_s": round(client_cpu, 1),
+                    "workers_cpu_s": [s["cpu_s"] for s in stats.values()],
+                    "load": load,
+                    "memory_limit_mb": limit_mb,
+                    "worker_peak_rss_mb": [s["peak_rss_mb"] for s in stats.values()],
+                    "worker_spilled_mb": [s["spilled_mb"] for s in stats.values()],
+                    "client_peak_rss_mb": round(_peak_mb()),
+                    "seconds_per_stage": result.stats["seconds"],
+                    "same_as_local": _same(result, local),
+                    "result_sha1": _digest(result),
+                },
             )
-        print(f"client (this process) peak RSS so far: {_peak_mb():.0f} MB")
 
 
 if __name__ == "__main__":

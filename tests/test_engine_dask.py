@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
-from distributed import LocalCluster
+from distributed import Client, LocalCluster
 
 import audit
 from audit.cli import main
+from audit.dedup import DedupConfig, find_duplicates
+from audit.dedup.clusters import component_labels
+from audit.dedup.engine import LocalEngine
+from audit.dedup.signer import SignerSettings
+from audit.engines.dask import DaskEngine
+from audit.normalise import add_normalised
+from audit.pipeline import completeness
 from bench.corpus import generate
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -78,3 +87,61 @@ def test_runs_through_an_index_give_identical_outputs(tmp_path: Path, scheduler:
             local = (tmp_path / "local" / str(n) / name).read_bytes()
             assert local == (tmp_path / "dask" / str(n) / name).read_bytes(), (n, name)
     assert b'"duplicate_of_run": 1' in (tmp_path / "dask" / "1" / "removed.jsonl").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def engine(scheduler: str) -> Iterator[DaskEngine]:
+    with Client(scheduler) as client:
+        # Small partitions, so that pairs and edges span several of them.
+        yield DaskEngine(client, texts_per_partition=300, pairs_per_partition=400)
+
+
+def signer_settings() -> SignerSettings:
+    config = DedupConfig()
+    return replace(
+        config.signer(), banding=config.banding(), prefix_banding=config.prefix_banding, keep_signatures=False
+    )
+
+
+def test_verification_on_the_workers_gives_verify_pairs_numbers(engine: DaskEngine) -> None:
+    texts = add_normalised(generate(1500, seed=3))["norm_text"]
+    settings = replace(signer_settings(), normalise=False)
+    local = LocalEngine()
+    held, signed = engine.sign_held(texts, settings), local.sign_held(texts, settings)
+    assert (held.text_hashes == signed.text_hashes).all() and (held.counts == signed.counts).all()
+    pairs = engine.candidates(held, np.arange(len(texts)))
+    assert (pairs == local.candidates(signed, np.arange(len(texts)))).all() and len(pairs) > 200
+    rows = np.unique(pairs)
+    remote, here = engine.verifier(held, rows), local.verifier(signed, rows)
+    for near in (None, 0.65):  # the chaining guard verifies with a lower near-duplicate threshold
+        got, want = remote(pairs[:, 0], pairs[:, 1], 0.8, near), here(pairs[:, 0], pairs[:, 1], 0.8, near)
+        assert (got.jaccard == want.jaccard).all() and (got.containment == want.containment).all()
+        assert (got.relation == want.relation).all()
+    assert {1, 2} <= set(want.relation.tolist())  # near duplicates and truncated copies among them
+
+
+def test_components_on_the_workers_equal_scipy_components(engine: DaskEngine) -> None:
+    rng = np.random.default_rng(5)
+    random_edges = rng.integers(0, 3000, size=(1200, 2))
+    chain = np.column_stack((np.arange(3000, 3200), np.arange(3001, 3201)))[::-1]  # a path of 201 rows
+    edges = np.concatenate((random_edges, chain))
+    labels = engine.components(3500, edges)
+    assert engine.rounds < 10  # local components per partition: not one round per hop of the path
+    expected = component_labels(3500, edges)
+    # Same partition into components, each labelled by its smallest row.
+    firsts = np.unique(expected, return_index=True)[1]
+    assert len(np.unique(labels)) == len(firsts) and (labels[firsts] == firsts).all()
+    assert (labels == firsts[expected]).all()
+    assert (labels[3000:3201] == 3000).all() and (labels[3201:] == np.arange(3201, 3500)).all()
+
+
+def test_find_duplicates_on_the_workers_splits_chains_like_local(engine: DaskEngine) -> None:
+    records = add_normalised(generate(2500, seed=11).assign(source="t", line=1))
+    rank = completeness(records)
+    local = find_duplicates(records, DedupConfig(), rank)
+    remote = find_duplicates(records, DedupConfig(), rank, engine=engine)
+    assert remote.clusters.equals(local.clusters) and remote.edges.equals(local.edges)
+    assert remote.duplicate_of == local.duplicate_of and remote.relation_of == local.relation_of
+    same_stats = ("candidate_pairs", "edges", "components", "clusters", "chain_splits", "weak_edges")
+    assert {k: remote.stats[k] for k in same_stats} == {k: local.stats[k] for k in same_stats}
+    assert local.stats["chain_splits"] >= 1 and local.stats["weak_edges"] > 0  # the guard had work to do

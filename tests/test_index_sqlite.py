@@ -17,6 +17,8 @@ import pytest
 import audit
 from audit.cli import main
 from audit.dedup import find_duplicates
+from audit.dedup.engine import LocalEngine
+from audit.dedup.signer import SignedCorpus, SignerSettings, Texts
 from audit.index import open_index, verify_index
 from audit.index.base import FAULT_ENV
 from audit.pipeline import DEFAULT_STEPS, AuditResult, Dedup, completeness
@@ -246,3 +248,19 @@ def test_index_commands_stats_verify_compact(tmp_path: Path, capsys: pytest.Capt
     assert "record ref 7: stored signature differs" in capsys.readouterr().out
     assert main(["index", "stats", str(tmp_path / "missing.sqlite")]) == 2
     assert "no index there" in capsys.readouterr().err
+
+
+def test_an_indexed_run_signs_each_record_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    signed: list[int] = []
+    original = LocalEngine.sign
+
+    def counting(self: LocalEngine, texts: Texts, settings: SignerSettings) -> SignedCorpus:
+        signed.append(len(texts))
+        return original(self, texts, settings)
+
+    monkeypatch.setattr(LocalEngine, "sign", counting)
+    first, second = batch_runs(SEED_FILES[:2], tmp_path / "index.sqlite")
+    fetched = second.index.report["candidates_from_index"]
+    assert fetched > 0
+    # Each run's records once; the second run also the earlier records fetched as candidates.
+    assert signed == [len(first.records), len(second.records), fetched]

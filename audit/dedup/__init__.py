@@ -35,13 +35,12 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from audit.dedup.clusters import component_labels, split_chains_bulk
-from audit.dedup.engine import Engine, LocalEngine
+from audit.dedup.clusters import split_chains_bulk
+from audit.dedup.engine import Engine, LocalEngine, Signed
 from audit.dedup.kernel import normalise_many
 from audit.dedup.lsh import Banding, choose_banding, sorted_unique
-from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings
-from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY, verify_sequences
+from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
 
@@ -288,13 +287,16 @@ def find_duplicates(
     config: DedupConfig | None = None,
     completeness: Callable[[int], tuple] | None = None,
     engine: Engine | None = None,
+    signed: Signed | None = None,
 ) -> DedupResult:
     """Cluster duplicate records; needs ``id`` and ``text`` (``norm_text`` is used when present).
 
     ``completeness(row)`` ranks copies (higher is more complete); the best is the
-    representative, ties going to the earliest row. ``engine`` signs and finds candidates
-    (default :class:`audit.dedup.engine.LocalEngine`); verification and clustering run here
-    whatever the engine, and the result does not depend on it.
+    representative, ties going to the earliest row. ``engine`` signs, finds candidates,
+    verifies pairs and labels components (default :class:`audit.dedup.engine.LocalEngine`);
+    the chaining guard's rounds and the output rows run here, and the result does not depend
+    on the engine. ``signed``: the rows already signed with these settings (an indexed run
+    signs its records once, for the index and for this), handed to the engine by ``engine.held``.
     """
     engine = engine or LocalEngine()
     config = config or DedupConfig()
@@ -316,8 +318,9 @@ def find_duplicates(
         prefix_banding=config.prefix_banding,
         keep_signatures=False,
     )
-    signed = engine.sign(texts, settings)
-    counts = signed.sequences.counts
+    if signed is None:
+        signed = engine.sign_held(texts, settings)  # shingles and band keys stay with the engine
+    counts = signed.counts
     clock.lap("sign")
 
     # 2. Exact copies: one leader per distinct normalised text; empty texts are never copies.
@@ -328,13 +331,13 @@ def find_duplicates(
     leaders = first[counts[first] > 0]
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
-    assert signed.band_keys is not None  # whole-text bands, then prefix bands: one search
-    candidates = engine.candidates(signed, leaders)
+    candidates = engine.candidates(signed, leaders)  # whole-text bands, then prefix bands: one search
     clock.lap("candidates")
-    sequences = signed.sequences
+    # Verified where the shingles are (this process: compiled, straight from the shingles in text
+    # order; a cluster: on the workers); every cluster's leaders are among the candidates.
+    verify = engine.verifier(signed, sorted_unique(candidates.ravel()))
     del signed  # its band keys (8 bytes per band and text) are no longer needed
-    # Straight from the shingles in text order (compiled; no sets are built).
-    verified = verify_sequences(sequences, candidates[:, 0], candidates[:, 1], config.threshold)
+    verified = verify(candidates[:, 0], candidates[:, 1], config.threshold, None)
     found = verified.relation > 0
     edge_a = np.concatenate((leader_row[follower], candidates[found, 0]))
     edge_b = np.concatenate((follower, candidates[found, 1]))
@@ -357,7 +360,7 @@ def find_duplicates(
     proven_codes = candidates[proven, 0] << 32 | candidates[proven, 1]  # sorted: candidates are
     proven_jaccard, proven_containment = verified.jaccard[proven], verified.containment[proven]
 
-    def compare(reps: np.ndarray, members: np.ndarray, sequences: ShingleBatch = sequences) -> np.ndarray:
+    def compare(reps: np.ndarray, members: np.ndarray, verify: Callable = verify) -> np.ndarray:
         lead_rep, lead_member = leader_row[reps], leader_row[members]
         differ = np.flatnonzero(lead_rep != lead_member)
         pair_rep, pair_member = lead_rep[differ], lead_member[differ]
@@ -365,9 +368,7 @@ def find_duplicates(
         at = np.minimum(np.searchsorted(proven_codes, codes), max(len(proven_codes) - 1, 0))
         known = proven_codes[at] == codes if len(proven_codes) else np.zeros(len(codes), bool)
         unknown = np.flatnonzero(~known)
-        result = verify_sequences(
-            sequences, pair_rep[unknown], pair_member[unknown], config.threshold, chain_threshold
-        )
+        result = verify(pair_rep[unknown], pair_member[unknown], config.threshold, chain_threshold)
         to_rep_jaccard[members] = 1.0
         to_rep_containment[members] = 1.0
         to_rep_relation[members] = EXACT_DUPLICATE
@@ -384,10 +385,10 @@ def find_duplicates(
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
     in_graph = sorted_unique(edges)
     rank = _rank(in_graph, completeness, records)
-    cluster, representative = split_chains_bulk(len(ids), edges, rank, compare)
-    labels = component_labels(len(ids), edges) if len(edges) else np.arange(len(ids))
+    cluster, representative = split_chains_bulk(len(ids), edges, rank, compare, engine.components)
+    labels = engine.components(len(ids), edges)
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
-    del compare, sequences  # the shingles are done with: freed before the output's Python objects
+    del compare, verify  # the shingles are done with: freed before the output's Python objects
     clock.lap("cluster")
 
     # The output is ~2 million small dicts and lists at 1M records: Python's cycle collector

@@ -86,6 +86,7 @@ def split_chains_bulk(
     edges: np.ndarray,
     rank: np.ndarray,
     is_duplicate: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    labels_of: Callable[[int, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`split_chains` for every component of ``edges`` at once.
 
@@ -97,11 +98,15 @@ def split_chains_bulk(
     Rounds: each component keeps the members that are duplicates of its best-ranked member;
     the rest of *all* components are clustered again together (no edge joins the rest of two
     different components, so their components are the per-component ones).
+
+    ``labels_of(size, edges)`` labels the components (default :func:`component_labels`; a Dask
+    engine labels them on its cluster): equal within one, increasing with its first row.
     """
+    labels_of = labels_of or component_labels
     cluster = np.full(size, -1, dtype=np.int64)
     reps: list[np.ndarray] = []
     firsts: list[np.ndarray] = []
-    labels = component_labels(size, edges) if size and len(edges) else np.arange(size)
+    labels = labels_of(size, edges) if size and len(edges) else np.arange(size)
     # Clusters are ordered as split_chains orders them: by their component's first row, then their own.
     # Each row's component's first row (np.minimum.at: one pass; np.unique with indices sorts twice).
     first_of = np.full(int(labels.max(initial=0)) + 1, size, dtype=np.int64)
@@ -134,7 +139,7 @@ def split_chains_bulk(
         inside = np.zeros(size, dtype=bool)
         inside[rest] = True
         inner = edges[inside[edges[:, 0]] & inside[edges[:, 1]]]
-        labels = component_labels(size, inner)  # rows outside ``rest`` are left alone (one each)
+        labels = labels_of(size, inner)  # rows outside ``rest`` are left alone (one each)
     representative = np.concatenate(reps) if reps else np.empty(0, np.int64)
     first = np.concatenate(firsts) if firsts else np.empty(0, np.int64)
     order = np.lexsort((first, component_first[first]))

@@ -1,10 +1,13 @@
 """Where the heavy steps of :func:`audit.dedup.find_duplicates` run: this process, or a cluster.
 
 An engine signs the texts (shingle hashes, text hashes and the LSH band keys of both
-signatures, made with the signer's own :func:`audit.dedup.signer.sign_batch`) and proposes
-candidate pairs from the band keys. Verification (:func:`audit.dedup.verify.verify_pairs`) and
-clustering run in the calling process the same way whatever the engine, so every engine gives
-the same result. :class:`LocalEngine` is the default (batches on all cores of this machine);
+signatures, made with the signer's own :func:`audit.dedup.signer.sign_batch`), proposes
+candidate pairs from the band keys, verifies pairs on their exact shingle sets (the numbers of
+:func:`audit.dedup.verify.verify_pairs`) and labels connected components. The caller sees only
+compact per-record arrays (:class:`Signed`: text hashes, shingle counts), pairs, verified
+numbers and labels; the shingles and band keys stay where the engine keeps them. The chaining
+guard and the cluster rows are the same code for every engine, so every engine gives the same
+result. :class:`LocalEngine` is the default (batches on all cores of this machine);
 ``audit.engines.dask.DaskEngine`` runs the same functions on dask.dataframe partitions.
 
 Example:
@@ -13,37 +16,88 @@ Example:
     >>> engine = LocalEngine()
     >>> settings = SignerSettings(num_perm=16, banding=Banding(4, 4), keep_signatures=False)
     >>> signed = engine.sign(["a b c d e f", "a b c d e f"], settings)
-    >>> engine.candidates(signed, np.arange(2)).tolist()
+    >>> engine.candidates(engine.held(signed), np.arange(2)).tolist()
     [[0, 1]]
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
+from audit.dedup.clusters import component_labels
 from audit.dedup.lsh import candidate_pairs_from_keys
 from audit.dedup.signer import SignedCorpus, SignerSettings, Texts, sign_texts
+from audit.dedup.verify import VerifiedPairs, verify_sequences
+
+#: ``verify(a, b, threshold, near_threshold)``: :func:`audit.dedup.verify.verify_pairs` of rows.
+Verify = Callable[[np.ndarray, np.ndarray, float, float | None], VerifiedPairs]
+
+
+@dataclass
+class Signed:
+    """A signed corpus as the caller sees it: per text its xxh64 and shingle count; ``held`` is
+    the engine's own handle on the shingles and band keys (local arrays, or data on a cluster)."""
+
+    text_hashes: np.ndarray
+    counts: np.ndarray
+    held: Any
 
 
 class Engine(Protocol):
     def sign(self, texts: Texts, settings: SignerSettings) -> SignedCorpus:
-        """:func:`audit.dedup.signer.sign_texts` (band keys included), wherever it runs."""
+        """:func:`audit.dedup.signer.sign_texts` (band keys included), gathered here."""
         ...
 
-    def candidates(self, signed: SignedCorpus, rows: np.ndarray) -> np.ndarray:
-        """Unique pairs ``(low, high)`` among ``rows`` sharing a bucket in any band of
-        ``signed.band_keys`` (:func:`audit.dedup.lsh.candidate_pairs_from_keys`)."""
+    def sign_held(self, texts: Texts, settings: SignerSettings) -> Signed:
+        """Sign, keeping the shingles and band keys with the engine (only :class:`Signed` comes back)."""
+        ...
+
+    def held(self, corpus: SignedCorpus) -> Signed:
+        """A corpus signed here (band keys included), handed to the engine as :meth:`sign_held` would."""
+        ...
+
+    def candidates(self, signed: Signed, rows: np.ndarray) -> np.ndarray:
+        """Unique pairs ``(low, high)`` among ``rows`` sharing a bucket in any band of the band
+        keys (:func:`audit.dedup.lsh.candidate_pairs_from_keys`)."""
+        ...
+
+    def verifier(self, signed: Signed, rows: np.ndarray) -> Verify:
+        """Verification of pairs among ``rows`` (sorted); the band keys are not needed any more."""
+        ...
+
+    def components(self, size: int, edges: np.ndarray) -> np.ndarray:
+        """A label per row of ``0..size-1``, equal within a connected component of ``edges`` and
+        increasing with the component's first row (as :func:`audit.dedup.clusters.component_labels`)."""
         ...
 
 
 class LocalEngine:
-    """This machine: the signer's process pool and numpy banding."""
+    """This machine: the signer's process pool, numpy banding and verification, scipy components."""
 
     def sign(self, texts: Texts, settings: SignerSettings) -> SignedCorpus:
         return sign_texts(texts, settings)
 
-    def candidates(self, signed: SignedCorpus, rows: np.ndarray) -> np.ndarray:
-        assert signed.band_keys is not None, "sign with SignerSettings(banding=...)"
-        return candidate_pairs_from_keys(signed.band_keys, rows)
+    def held(self, corpus: SignedCorpus) -> Signed:
+        return Signed(corpus.text_hashes, corpus.sequences.counts, corpus)
+
+    def sign_held(self, texts: Texts, settings: SignerSettings) -> Signed:
+        return self.held(self.sign(texts, settings))
+
+    def candidates(self, signed: Signed, rows: np.ndarray) -> np.ndarray:
+        assert signed.held.band_keys is not None, "sign with SignerSettings(banding=...)"
+        return candidate_pairs_from_keys(signed.held.band_keys, rows)
+
+    def verifier(self, signed: Signed, rows: np.ndarray) -> Verify:
+        sequences = signed.held.sequences  # ``rows`` is not needed: no sets are built here
+
+        def verify(a: np.ndarray, b: np.ndarray, threshold: float, near: float | None) -> VerifiedPairs:
+            return verify_sequences(sequences, a, b, threshold, near)
+
+        return verify
+
+    def components(self, size: int, edges: np.ndarray) -> np.ndarray:
+        return component_labels(size, edges) if size and len(edges) else np.arange(size)

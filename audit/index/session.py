@@ -26,6 +26,7 @@ import pandas as pd
 
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
 from audit.dedup.engine import Engine, LocalEngine
+from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignedCorpus
 from audit.index.base import IndexBackend, IndexParams, NewEntries, all_band_keys
 from audit.normalise import normalise_text
@@ -129,7 +130,12 @@ def dedup_with_index(
     try:
         texts = records["norm_text"] if "norm_text" in records else records["text"].map(normalise_text)
         engine = engine or LocalEngine()
-        signed = engine.sign(texts.tolist(), replace(config.signer(), normalise=False))
+        # Signed once, with the dedup's band keys too: the signatures go to the index, the
+        # shingles and band keys to the dedup below (with the fetched earlier records' in front).
+        settings = replace(
+            config.signer(), normalise=False, banding=config.banding(), prefix_banding=config.prefix_banding
+        )
+        signed = engine.sign(texts.tolist(), settings)
         keys = all_band_keys(signed.signatures, signed.prefix_signatures, params)
         probe = keys[signed.sequences.counts > 0].reshape(-1, 2)  # an empty text is nobody's copy
         earlier = backend.fetch(backend.lookup(probe))
@@ -153,7 +159,11 @@ def dedup_with_index(
                 return (2,) if was_kept[row] else (1,)
             return (0, *completeness(row - first_new))
 
-        result = find_duplicates(combined, config, rank, engine=engine)
+        if len(earlier):  # only the fetched earlier records are signed again here
+            both = engine.held(_concat(engine.sign(earlier["norm_text"].tolist(), settings), signed))
+        else:
+            both = engine.held(signed)
+        result = find_duplicates(combined, config, rank, engine=engine, signed=both)
         session = IndexedRun(backend, run, label, signed, keys, candidates=len(earlier))
         session.ref_of = dict(zip(names, earlier["ref"].astype(int), strict=True))
         copies = {n for n, kept in zip(names, was_kept, strict=True) if not kept}
@@ -162,6 +172,23 @@ def dedup_with_index(
         backend.rollback()
         backend.close()
         raise
+
+
+def _concat(first: SignedCorpus, second: SignedCorpus) -> SignedCorpus:
+    """Two signed corpora as one, ``first``'s rows first."""
+    offsets = np.concatenate(
+        (first.sequences.offsets, second.sequences.offsets[1:] + first.sequences.offsets[-1])
+    )
+    keys = None
+    if first.band_keys is not None and second.band_keys is not None:
+        keys = np.concatenate((first.band_keys, second.band_keys), axis=1)
+    return SignedCorpus(
+        ShingleBatch(np.concatenate((first.sequences.hashes, second.sequences.hashes)), offsets),
+        np.concatenate((first.signatures, second.signatures)),
+        np.concatenate((first.prefix_signatures, second.prefix_signatures)),
+        np.concatenate((first.text_hashes, second.text_hashes)),
+        keys,
+    )
 
 
 def _this_run_only(result: DedupResult, earlier: set[str], earlier_copies: set[str]) -> DedupResult:
