@@ -8,16 +8,18 @@ times faster.
 
 Example:
     >>> import pandas as pd
+import pyarrow as pa
     >>> list(row_dicts(pd.DataFrame({"id": ["a", "b"], "line": [1, 2]})))
     [{'id': 'a', 'line': 1}, {'id': 'b', 'line': 2}]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 
 def _cells(column: pd.Series) -> list[Any]:
@@ -34,3 +36,36 @@ def row_dicts(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
     values = [_cells(frame.iloc[:, n]) for n in range(len(columns))]
     for row in zip(*values, strict=True):
         yield dict(zip(columns, row, strict=True))
+
+
+def arrow_strings(column: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow chunks behind a string column, shared, not copied; None when it is not Arrow-backed."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        backed = pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    else:
+        backed = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    return pa.chunked_array(column) if backed else None
+
+
+def cell_reader(column: pd.Series, block: int = 512) -> Callable[[int], Any]:
+    """A function giving the cell at a row position, without converting the whole column.
+
+    An Arrow-backed column is converted a block of rows at a time, the last block kept: rows
+    asked for in ascending order (dedup's ranking of duplicate copies) cost well under a
+    microsecond each, and no list of every value is built.
+    """
+    chunks = arrow_strings(column)
+    if chunks is None:
+        values = column.to_numpy(dtype=object)
+        return lambda row: values[row]
+    cached: list[Any] = [0, []]  # first row of the block, its values
+
+    def cell(row: int) -> Any:
+        start, values = cached
+        if not start <= row < start + len(values):
+            start, values = row, chunks.slice(row, block).to_pylist()
+            cached[:] = start, values
+        return values[row - start]
+
+    return cell

@@ -24,7 +24,7 @@ import pandas as pd
 from audit.checks.base import Check, CheckContext, Finding
 from audit.dedup.shingles import shingle_hashes
 from audit.dedup.verify import similarity
-from audit.normalise import normalise_text
+from audit.normalise import normalise_text, normalised_texts
 
 NAME = "conflicting_copies"
 #: At most this many other ids are listed in a finding's evidence.
@@ -54,7 +54,7 @@ class ConflictingCopiesCheck(Check):
         norm_texts = (
             records["norm_text"].tolist()
             if "norm_text" in records
-            else [normalise_text(t) for t in records["text"].tolist()]
+            else normalised_texts(records)
         )
         text_of = {record_id: text for record_id, text in zip(ids, norm_texts, strict=True)}
         cluster_of: dict[str, str] = {}

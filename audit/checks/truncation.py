@@ -32,7 +32,7 @@ from functools import cached_property
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity
-from audit.normalise import normalise_text
+from audit.normalise import normalised_texts
 from audit.urls import URL_PATTERN, find_url_spans
 
 NAME = "truncation"
@@ -346,7 +346,7 @@ class TruncationCheck(Check):
         clusters = context.clusters
         if clusters is None or clusters.empty or "members" not in clusters:
             return []
-        norm = records["norm_text"] if "norm_text" in records else records["text"].map(normalise_text)
+        norm = records["norm_text"] if "norm_text" in records else normalised_texts(records)
         norm_of = dict(zip(records["id"], norm, strict=True))
         length_of = dict(zip(records["id"], records["text"].str.len(), strict=True))
         findings: list[Finding] = []
