@@ -48,12 +48,28 @@ def _sync(handle: Any) -> None:
 _JSONL_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
-def write_jsonl(frame: pd.DataFrame, path: Path) -> None:
+def write_jsonl(frame: pd.DataFrame | Iterable[dict[str, Any]], path: Path) -> None:
+    """One JSON object a line: the rows of a DataFrame, or row dicts as they are streamed."""
+    rows = row_dicts(frame) if isinstance(frame, pd.DataFrame) else frame
+    encode = _JSONL_ENCODER.encode
     with path.open("w", encoding="utf-8") as handle:
-        for row in row_dicts(frame):
-            handle.write(_JSONL_ENCODER.encode({k: _plain(v) for k, v in row.items()}))
-            handle.write("\n")
+        lines: list[str] = []
+        for row in rows:
+            lines.append(encode({k: _plain(v) for k, v in row.items()}))
+            if len(lines) >= 2_000:  # written in blocks: one write call per line costs more
+                lines.append("")
+                handle.write("\n".join(lines))
+                lines = []
+        if lines:
+            lines.append("")
+            handle.write("\n".join(lines))
         _sync(handle)
+
+
+def _rows(result: Any, name: str) -> pd.DataFrame | Iterable[dict[str, Any]]:
+    """``result``'s clean or removed rows: streamed by an AuditResult, else its DataFrame."""
+    stream = getattr(result, f"{name}_rows", None)
+    return stream() if stream is not None else getattr(result, name)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -116,8 +132,9 @@ def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False)
     except OSError as error:
         raise OutputDirError(f"{out_dir}: cannot create the output directory: {error.strerror}") from error
     try:
-        write_jsonl(result.clean, staging / "clean.jsonl")
-        write_jsonl(result.removed, staging / "removed.jsonl")
+        # Streamed from the records when the result can (no DataFrame of the whole corpus).
+        write_jsonl(_rows(result, "clean"), staging / "clean.jsonl")
+        write_jsonl(_rows(result, "removed"), staging / "removed.jsonl")
         write_jsonl(result.quarantine, staging / "quarantine.jsonl")
         write_jsonl(result.findings, staging / "findings.jsonl")
         write_jsonl(result.clusters, staging / "clusters.jsonl")
