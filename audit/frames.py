@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 
-def _cells(column: pd.Series) -> list[Any]:
+def column_values(column: pd.Series) -> list[Any]:
+    """The cells of ``column`` as Python values, missing ones as None where pandas says pd.NA."""
     cells = column.tolist()
     if getattr(column.dtype, "na_value", None) is pd.NA:
         # Nullable ints, floats, booleans, strings: to_dict gives None for a missing cell, tolist pd.NA.
@@ -33,7 +34,7 @@ def _cells(column: pd.Series) -> list[Any]:
 def row_dicts(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
     """The rows of ``frame`` as dicts, like ``frame.to_dict("records")`` but lazily and faster."""
     columns = [str(c) for c in frame.columns]
-    values = [_cells(frame.iloc[:, n]) for n in range(len(columns))]
+    values = [column_values(frame.iloc[:, n]) for n in range(len(columns))]
     for row in zip(*values, strict=True):
         yield dict(zip(columns, row, strict=True))
 

@@ -9,13 +9,13 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from audit.frames import row_dicts
+from audit.frames import column_values
 from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 
@@ -48,14 +48,30 @@ def _sync(handle: Any) -> None:
 _JSONL_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
+def _plain_rows(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """The rows of ``frame`` with JSON-safe values; only columns that may hold other values
+    (floats with NaN, numpy scalars in object columns, missing strings) go through :func:`_plain`."""
+    columns = [str(c) for c in frame.columns]
+    values = []
+    for n in range(len(columns)):
+        column = frame.iloc[:, n]
+        cells = column_values(column)
+        exact = pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)
+        strings = isinstance(column.dtype, pd.StringDtype) and not column.hasnans
+        values.append(cells if exact or strings else [_plain(cell) for cell in cells])
+    for row in zip(*values, strict=True):
+        yield dict(zip(columns, row, strict=True))
+
+
 def write_jsonl(frame: pd.DataFrame | Iterable[dict[str, Any]], path: Path) -> None:
-    """One JSON object a line: the rows of a DataFrame, or row dicts as they are streamed."""
-    rows = row_dicts(frame) if isinstance(frame, pd.DataFrame) else frame
+    """One JSON object a line: the rows of a DataFrame, or streamed row dicts of plain JSON values
+    (str, int, float, bool, None, lists and dicts of them)."""
+    rows = _plain_rows(frame) if isinstance(frame, pd.DataFrame) else frame
     encode = _JSONL_ENCODER.encode
     with path.open("w", encoding="utf-8") as handle:
         lines: list[str] = []
         for row in rows:
-            lines.append(encode({k: _plain(v) for k, v in row.items()}))
+            lines.append(encode(row))
             if len(lines) >= 2_000:  # written in blocks: one write call per line costs more
                 lines.append("")
                 handle.write("\n".join(lines))
