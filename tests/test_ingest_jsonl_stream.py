@@ -140,3 +140,18 @@ def test_records_span_batches_in_order_with_unique_ids(
     assert batch.quarantine["line"].tolist() == [11]
     assert str(batch.records["text"].dtype) == "str"
     assert batch.files[0]["records"] == 50 and batch.files[0]["quarantined"] == 1
+
+
+def test_large_csv_and_parquet_files_keep_order_across_spilled_batches(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    count = 45_001  # three batches of row dicts turned into Arrow tables, the last one partial
+    texts = [f"text {n}" for n in range(count)]
+    (tmp_path / "a.csv").write_text("id,text\n" + "".join(f"c{n},{t}\n" for n, t in enumerate(texts)))
+    pq.write_table(pa.table({"text": texts}), tmp_path / "b.parquet")
+    batch = read_inputs([tmp_path])
+    assert batch.records["text"].tolist() == texts + texts
+    assert batch.records["line"].tolist() == list(range(2, count + 2)) + list(range(1, count + 1))
+    assert batch.records["id"].tolist()[count : count + 2] == ["b.parquet:1", "b.parquet:2"]
+    assert [f["records"] for f in batch.files] == [count, count]

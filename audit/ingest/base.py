@@ -84,9 +84,9 @@ class SourceFile:
 class ReadResult:
     """What a reader got out of one file: record rows and quarantine rows.
 
-    A reader gives its records either as row dicts (``rows``) or, for large files, as Arrow
-    tables of :data:`audit.schema.RECORD_TYPES` built batch by batch (``tables``); a reader uses
-    one of the two, so the records keep their order in the file.
+    Records are row dicts (``rows``) and, for large files, Arrow tables of
+    :data:`audit.schema.RECORD_TYPES` the earlier rows were turned into (``tables``, see
+    :meth:`spill`): the file's records are the tables' rows, then ``rows``.
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -97,6 +97,13 @@ class ReadResult:
     @property
     def record_count(self) -> int:
         return len(self.rows) + sum(table.num_rows for table in self.tables)
+
+    def spill(self, limit: int = 20_000) -> None:
+        """Turn the row dicts gathered so far into an Arrow table once there are ``limit`` of them:
+        a reader calls it as it goes, so a large file never holds a dict per record."""
+        if len(self.rows) >= limit:
+            self.tables.append(rows_table(self.rows))
+            self.rows = []
 
     def record_tables(self) -> list[pa.Table]:
         """Every record of the file as Arrow tables (``rows`` converted, and then dropped)."""
