@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit.dedup import DedupResult
-from audit.frames import arrow_strings, column_values, row_dicts
+from audit.frames import arrow_strings, column_values, row_dicts, take_values
 from audit.urls import find_urls
 
 CLEAN_COLUMNS = ["id", "title", "text", "url", "urls", "sources", "repairs"]
@@ -87,7 +87,7 @@ class _Positions:
 
 def _take(records: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
     """The cells of ``column`` at ``rows`` as Python values (only those rows converted)."""
-    return column_values(records[column].take(rows)) if len(rows) else []
+    return take_values(records[column], rows)
 
 
 @dataclass

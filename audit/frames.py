@@ -7,7 +7,8 @@ the clean step and the JSONL writers on large corpora. Converting each column on
 times faster.
 
 Example:
-    >>> import pandas as pd
+    >>> import numpy as np
+import pandas as pd
 import pyarrow as pa
     >>> list(row_dicts(pd.DataFrame({"id": ["a", "b"], "line": [1, 2]})))
     [{'id': 'a', 'line': 1}, {'id': 'b', 'line': 2}]
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -37,6 +39,39 @@ def row_dicts(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
     values = [column_values(frame.iloc[:, n]) for n in range(len(columns))]
     for row in zip(*values, strict=True):
         yield dict(zip(columns, row, strict=True))
+
+
+def arrow_chunks(column: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow chunks behind any Arrow-backed column (shared, not copied), else None."""
+    dtype = column.dtype
+    backed = isinstance(dtype, pd.ArrowDtype) or (
+        isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    )
+    return pa.chunked_array(column) if backed else None
+
+
+def take_values(column: pd.Series, rows: np.ndarray) -> list[Any]:
+    """The cells of ``column`` at positions ``rows`` as Python values (``column_values`` of a take).
+
+    Arrow's take on a many-chunk column first concatenates the chunks: a copy of the whole
+    column (every text of the corpus) for a few rows. Here each chunk takes its own rows.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    chunks = arrow_chunks(column)
+    if chunks is None or chunks.num_chunks <= 1:
+        return column_values(column.take(rows)) if len(rows) else []
+    starts = np.cumsum([0] + [len(chunk) for chunk in chunks.chunks])
+    which = np.searchsorted(starts, rows, side="right") - 1
+    cells: list[Any] = [None] * len(rows)
+    for number in np.unique(which).tolist():
+        at = np.flatnonzero(which == number)
+        values = chunks.chunk(number).take(pa.array(rows[at] - starts[number])).to_pylist()
+        for n, value in zip(at.tolist(), values, strict=True):
+            cells[n] = value
+    missing = getattr(column.dtype, "na_value", None)
+    if missing is not None and missing is not pd.NA and chunks.null_count:
+        cells = [missing if cell is None else cell for cell in cells]  # as tolist() gives them
+    return cells
 
 
 def arrow_strings(column: pd.Series) -> pa.ChunkedArray | None:

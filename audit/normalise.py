@@ -17,11 +17,12 @@ import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit.frames import arrow_strings
+from audit.frames import arrow_strings, take_values
 
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -73,7 +74,7 @@ def comparable_texts(records: pd.DataFrame) -> pd.Series:
 def normalised_texts(records: pd.DataFrame, rows: Sequence[int] | None = None) -> list[str]:
     """``norm_text`` of the records at positions ``rows`` (default: all), computed now, not stored."""
     body = comparable_texts(records)
-    values = body.tolist() if rows is None else body.take(list(rows)).tolist()
+    values = body.tolist() if rows is None else take_values(body, np.asarray(rows))
     return [normalise_text(t) for t in values]
 
 

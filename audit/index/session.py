@@ -83,7 +83,8 @@ class IndexedRun:
         keys = [
             self.keys[row] if ok else self.keys[row][:0] for row, ok in zip(rows, has_shingles, strict=True)
         ]
-        frame = records.iloc[rows][["id", "source", "line", "title", "url"]].reset_index(drop=True)
+        # Columns first, then rows: iloc on the whole frame would copy every text.
+        frame = records[["id", "source", "line", "title", "url"]].iloc[rows].reset_index(drop=True)
         # Normalised for the rows added only: the records carry no norm_text column.
         stored = records["norm_text"].to_numpy()[rows] if "norm_text" in records else None
         frame["norm_text"] = stored if stored is not None else normalised_texts(records, rows)

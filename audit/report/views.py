@@ -18,6 +18,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.checks.base import SEVERITIES
+from audit.frames import take_values
 from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
 from audit.report.diffs import Segment, changed_chars, word_diff
 
@@ -372,7 +373,7 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     at = ids.get_indexer(wanted)
     present = [record_id for record_id, row in zip(wanted, at.tolist(), strict=True) if row >= 0]
     rows_at = at[at >= 0]
-    columns = {name: records[name].take(rows_at).tolist() for name in ("source", "line", "title", "text")}
+    columns = {name: take_values(records[name], rows_at) for name in ("source", "line", "title", "text")}
     by_id = {
         record_id: {name: values[n] for name, values in columns.items()}
         for n, record_id in enumerate(present)
@@ -484,7 +485,7 @@ def finding_rows(findings: pd.DataFrame, records: pd.DataFrame) -> list[FindingR
     shown = np.unique(at[at >= 0])
     fields = (set(ordered["field"].tolist()) | {"source"}) & (set(records.columns) - {"id"})
     cells = {
-        name: dict(zip(shown.tolist(), records[name].take(shown).tolist(), strict=True)) for name in fields
+        name: dict(zip(shown.tolist(), take_values(records[name], shown), strict=True)) for name in fields
     }
     rows = []
     for row, finding in zip(at.tolist(), ordered.itertuples(), strict=True):
