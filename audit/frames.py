@@ -16,6 +16,8 @@ import pyarrow as pa
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -105,3 +107,15 @@ def cell_reader(column: pd.Series, block: int = 512) -> Callable[[int], Any]:
         return values[row - start]
 
     return cell
+
+
+def release_memory() -> None:
+    """Hand memory freed by a stage back to the OS (Arrow's pool, then glibc's heap).
+
+    A stage that built and dropped millions of Python strings leaves their pages with the
+    allocators; later stages (and the workers they fork) would otherwise start from that
+    high-water mark. A no-op where glibc's ``malloc_trim`` is not available.
+    """
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

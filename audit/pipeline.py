@@ -28,7 +28,7 @@ from audit.clean import CleanCorpus, plan_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
 from audit.dedup.engine import Engine
 from audit.expectations import load_suites, validate_suites, validation_tables
-from audit.frames import cell_reader
+from audit.frames import cell_reader, release_memory
 from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.index import IndexedRun, dedup_with_index, open_index, with_runs
 from audit.ingest import FieldMap, read_inputs
@@ -169,6 +169,7 @@ class Ingest(Step):
         batch = read_inputs(state.paths, state.config.fields)
         state.records, state.quarantine = batch.records, batch.quarantine
         state.files, state.skipped = batch.files, batch.skipped
+        release_memory()  # the batches' Python strings are gone; dedup forks its workers next
 
 
 class Normalise(Step):

@@ -17,9 +17,11 @@ scraped_date  str|None  date header of a page dump (``"Mar 13"``) the record fol
 format        str       reader that produced it: ``pagedump``, ``jsonl``, ``csv``, ``parquet``
 ============  ========  ==============================================================
 
-Later stages add columns of their own (``norm_text`` from normalisation); they never change
-the columns above. Findings, clusters and the cleaned corpus are separate DataFrames, see
-:mod:`audit.checks.base`, :mod:`audit.dedup` and :mod:`audit.clean`.
+String columns are pandas ``str`` columns backed by Arrow (one chunk per ingest batch, see
+:func:`records_from_tables`); ``urls`` is an Arrow list column. No stage adds or changes
+columns: the normalised text is computed where it is used (:mod:`audit.normalise`).
+Findings, clusters and the cleaned corpus are separate DataFrames, see :mod:`audit.checks.base`,
+:mod:`audit.dedup` and :mod:`audit.clean`.
 
 Example:
     >>> from audit.schema import empty_records

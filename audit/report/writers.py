@@ -48,19 +48,21 @@ def _sync(handle: Any) -> None:
 _JSONL_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
-def _plain_rows(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+def _plain_rows(frame: pd.DataFrame, batch: int = 50_000) -> Iterator[dict[str, Any]]:
     """The rows of ``frame`` with JSON-safe values; only columns that may hold other values
     (floats with NaN, numpy scalars in object columns, missing strings) go through :func:`_plain`."""
     columns = [str(c) for c in frame.columns]
-    values = []
-    for n in range(len(columns)):
-        column = frame.iloc[:, n]
-        cells = column_values(column)
-        exact = pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)
-        strings = isinstance(column.dtype, pd.StringDtype) and not column.hasnans
-        values.append(cells if exact or strings else [_plain(cell) for cell in cells])
-    for row in zip(*values, strict=True):
-        yield dict(zip(columns, row, strict=True))
+    for start in range(0, len(frame), batch):  # a slice at a time: no list of a whole column
+        part = frame.iloc[start : start + batch]
+        values = []
+        for n in range(len(columns)):
+            column = part.iloc[:, n]
+            cells = column_values(column)
+            exact = pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)
+            strings = isinstance(column.dtype, pd.StringDtype) and not column.hasnans
+            values.append(cells if exact or strings else [_plain(cell) for cell in cells])
+        for row in zip(*values, strict=True):
+            yield dict(zip(columns, row, strict=True))
 
 
 def write_jsonl(frame: pd.DataFrame | Iterable[dict[str, Any]], path: Path) -> None:
