@@ -92,11 +92,10 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         child = subprocess.run(
-            [sys.executable, "-c", CHILD, str(corpus), str(corpus.parent)],
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, "-c", CHILD, str(corpus), str(corpus.parent)], capture_output=True, text=True
         )
+        if child.returncode:  # say why, not only that it failed
+            sys.exit(f"{size:,} records: the run failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
         result = json.loads(child.stdout.strip().splitlines()[-1])
         result |= {
             "started": started,

@@ -46,7 +46,10 @@ def context(result: Any) -> dict[str, Any]:
     """Everything the template shows, from an :class:`audit.pipeline.AuditResult`."""
     report = result.report
     records, findings, clusters = result.records, result.findings, result.clusters
-    source_of = dict(zip(records["id"], records["source"], strict=True)) if len(records) else {}
+    # tolist(): iterating an Arrow-backed column boxes each cell (~1 µs).
+    source_of = (
+        dict(zip(records["id"].tolist(), records["source"].tolist(), strict=True)) if len(records) else {}
+    )
     length_chart, limit = views.length_chart(records, findings)
     overlap_chart, overlap_sources = views.source_overlap_chart(clusters, source_of)
     by_source_chart, finding_sources = views.findings_by_source_chart(findings, source_of)

@@ -308,10 +308,11 @@ def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
 def findings_by_source_chart(findings: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
     if not len(findings):
         return None, 0
-    sources = [source_of.get(r, "?") for r in findings["record_id"]]
-    per_pair = Counter(zip(sources, findings["check"], strict=True))
+    sources = [source_of.get(r, "?") for r in findings["record_id"].tolist()]
+    found_checks = findings["check"].tolist()
+    per_pair = Counter(zip(sources, found_checks, strict=True))
     names = sorted(_top(Counter(sources), MAX_SOURCES))
-    checks = sorted(set(findings["check"]))
+    checks = sorted(set(found_checks))
     cells = [[per_pair.get((s, c), 0) for c in checks] for s in names]
     return heat_map(names, checks, cells, unit="findings"), len(set(sources))
 
