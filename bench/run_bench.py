@@ -49,8 +49,10 @@ with tempfile.TemporaryDirectory(dir=sys.argv[2]) as out:
     result = audit.run([sys.argv[1]], out=Path(out) / "report", progress=progress)
 print(json.dumps({
     "records": len(result.records),
-    "kept": len(result.clean),
-    "removed": len(result.removed),
+    # From the report: len(result.clean) would build the cleaned corpus as a DataFrame after
+    # the run and count its memory in the peak.
+    "kept": result.report["counts"]["kept"],
+    "removed": result.report["counts"]["removed"],
     "findings": len(result.findings),
     "seconds": round(time.perf_counter() - started, 2),
     "cpu_seconds": round(cpu() - cpu_started, 2),
