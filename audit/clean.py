@@ -10,13 +10,17 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from audit.dedup import DedupResult
-from audit.frames import row_dicts
+from audit.frames import arrow_strings, column_values, row_dicts, take_values
 from audit.urls import find_urls
 
 CLEAN_COLUMNS = ["id", "title", "text", "url", "urls", "sources", "repairs"]
@@ -65,40 +69,186 @@ def apply_repairs(value: str, repairs: list[dict[str, Any]]) -> tuple[str, list[
     return "".join(pieces), applied
 
 
+class _Positions:
+    """Row positions of record ids, looked up in Arrow's hash table (no dict of every id)."""
+
+    def __init__(self, records: pd.DataFrame) -> None:
+        chunks = arrow_strings(records["id"])
+        values = records["id"].tolist() if chunks is None else None
+        self.ids = pa.array(values, pa.large_string()) if chunks is None else chunks.combine_chunks()
+
+    def __call__(self, ids: list[str]) -> np.ndarray:
+        """The position of each of ``ids``, -1 for an id that is no record."""
+        if not ids:
+            return np.empty(0, np.int64)
+        found = pc.index_in(pa.array(ids, self.ids.type), value_set=self.ids)
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
+
+
+def _take(records: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
+    """The cells of ``column`` at ``rows`` as Python values (only those rows converted)."""
+    return take_values(records[column], rows)
+
+
+@dataclass
+class CleanCorpus:
+    """The cleaned corpus and the removed records as row positions into ``records``, plus what changed.
+
+    No text is copied: rows are read from ``records`` a batch at a time when written
+    (:meth:`clean_rows`, :meth:`removed_rows`), or turned into DataFrames when asked for
+    (:meth:`clean_frame`, :meth:`removed_frame`).
+    """
+
+    records: pd.DataFrame
+    #: Positions of the kept records, in record order.
+    kept: np.ndarray
+    #: Kept position -> its title, text and url after repairs and fills (only records changed).
+    changed: dict[int, dict[str, str]]
+    #: Kept position -> its repair notes (only records with some).
+    notes: dict[int, list[str]]
+    #: Representative position -> its cluster's members as ``{id, source, line}``.
+    sources: dict[int, list[dict[str, Any]]]
+    #: Positions of the removed records, in record order.
+    removed_at: np.ndarray
+    #: One row per removed record (same order): id, reason, duplicate_of, jaccard, containment.
+    removed_info: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def kept_ids(self) -> list[str]:
+        return _take(self.records, "id", self.kept)
+
+    def clean_rows(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        """clean.jsonl's rows (the columns of :data:`CLEAN_COLUMNS`), read a batch at a time."""
+        for start in range(0, len(self.kept), batch):
+            rows = self.kept[start : start + batch]
+            columns = ("id", "title", "text", "url", "source", "line")
+            ids, titles, texts, urls, sources, lines = (_take(self.records, c, rows) for c in columns)
+            for n, row in enumerate(rows.tolist()):
+                changed = self.changed.get(row)
+                title, text, url = (
+                    (changed["title"], changed["text"], changed["url"])
+                    if changed
+                    else (titles[n], texts[n], urls[n])
+                )
+                yield {
+                    "id": ids[n],
+                    "title": title,
+                    "text": text,
+                    "url": url,
+                    "urls": find_urls(text),
+                    "sources": self.sources.get(row)
+                    or [{"id": ids[n], "source": sources[n], "line": int(lines[n])}],
+                    "repairs": self.notes.get(row, []),
+                }
+
+    def removed_rows(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
+        """removed.jsonl's rows (the columns of :data:`REMOVED_COLUMNS`), read a batch at a time."""
+        info = self.removed_info
+        for start in range(0, len(self.removed_at), batch):
+            rows = self.removed_at[start : start + batch]
+            part = info.iloc[start : start + batch]
+            columns = [_take(self.records, c, rows) for c in ("id", "source", "line", "title", "text", "url")]
+            columns += [column_values(part[c]) for c in ("reason", "duplicate_of")]
+            # A removed record with no similarity has None (NaN in the float column).
+            for name in ("jaccard", "containment"):
+                columns.append([None if v != v else v for v in column_values(part[name])])
+            for values in zip(*columns, strict=True):
+                yield dict(zip(REMOVED_COLUMNS, values, strict=True))
+
+    def clean_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.clean_rows()), columns=CLEAN_COLUMNS)
+
+    def removed_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.removed_rows()), columns=REMOVED_COLUMNS)
+
+
 def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame) -> CleanResult:
     """Build the cleaned corpus and the removed records from records, clusters and findings."""
-    # Only the columns the outputs use: norm_text, urls and the rest would be copied for nothing.
-    rows = list(row_dicts(records[["id", "source", "line", "title", "text", "url"]]))
-    by_id = {row["id"]: row for row in rows}
+    corpus, findings = plan_clean(records, dedup, findings)
+    return CleanResult(corpus.clean_frame(), corpus.removed_frame(), findings)
+
+
+def plan_clean(
+    records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame
+) -> tuple[CleanCorpus, pd.DataFrame]:
+    """Decide every record's fate and every kept record's repairs, without copying the corpus.
+
+    Returns the :class:`CleanCorpus` and the findings with an ``applied`` column (whether its
+    repair is in the cleaned corpus). Only records with repairs, and representatives lacking a
+    field a copy has, are looked at one by one.
+    """
+    ids = records["id"]
+    duplicate = ids.isin(list(dedup.duplicate_of)).to_numpy(bool) if len(ids) else np.zeros(0, bool)
+    kept, removed_at = np.flatnonzero(~duplicate), np.flatnonzero(duplicate)
+
     clusters = list(row_dicts(dedup.clusters))
-    members_of = {row["representative"]: row["members"] for row in clusters}
     rep_similarity = {m["id"]: m for row in clusters for m in row["to_representative"]}
+    removed_ids = _take(records, "id", removed_at)
+    similarity = [rep_similarity.get(i, {}) for i in removed_ids]
+    removed_info = pd.DataFrame(
+        {
+            "id": removed_ids,
+            "reason": [dedup.relation_of[i] for i in removed_ids],
+            "duplicate_of": [dedup.duplicate_of[i] for i in removed_ids],
+            "jaccard": [s.get("jaccard") for s in similarity],
+            "containment": [s.get("containment") for s in similarity],
+        },
+        columns=["id", "reason", "duplicate_of", "jaccard", "containment"],
+    )
+
+    # Members of clusters with a kept representative: their source and line, and fields to lend.
+    members_of = {row["representative"]: row["members"] for row in clusters}
+    rep_ids = list(members_of)
+    positions = _Positions(records)
+    rep_rows = positions(rep_ids)
+    pairs = zip(rep_rows.tolist(), rep_ids, strict=True)
+    kept_rep = [(row, rep) for row, rep in pairs if row >= 0 and not duplicate[row]]
+    member_ids = sorted({m for _, i in kept_rep for m in members_of[i]})
+    member_rows = positions(member_ids)
+    if (member_rows < 0).any():  # as before: a member that is no record of this run is an error
+        raise KeyError(member_ids[int(np.flatnonzero(member_rows < 0)[0])])
+    member_fields = {
+        name: dict(zip(member_ids, _take(records, name, member_rows), strict=True))
+        for name in ("source", "line", "title", "url")
+    }
+    sources = {
+        row: [
+            {"id": m, "source": member_fields["source"][m], "line": int(member_fields["line"][m])}
+            for m in members_of[rep]
+        ]
+        for row, rep in kept_rep
+    }
 
     repairs_at: dict[tuple[str, str], list[int]] = {}
     for position, (record_id, field, repair) in enumerate(
-        zip(findings["record_id"], findings["field"], findings["repair"], strict=True)
+        # tolist(): iterating an Arrow-backed column boxes each cell (~1 µs)
+        zip(
+            findings["record_id"].tolist(),
+            findings["field"].tolist(),
+            findings["repair"].tolist(),
+            strict=True,
+        )
     ):
         if isinstance(repair, dict) and record_id not in dedup.duplicate_of:
             repairs_at.setdefault((record_id, field), []).append(position)
-
-    clean_rows, removed_rows = [], []
     repair_list = findings["repair"].tolist()
     applied_flags = [False] * len(repair_list)
-    for record in rows:
-        record_id = record["id"]
-        if record_id in dedup.duplicate_of:
-            similarity = rep_similarity.get(record_id, {})
-            removed_rows.append(
-                {
-                    **{k: record[k] for k in ("id", "source", "line", "title", "text", "url")},
-                    "reason": dedup.relation_of[record_id],
-                    "duplicate_of": dedup.duplicate_of[record_id],
-                    "jaccard": similarity.get("jaccard"),
-                    "containment": similarity.get("containment"),
-                }
-            )
-            continue
-        fields = {k: record[k] for k in ("title", "text", "url")}
+
+    # The kept records looked at one by one: repaired ones, and representatives (a field to fill).
+    repaired_ids = sorted({record_id for record_id, _ in repairs_at})
+    repaired_rows = positions(repaired_ids)
+    titles, urls = member_fields["title"], member_fields["url"]
+    lacking = {row for row, rep in kept_rep if not titles[rep] or not urls[rep]}
+    todo = sorted({int(r) for r in repaired_rows if r >= 0} | lacking)
+    todo_rows = np.asarray(todo, np.int64)
+    todo_values = {name: _take(records, name, todo_rows) for name in ("id", "title", "text", "url")}
+    changed: dict[int, dict[str, str]] = {}
+    notes: dict[int, list[str]] = {}
+    for n, row in enumerate(todo):
+        record_id = todo_values["id"][n]
+        fields = {name: todo_values[name][n] for name in ("title", "text", "url")}
         repair_notes: list[str] = []
         for field in fields:
             positions = repairs_at.get((record_id, field), [])
@@ -110,27 +260,18 @@ def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFram
                 applied_flags[p] = done
                 if done:
                     repair_notes.append(f"{field}: {repair['description']}")
-        members = members_of.get(record_id, [record_id])
         for name in ("url", "title"):  # a field the representative lacks, taken from a copy
             if not fields[name]:
-                donor = next((m for m in members if by_id[m][name]), None)
+                own = {record_id: todo_values[name][n]}  # a record outside clusters is its own copy
+                lend = member_fields[name] if record_id in members_of else own
+                donor = next((m for m in members_of.get(record_id, [record_id]) if lend[m]), None)
                 if donor is not None:
-                    fields[name] = by_id[donor][name]
+                    fields[name] = lend[donor]
                     repair_notes.append(f"{name}: filled from duplicate {donor}")
-        clean_rows.append(
-            {
-                "id": record_id,
-                **fields,
-                "urls": find_urls(fields["text"]),
-                "sources": [
-                    {"id": m, "source": by_id[m]["source"], "line": int(by_id[m]["line"])} for m in members
-                ],
-                "repairs": repair_notes,
-            }
-        )
+        if repair_notes or any(fields[k] != todo_values[k][n] for k in fields):
+            changed[row] = fields
+        if repair_notes:
+            notes[row] = repair_notes
     findings = findings.assign(applied=applied_flags)
-    return CleanResult(
-        pd.DataFrame(clean_rows, columns=CLEAN_COLUMNS),
-        pd.DataFrame(removed_rows, columns=REMOVED_COLUMNS),
-        findings,
-    )
+    corpus = CleanCorpus(records, kept, changed, notes, sources, removed_at, removed_info)
+    return corpus, findings

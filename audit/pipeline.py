@@ -24,14 +24,15 @@ from audit.checks import CHECKS, CheckContext, run_checks
 from audit.checks.base import findings_frame
 from audit.checks.malformed_url import url_field_findings
 from audit.checks.truncation import ends_cut_off
-from audit.clean import build_clean
+from audit.clean import CleanCorpus, plan_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
 from audit.dedup.engine import Engine
 from audit.expectations import load_suites, validate_suites, validation_tables
+from audit.frames import cell_reader, release_memory
 from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.index import IndexedRun, dedup_with_index, open_index, with_runs
 from audit.ingest import FieldMap, read_inputs
-from audit.normalise import add_normalised
+from audit.normalise import comparable_texts
 from audit.report.summary import summarise
 from audit.schema import empty_records, quarantine_frame
 
@@ -90,8 +91,11 @@ class AuditResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
     dedup: DedupResult | None = None
     findings: pd.DataFrame = field(default_factory=lambda: findings_frame([]))
-    clean: pd.DataFrame = field(default_factory=pd.DataFrame)
-    removed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: What dedup compares each record by (text, or title when the text is blank), from normalise.
+    comparable: pd.Series | None = None
+    #: The cleaned corpus and removed records as row positions and changes (no copy of the texts);
+    #: ``clean`` and ``removed`` are built from it when first asked for.
+    corpus: CleanCorpus | None = None
     #: The ``expectations`` section of report.json, when suites ran.
     expectations: dict[str, Any] | None = None
     gate: GateResult | None = None
@@ -99,6 +103,52 @@ class AuditResult:
     index: IndexedRun | None = None
     report: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+    _clean: pd.DataFrame | None = field(default=None, init=False, repr=False)
+    _removed: pd.DataFrame | None = field(default=None, init=False, repr=False)
+
+    @property
+    def clean(self) -> pd.DataFrame:
+        """The cleaned corpus (clean.jsonl) as a DataFrame, built from :attr:`corpus` when first read."""
+        if self._clean is None:
+            self._clean = self.corpus.clean_frame() if self.corpus is not None else pd.DataFrame()
+        return self._clean
+
+    @clean.setter
+    def clean(self, frame: pd.DataFrame) -> None:
+        self._clean = frame
+
+    @property
+    def removed(self) -> pd.DataFrame:
+        """The removed records (removed.jsonl) as a DataFrame, built from :attr:`corpus` when first read."""
+        if self._removed is None:
+            self._removed = self.corpus.removed_frame() if self.corpus is not None else pd.DataFrame()
+        return self._removed
+
+    @removed.setter
+    def removed(self, frame: pd.DataFrame) -> None:
+        self._removed = frame
+
+    def clean_rows(self) -> Iterable[dict[str, Any]] | pd.DataFrame:
+        """clean.jsonl's rows: streamed from :attr:`corpus`, unless ``clean`` was built or set."""
+        if self._clean is None and self.corpus is not None:
+            return self.corpus.clean_rows()
+        return self.clean
+
+    def removed_rows(self) -> Iterable[dict[str, Any]] | pd.DataFrame:
+        """removed.jsonl's rows: streamed from :attr:`corpus`, unless ``removed`` was built or set."""
+        if self._removed is None and self.corpus is not None:
+            return self.corpus.removed_rows()
+        return self.removed
+
+    def removed_summary(self) -> pd.DataFrame:
+        """The removed records' id, reason and duplicate_of without their texts (cheap)."""
+        if self._removed is None and self.corpus is not None:
+            return self.corpus.removed_info
+        return self.removed
+
+    def kept_count(self) -> int:
+        return len(self.corpus) if self._clean is None and self.corpus is not None else len(self.clean)
 
     @property
     def clusters(self) -> pd.DataFrame:
@@ -119,13 +169,21 @@ class Ingest(Step):
         batch = read_inputs(state.paths, state.config.fields)
         state.records, state.quarantine = batch.records, batch.quarantine
         state.files, state.skipped = batch.files, batch.skipped
+        release_memory()  # the batches' Python strings are gone; dedup forks its workers next
 
 
 class Normalise(Step):
+    """What dedup compares each record by: its text, or its title when the text is blank.
+
+    Only that choice is made here (sharing the text column's memory); the normalised form is
+    computed where it is used, for the rows that use it (dedup's signing workers, checks), and
+    never stored as a column: at a million records it would double the memory of the texts.
+    """
+
     name = "normalise"
 
     def run(self, state: AuditResult) -> None:
-        state.records = add_normalised(state.records)
+        state.comparable = comparable_texts(state.records)
 
 
 def completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
@@ -140,18 +198,19 @@ def completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
     >>> max(range(3), key=lambda row: (rank(row), -row))
     1
     """
-    texts, titles, urls = records["text"].tolist(), records["title"].tolist(), records["url"].tolist()
-    dates = records["scraped_date"].tolist() if "scraped_date" in records else [None] * len(texts)
+    # Cells are read for the rows ranked only (copies in clusters), not converted column-wide.
+    texts, titles, urls = (cell_reader(records[name]) for name in ("text", "title", "url"))
+    dates = cell_reader(records["scraped_date"]) if "scraped_date" in records else lambda row: None
 
     def valid_url(url: str) -> bool:
         return bool(url) and not any(f.severity == "error" for f in url_field_findings("", url))
 
     return lambda row: (
-        ends_cut_off(texts[row]) is None,
-        ends_cut_off(titles[row]) is None,
-        len(texts[row]),
-        valid_url(urls[row]),
-        bool(titles[row]) + bool(urls[row]) + bool(dates[row]),
+        ends_cut_off(texts(row)) is None,
+        ends_cut_off(titles(row)) is None,
+        len(texts(row)),
+        valid_url(urls(row)),
+        bool(titles(row)) + bool(urls(row)) + bool(dates(row)),
     )
 
 
@@ -160,15 +219,16 @@ class Dedup(Step):
 
     def run(self, state: AuditResult) -> None:
         config, rank = state.config.dedup_config(), completeness(state.records)
+        # Dedup signs the comparable text (normalised in its workers); a shallow column swap.
+        body = state.comparable if state.comparable is not None else comparable_texts(state.records)
+        compared = state.records.assign(text=body)
         with dedup_engine(state.config) as engine:
             if state.config.index is None:
-                state.dedup = find_duplicates(state.records, config, rank, engine=engine)
+                state.dedup = find_duplicates(compared, config, rank, engine=engine)
                 return
             backend = open_index(state.config.index, wait=state.config.index_wait)
             label = "; ".join(state.paths)
-            state.dedup, state.index = dedup_with_index(
-                state.records, config, rank, backend, label, engine=engine
-            )
+            state.dedup, state.index = dedup_with_index(compared, config, rank, backend, label, engine=engine)
 
 
 @contextlib.contextmanager
@@ -198,8 +258,7 @@ class Clean(Step):
 
     def run(self, state: AuditResult) -> None:
         assert state.dedup is not None, "clean needs the dedup step first"
-        cleaned = build_clean(state.records, state.dedup, state.findings)
-        state.clean, state.removed, state.findings = cleaned.clean, cleaned.removed, cleaned.findings
+        state.corpus, state.findings = plan_clean(state.records, state.dedup, state.findings)
 
 
 class IndexUpdate(Step):
@@ -211,7 +270,8 @@ class IndexUpdate(Step):
         if state.index is None:
             return
         state.removed = with_runs(state.removed)
-        state.index.stage(state.records, set(state.clean["id"]), state.removed)
+        kept = set(state.corpus.kept_ids()) if state.corpus is not None else set(state.clean["id"])
+        state.index.stage(state.records, kept, state.removed)
 
 
 class Expectations(Step):
@@ -234,8 +294,8 @@ class Summarise(Step):
             records=state.records,
             quarantine=state.quarantine,
             clusters=state.clusters,
-            clean=state.clean,
-            removed=state.removed,
+            clean=range(state.kept_count()),  # only counted: the corpus is not built for it
+            removed=state.removed_summary(),
             findings=state.findings,
             files=state.files,
             skipped=state.skipped,

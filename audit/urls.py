@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 # Characters RFC 3986 allows in a URL, plus non-ASCII (IRIs); braces, quotes, angle brackets,
 # backslashes and whitespace end a URL. Possessive-free and linear: one character class.
@@ -45,14 +46,37 @@ def trim_url(candidate: str) -> str:
 
 def find_url_spans(text: str) -> list[tuple[int, int, str]]:
     """Every URL in ``text`` as ``(start, end, url)``, trailing punctuation excluded."""
-    if "://" not in text:  # every match holds it; the substring test is far cheaper than the regex
-        return []
     spans = []
-    for match in URL_PATTERN.finditer(text):
+    for match in _url_matches(text):
         url = trim_url(match.group(0))
         if "://" in url and len(url) > url.index("://") + 3:
             spans.append((match.start(), match.start() + len(url), url))
     return spans
+
+
+def _url_matches(text: str) -> Iterator[re.Match[str]]:
+    """``URL_PATTERN.finditer(text)``, found from each ``://`` instead of by scanning every character.
+
+    Every match is ``http`` or ``https`` right before a ``://``: trying the pattern only at the
+    five and four characters before each ``://`` (not inside the previous match, leftmost first)
+    finds the same matches, several times faster on long texts (the case-insensitive scan
+    stops at every ``h``).
+    """
+    end = 0
+    found = text.find("://")
+    while found >= 0:
+        match = None
+        for start in (found - 5, found - 4):
+            if start >= end:
+                match = URL_PATTERN.match(text, start)
+                if match:
+                    break
+        if match is None:
+            found = text.find("://", found + 1)
+            continue
+        yield match
+        end = match.end()
+        found = text.find("://", end)
 
 
 def find_urls(text: str) -> list[str]:

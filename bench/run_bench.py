@@ -1,5 +1,6 @@
 """The whole ``scrape-audit run`` (JSONL ingest to every output written): docs/s, seconds per
-stage, CPU time and peak RSS; run by hand, results in the README ("Whole-run benchmark").
+stage, CPU time and peak RSS (and the peak after each stage: where it rose); run by hand,
+results in the README ("Whole-run benchmark").
 
     .venv/bin/python bench/run_bench.py --records 100000,1000000
 
@@ -35,20 +36,28 @@ def cpu():
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 started, cpu_started = time.perf_counter(), cpu()
-timings = {}
+timings, peaks = {}, {}
+def high_water_mb():
+    # VmHWM: this process's peak RSS so far (Linux); the stage that raised it is the culprit.
+    with open("/proc/self/status") as status:
+        return next(round(int(l.split()[1]) / 1024) for l in status if l.startswith("VmHWM"))
 def progress(step, state, seconds):
     if state == "done":
         timings[step] = round(seconds, 2)
+        peaks[step] = high_water_mb()
 with tempfile.TemporaryDirectory(dir=sys.argv[2]) as out:
     result = audit.run([sys.argv[1]], out=Path(out) / "report", progress=progress)
 print(json.dumps({
     "records": len(result.records),
-    "kept": len(result.clean),
-    "removed": len(result.removed),
+    # From the report: len(result.clean) would build the cleaned corpus as a DataFrame after
+    # the run and count its memory in the peak.
+    "kept": result.report["counts"]["kept"],
+    "removed": result.report["counts"]["removed"],
     "findings": len(result.findings),
     "seconds": round(time.perf_counter() - started, 2),
     "cpu_seconds": round(cpu() - cpu_started, 2),
     "stages": timings,
+    "peak_rss_mb_after_stage": peaks,
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     "peak_rss_workers_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
 }))
@@ -85,11 +94,10 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         child = subprocess.run(
-            [sys.executable, "-c", CHILD, str(corpus), str(corpus.parent)],
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, "-c", CHILD, str(corpus), str(corpus.parent)], capture_output=True, text=True
         )
+        if child.returncode:  # say why, not only that it failed
+            sys.exit(f"{size:,} records: the run failed (exit {child.returncode}):\n{child.stderr[-4000:]}")
         result = json.loads(child.stdout.strip().splitlines()[-1])
         result |= {
             "started": started,
@@ -104,6 +112,8 @@ def main() -> None:
             f"{result['load_after']}  {started}"
         )
         print("           stages (s): " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()))
+        peaks = result["peak_rss_mb_after_stage"].items()
+        print("           peak RSS after stage (MB): " + ", ".join(f"{k} {v:,}" for k, v in peaks))
         if args.out:
             with open(args.out, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(result) + "\n")

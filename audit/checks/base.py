@@ -22,8 +22,6 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from audit.normalise import normalise_text
-
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 FINDING_COLUMNS = ["record_id", "check", "severity", "field", "message", "evidence", "repair"]
@@ -81,16 +79,6 @@ def findings_frame(findings: list[Finding], rows: list[FindingRow] | None = None
     # was the slowest part of the checks on large corpora. The frame takes over the findings'
     # evidence and repair dicts; the findings themselves are dropped after this.
     return pd.DataFrame(finding_rows(findings) if rows is None else rows, columns=FINDING_COLUMNS)
-
-
-def normalised_body(text: str, title: str) -> str:
-    """The record's text as dedup compares it: ``norm_text`` of :func:`audit.normalise.add_normalised`
-    (the text normalised, or the title when the text is blank).
-
-    Checks call it for the few rows they compare, instead of reading a ``norm_text`` column
-    kept for every record.
-    """
-    return normalise_text(text if text.strip() else title)
 
 
 @dataclass

@@ -23,10 +23,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, normalised_body
+from audit.checks.base import Check, CheckContext, Finding
 from audit.dedup.shingles import hash_batch
 from audit.dedup.verify import similarity
-from audit.normalise import normalise_text
+from audit.normalise import normalise_text, normalised_body
 
 NAME = "conflicting_copies"
 #: At most this many other ids are listed in a finding's evidence.

@@ -29,7 +29,7 @@ from audit.dedup.engine import Engine, LocalEngine
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignedCorpus
 from audit.index.base import IndexBackend, IndexParams, NewEntries, all_band_keys
-from audit.normalise import normalise_text
+from audit.normalise import normalise_text, normalised_texts
 
 EARLIER_PREFIX = "index:"
 
@@ -84,9 +84,11 @@ class IndexedRun:
         keys = [
             self.keys[row] if ok else self.keys[row][:0] for row, ok in zip(rows, has_shingles, strict=True)
         ]
-        frame = records.iloc[rows][["id", "source", "line", "title", "url", "norm_text"]].reset_index(
-            drop=True
-        )
+        # Columns first, then rows: iloc on the whole frame would copy every text.
+        frame = records[["id", "source", "line", "title", "url"]].iloc[rows].reset_index(drop=True)
+        # Normalised for the rows added only: the records carry no norm_text column.
+        stored = records["norm_text"].to_numpy()[rows] if "norm_text" in records else None
+        frame["norm_text"] = stored if stored is not None else normalised_texts(records, rows)
         frame["text_hash"] = self.signed.text_hashes[rows].view(np.int64)
         frame["rep_ref"] = pd.Series(rep_ref, dtype=object)
         frame["rep_row"] = pd.Series(rep_row, dtype=object)

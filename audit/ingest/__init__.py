@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from audit.ingest.base import FieldMap, InputError, Reader, ReadResult, SourceFile
 from audit.ingest.csv import CsvReader
 from audit.ingest.jsonl import JsonlReader
 from audit.ingest.pagedump import PageDumpReader
 from audit.ingest.parquet import ParquetReader
-from audit.schema import quarantine_frame, records_frame
+from audit.schema import quarantine_frame, records_from_tables
 
 __all__ = ["READERS", "FieldMap", "IngestResult", "InputError", "read_inputs", "reader_for"]
 
@@ -162,13 +164,29 @@ def _empty_note(source: SourceFile) -> str:
     return "no records (only page furniture or a header)"
 
 
-def _unique_ids(rows: list[dict[str, Any]]) -> None:
-    """Make ids unique: a repeated id gets ``@<source>:<line>`` appended (again if still taken)."""
+def _unique_ids(tables: list[pa.Table]) -> list[pa.Table]:
+    """Make ids unique: a repeated id gets ``@<source>:<line>`` appended (again if still taken).
+
+    Only when some id repeats are the ids looked at one by one (in record order).
+    """
+    if not tables:
+        return tables
+    ids = pa.chunked_array([t.column("id") for t in tables], type=pa.large_string())
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return tables
     seen: set[str] = set()
-    for row in rows:
-        while row["id"] in seen:
-            row["id"] = f"{row['id']}@{row['source']}:{row['line']}"
-        seen.add(row["id"])
+    fixed = []
+    for table in tables:
+        column = table.column("id").to_pylist()
+        sources, lines = table.column("source").to_pylist(), table.column("line").to_pylist()
+        for n, record_id in enumerate(column):
+            while record_id in seen:
+                record_id = f"{record_id}@{sources[n]}:{lines[n]}"
+            column[n] = record_id
+            seen.add(record_id)
+        position = table.schema.get_field_index("id")
+        fixed.append(table.set_column(position, "id", pa.array(column, pa.large_string())))
+    return fixed
 
 
 def _file_digest(path: Path) -> str:
@@ -192,18 +210,19 @@ def read_inputs(paths: Iterable[str | os.PathLike[str]], fields: FieldMap | None
     """
     fields = fields or FieldMap()
     sources, skipped = _expand(list(paths))
-    rows: list[dict[str, Any]] = []
+    tables: list[pa.Table] = []
     quarantine: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
     for source in sources:
         result = _read_one(source, fields)
-        rows.extend(result.rows)
+        count = result.record_count
+        tables.extend(result.record_tables())
         quarantine.extend(result.quarantine)
         try:
             size = source.path.stat().st_size
         except OSError:
             size = None
-        note = _empty_note(source) if not result.rows and not result.quarantine else None
+        note = _empty_note(source) if not count and not result.quarantine else None
         files.append(
             {
                 "source": source.name,
@@ -211,11 +230,11 @@ def read_inputs(paths: Iterable[str | os.PathLike[str]], fields: FieldMap | None
                 "format": (reader_for(source) or PageDumpReader()).name,
                 "bytes": size,
                 "sha256": _file_digest(source.path),
-                "records": len(result.rows),
+                "records": count,
                 "quarantined": len(result.quarantine),
                 "furniture_lines": result.furniture_lines,
                 **({"note": note} if note else {}),
             }
         )
-    _unique_ids(rows)
-    return IngestResult(records_frame(rows), quarantine_frame(quarantine), files, skipped)
+    records = records_from_tables(_unique_ids(tables))
+    return IngestResult(records, quarantine_frame(quarantine), files, skipped)

@@ -8,8 +8,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import pyarrow as pa
+
+from audit.schema import rows_table
 from audit.urls import find_urls
 
 #: Raw content kept in a quarantine row is cut to this many characters.
@@ -68,6 +71,10 @@ class SourceFile:
             suffixes = suffixes[:-1]
         return suffixes[-1] if suffixes else ""
 
+    def open(self) -> BinaryIO:
+        """The file's bytes as a stream (decompressed as read when it is gzipped)."""
+        return gzip.open(self.path, "rb") if self.compressed else self.path.open("rb")  # type: ignore[return-value]
+
     def read_bytes(self) -> bytes:
         data = self.path.read_bytes()
         return gzip.decompress(data) if self.compressed else data
@@ -75,11 +82,35 @@ class SourceFile:
 
 @dataclass
 class ReadResult:
-    """What a reader got out of one file: record rows and quarantine rows."""
+    """What a reader got out of one file: record rows and quarantine rows.
+
+    Records are row dicts (``rows``) and, for large files, Arrow tables of
+    :data:`audit.schema.RECORD_TYPES` the earlier rows were turned into (``tables``, see
+    :meth:`spill`): the file's records are the tables' rows, then ``rows``.
+    """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     furniture_lines: int = 0
+    tables: list[pa.Table] = field(default_factory=list)
+
+    @property
+    def record_count(self) -> int:
+        return len(self.rows) + sum(table.num_rows for table in self.tables)
+
+    def spill(self, limit: int = 20_000) -> None:
+        """Turn the row dicts gathered so far into an Arrow table once there are ``limit`` of them:
+        a reader calls it as it goes, so a large file never holds a dict per record."""
+        if len(self.rows) >= limit:
+            self.tables.append(rows_table(self.rows))
+            self.rows = []
+
+    def record_tables(self) -> list[pa.Table]:
+        """Every record of the file as Arrow tables (``rows`` converted, and then dropped)."""
+        if self.rows:
+            self.tables.append(rows_table(self.rows))
+            self.rows = []
+        return self.tables
 
     def quarantine_row(
         self, source: SourceFile, line: int | None, error: str, raw: Any = "", offset: int | None = None

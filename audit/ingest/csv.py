@@ -64,5 +64,6 @@ class CsvReader(Reader):
                 row_from_mapping(
                     dict(zip(header, row, strict=True)), source, start, self.name, fields, result
                 )
+                result.spill()
             start = reader.line_num + 1
         return result

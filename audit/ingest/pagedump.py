@@ -67,4 +67,5 @@ class PageDumpReader(Reader):
             elif second is not None and text is not None:  # a quarantined title: the abstract alone
                 result.rows.append(make_row(source, second[0], self.name, text=text, scraped_date=date))
             index += 2
+            result.spill()
         return result

@@ -29,11 +29,17 @@ class ParquetReader(Reader):
                 f"{table.num_rows} rows not read",
             )
             return result
-        try:
-            rows = table.to_pylist()
-        except Exception as error:  # values pyarrow cannot turn into Python (dates out of range...)
-            result.quarantine_row(source, None, f"unreadable Parquet values: {error}")
-            return result
-        for number, row in enumerate(rows, start=1):
-            row_from_mapping(row, source, number, self.name, fields, result)
+        number = 0
+        # Converted a batch at a time: no dict per record of the whole file at once.
+        for batch in table.to_batches(max_chunksize=20_000):
+            try:
+                rows = batch.to_pylist()
+            except Exception as error:  # values pyarrow cannot turn into Python (dates out of range...)
+                result = ReadResult()  # as before: such a file gives no records, only this row
+                result.quarantine_row(source, None, f"unreadable Parquet values: {error}")
+                return result
+            for row in rows:
+                number += 1
+                row_from_mapping(row, source, number, self.name, fields, result)
+            result.spill()
         return result

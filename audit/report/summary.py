@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from typing import Any
 
 import pandas as pd
@@ -15,7 +16,7 @@ def summarise(
     records: pd.DataFrame,
     quarantine: pd.DataFrame,
     clusters: pd.DataFrame,
-    clean: pd.DataFrame,
+    clean: Sized,
     removed: pd.DataFrame,
     findings: pd.DataFrame,
     files: list[dict[str, Any]],
@@ -23,7 +24,11 @@ def summarise(
     parameters: dict[str, Any],
     timings: dict[str, float],
 ) -> dict[str, Any]:
-    """The machine-readable summary of one run (report.json)."""
+    """The machine-readable summary of one run (report.json).
+
+    ``clean`` is only counted (the cleaned corpus or anything of its length); of ``removed``
+    only ``reason`` is read.
+    """
     by_check = findings.groupby("check").size().to_dict() if len(findings) else {}
     by_severity = (
         {s: int((findings["severity"] == s).sum()) for s in SEVERITIES}

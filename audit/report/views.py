@@ -18,6 +18,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.checks.base import SEVERITIES
+from audit.frames import take_values
 from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
 from audit.report.diffs import Segment, changed_chars, word_diff
 
@@ -307,10 +308,11 @@ def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
 def findings_by_source_chart(findings: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
     if not len(findings):
         return None, 0
-    sources = [source_of.get(r, "?") for r in findings["record_id"]]
-    per_pair = Counter(zip(sources, findings["check"], strict=True))
+    sources = [source_of.get(r, "?") for r in findings["record_id"].tolist()]
+    found_checks = findings["check"].tolist()
+    per_pair = Counter(zip(sources, found_checks, strict=True))
     names = sorted(_top(Counter(sources), MAX_SOURCES))
-    checks = sorted(set(findings["check"]))
+    checks = sorted(set(found_checks))
     cells = [[per_pair.get((s, c), 0) for c in checks] for s in names]
     return heat_map(names, checks, cells, unit="findings"), len(set(sources))
 
@@ -356,17 +358,30 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     """The clusters most worth a look first: least similar copies, then the largest clusters."""
     if not len(clusters):
         return []
-    by_id = records.set_index("id")
-    reasons = dict(zip(removed["id"], removed["reason"], strict=True)) if len(removed) else {}
+    ids = pd.Index(records["id"])
+    reasons = (
+        dict(zip(removed["id"].tolist(), removed["reason"].tolist(), strict=True)) if len(removed) else {}
+    )
     ranked = clusters.assign(
         min_jaccard=[min((t["jaccard"] for t in tr), default=1.0) for tr in clusters["to_representative"]]
     ).sort_values(["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable")
     # With an index, a cluster's representative may be a record of an earlier run, not in
     # ``records``: clusters.jsonl and removed.jsonl explain those matches; the explorer skips them.
-    ranked = ranked[ranked["representative"].isin(by_id.index)]
+    ranked = ranked[ranked["representative"].isin(ids)]
+    shown = list(ranked.head(MAX_CLUSTERS).itertuples())
+    # The fields shown, read for the shown clusters' records only (not a row Series per copy).
+    wanted = sorted({m for row in shown for m in row.members} | {row.representative for row in shown})
+    at = ids.get_indexer(wanted)
+    present = [record_id for record_id, row in zip(wanted, at.tolist(), strict=True) if row >= 0]
+    rows_at = at[at >= 0]
+    columns = {name: take_values(records[name], rows_at) for name in ("source", "line", "title", "text")}
+    by_id = {
+        record_id: {name: values[n] for name, values in columns.items()}
+        for n, record_id in enumerate(present)
+    }
     views = []
-    for row in ranked.head(MAX_CLUSTERS).itertuples():
-        rep = by_id.loc[row.representative]
+    for row in shown:
+        rep = by_id[row.representative]
         rep_text, rep_cut = _clip(rep["text"])
         kept = Copy(
             row.representative,
@@ -384,9 +399,9 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
         similarity = {t["id"]: t for t in row.to_representative}
         copies = []
         for member in row.members:
-            if member == row.representative or member not in by_id.index:
+            if member == row.representative or member not in by_id:
                 continue
-            record = by_id.loc[member]
+            record = by_id[member]
             text, cut = _clip(record["text"])
             title_diff, text_diff = word_diff(rep["title"], record["title"]), word_diff(rep_text, text)
             sim = similarity.get(member, {})
@@ -466,17 +481,23 @@ def finding_rows(findings: pd.DataFrame, records: pd.DataFrame) -> list[FindingR
         sampled = groups.head(share).head(MAX_FINDING_ROWS).index
         filler = ordered.index[~ordered.index.isin(sampled)][: MAX_FINDING_ROWS - len(sampled)]
         ordered = ordered[ordered.index.isin(sampled.union(filler))]
-    by_id = records.set_index("id")
+    # The cells shown are read for the findings' records only, not a row Series per finding.
+    at = pd.Index(records["id"]).get_indexer(ordered["record_id"].tolist())
+    shown = np.unique(at[at >= 0])
+    fields = (set(ordered["field"].tolist()) | {"source"}) & (set(records.columns) - {"id"})
+    cells = {
+        name: dict(zip(shown.tolist(), take_values(records[name], shown), strict=True)) for name in fields
+    }
     rows = []
-    for finding in ordered.itertuples():
-        record = by_id.loc[finding.record_id] if finding.record_id in by_id.index else None
-        value = record[finding.field] if record is not None and finding.field in record.index else None
+    for row, finding in zip(at.tolist(), ordered.itertuples(), strict=True):
+        known = row >= 0
+        value = cells[finding.field][row] if known and finding.field in cells else None
         before, match, after = _in_context(finding.evidence, value)
         evidence = "" if match else _describe(finding.evidence)
         rows.append(
             FindingRow(
                 finding.record_id,
-                record["source"] if record is not None else "",
+                cells["source"][row] if known else "",
                 finding.check,
                 finding.severity,
                 finding.field,

@@ -9,13 +9,13 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from audit.frames import row_dicts
+from audit.frames import column_values
 from audit.report.html import render_html
 from audit.report.markdown import render_markdown
 
@@ -48,12 +48,46 @@ def _sync(handle: Any) -> None:
 _JSONL_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
-def write_jsonl(frame: pd.DataFrame, path: Path) -> None:
+def _plain_rows(frame: pd.DataFrame, batch: int = 50_000) -> Iterator[dict[str, Any]]:
+    """The rows of ``frame`` with JSON-safe values; only columns that may hold other values
+    (floats with NaN, numpy scalars in object columns, missing strings) go through :func:`_plain`."""
+    columns = [str(c) for c in frame.columns]
+    for start in range(0, len(frame), batch):  # a slice at a time: no list of a whole column
+        part = frame.iloc[start : start + batch]
+        values = []
+        for n in range(len(columns)):
+            column = part.iloc[:, n]
+            cells = column_values(column)
+            exact = pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)
+            strings = isinstance(column.dtype, pd.StringDtype) and not column.hasnans
+            values.append(cells if exact or strings else [_plain(cell) for cell in cells])
+        for row in zip(*values, strict=True):
+            yield dict(zip(columns, row, strict=True))
+
+
+def write_jsonl(frame: pd.DataFrame | Iterable[dict[str, Any]], path: Path) -> None:
+    """One JSON object a line: the rows of a DataFrame, or streamed row dicts of plain JSON values
+    (str, int, float, bool, None, lists and dicts of them)."""
+    rows = _plain_rows(frame) if isinstance(frame, pd.DataFrame) else frame
+    encode = _JSONL_ENCODER.encode
     with path.open("w", encoding="utf-8") as handle:
-        for row in row_dicts(frame):
-            handle.write(_JSONL_ENCODER.encode({k: _plain(v) for k, v in row.items()}))
-            handle.write("\n")
+        lines: list[str] = []
+        for row in rows:
+            lines.append(encode(row))
+            if len(lines) >= 2_000:  # written in blocks: one write call per line costs more
+                lines.append("")
+                handle.write("\n".join(lines))
+                lines = []
+        if lines:
+            lines.append("")
+            handle.write("\n".join(lines))
         _sync(handle)
+
+
+def _rows(result: Any, name: str) -> pd.DataFrame | Iterable[dict[str, Any]]:
+    """``result``'s clean or removed rows: streamed by an AuditResult, else its DataFrame."""
+    stream = getattr(result, f"{name}_rows", None)
+    return stream() if stream is not None else getattr(result, name)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -116,8 +150,9 @@ def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False)
     except OSError as error:
         raise OutputDirError(f"{out_dir}: cannot create the output directory: {error.strerror}") from error
     try:
-        write_jsonl(result.clean, staging / "clean.jsonl")
-        write_jsonl(result.removed, staging / "removed.jsonl")
+        # Streamed from the records when the result can (no DataFrame of the whole corpus).
+        write_jsonl(_rows(result, "clean"), staging / "clean.jsonl")
+        write_jsonl(_rows(result, "removed"), staging / "removed.jsonl")
         write_jsonl(result.quarantine, staging / "quarantine.jsonl")
         write_jsonl(result.findings, staging / "findings.jsonl")
         write_jsonl(result.clusters, staging / "clusters.jsonl")

@@ -1,0 +1,81 @@
+"""The cleaned corpus is streamed to clean.jsonl/removed.jsonl from the records; the DataFrames
+``AuditResult.clean``/``.removed`` are built only when read, and hold the same rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+import audit
+from audit.report.writers import write_jsonl
+
+DOCS = [
+    {
+        "id": "a",
+        "title": "Deep nets",
+        "text": "A study of deep nets for vision tasks in the wild. " * 3,
+        "url": "",
+    },
+    {
+        "id": "b",
+        "title": "",
+        "text": "A study of deep nets for vision tasks in the wild. " * 3,
+        "url": "https://x.org/b",
+    },
+    {
+        "id": "c",
+        "title": "Other",
+        "text": "Something else entirely, about graphs and their colourings.",
+        "url": "",
+    },
+    {
+        "id": "d",
+        "title": "Markup",
+        "text": "Text with <b>markup</b> residue &amp; entities that get repaired.",
+        "url": "",
+    },
+    {"id": "e", "title": "", "text": "", "url": ""},
+]
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_streamed_outputs_equal_the_dataframes(tmp_path: Path) -> None:
+    data = tmp_path / "in" / "d.jsonl"
+    data.parent.mkdir()
+    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    result = audit.run([data], out=tmp_path / "out")
+    assert result._clean is None and result._removed is None  # written without building them
+    assert result.report["counts"]["kept"] == len(result.corpus) == 4
+    assert result.report["counts"]["removed"] == 1
+
+    clean, removed = result.clean, result.removed  # built now, from the same plan
+    write_jsonl(clean, tmp_path / "clean.jsonl")
+    write_jsonl(removed, tmp_path / "removed.jsonl")
+    for name in ("clean.jsonl", "removed.jsonl"):
+        assert (tmp_path / name).read_bytes() == (tmp_path / "out" / name).read_bytes()
+
+    rows = {row["id"]: row for row in lines(tmp_path / "out" / "clean.jsonl")}
+    assert list(rows) == ["b", "c", "d", "e"]  # record order; a is a copy of b (b has a url)
+    assert rows["b"]["title"] == "Deep nets"  # lent by the copy
+    assert "title: filled from duplicate a" in rows["b"]["repairs"]
+    assert [s["id"] for s in rows["b"]["sources"]] == ["a", "b"]
+    assert rows["c"]["sources"] == [{"id": "c", "source": "d.jsonl", "line": 3}]
+    assert rows["d"]["repairs"] == ["text: html entity: &amp; -> &"] and "&amp;" not in rows["d"]["text"]
+    gone = lines(tmp_path / "out" / "removed.jsonl")
+    assert [(r["id"], r["duplicate_of"], r["line"]) for r in gone] == [("a", "b", 1)]
+    assert list(gone[0]) == list(removed.columns)
+
+
+def test_setting_clean_replaces_what_is_written(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS[:3]), encoding="utf-8")
+    result = audit.run([data], out=None)
+    result.clean = result.clean.iloc[:1]
+    audit.write_outputs(result, tmp_path / "out")
+    assert [r["id"] for r in lines(tmp_path / "out" / "clean.jsonl")] == ["b"]
+    assert isinstance(result.removed, pd.DataFrame) and result.removed["id"].tolist() == ["a"]
