@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, for_record, make_repair
-from audit.checks.prefilter import any_lowered, candidate_rows, scan
+from audit.checks.prefilter import any_lowered, candidate_rows, scan, scan_at
 from audit.urls import find_url_spans
 
 NAME = "malformed_url"
@@ -139,16 +139,8 @@ def at_http(
     if starts is None:
         yield from scan(pattern, value, *hints)
         return
-    if not any(h in value for h in hints):
-        return
-    end = 0
-    for start in starts:
-        if start < end:
-            continue
-        match = pattern.match(value, start)
-        if match:
-            yield match
-            end = match.end()
+    if any(h in value for h in hints):
+        yield from scan_at(pattern, value, starts)
 
 
 def _typo_possible(value: str) -> bool:
