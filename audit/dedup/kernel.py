@@ -46,7 +46,7 @@ import numpy as np
 from audit.dedup.jit import compiled
 from audit.dedup.lsh import Banding
 from audit.dedup.minhash import MinHasher
-from audit.dedup.shingles import CHAR_TAG, LENGTH_KEY, POLY, POLY_INVERSE
+from audit.dedup.shingles import CHAR_TAG, LENGTH_KEY, POLY, POLY_INVERSE, _powers
 from audit.furniture import NORMALISED_EDGE_WORDS, NORMALISED_FURNITURE, strip_normalised_furniture
 from audit.normalise import normalise_text
 
@@ -430,20 +430,6 @@ def _splice(
         n += end - start
         out_offsets[doc + 1] = n
     return out[:n], out_offsets
-
-
-_POWERS: dict[int, np.ndarray] = {}
-
-
-def _powers(base: int, count: int) -> np.ndarray:
-    """``base**0 .. base**(count - 1)`` mod 2**64, cached per base and grown by doubling."""
-    cached = _POWERS.get(base)
-    if cached is None or len(cached) < count:
-        size = max(count, 2 * len(cached) if cached is not None else 1 << 14)
-        cached = np.full(size, base, dtype=np.uint64)
-        cached[0] = 1
-        cached = _POWERS[base] = np.cumprod(cached, dtype=np.uint64)
-    return cached[:count]
 
 
 @lru_cache(maxsize=4)

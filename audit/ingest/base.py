@@ -195,6 +195,14 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+def quarantined_as_not_text(data: bytes, source: SourceFile, result: ReadResult) -> bool:
+    """Quarantine the whole file as one row when ``data`` (its start) is not text; True if so."""
+    reason = not_text_reason(data)
+    if reason:
+        result.quarantine_row(source, None, reason, data[:64], 0)
+    return reason is not None
+
+
 def decode_lines(data: bytes, source: SourceFile, result: ReadResult) -> Iterator[tuple[int, int, str]]:
     """Yield ``(line number, byte offset, text)`` for every line that decodes as UTF-8.
 
@@ -203,9 +211,7 @@ def decode_lines(data: bytes, source: SourceFile, result: ReadResult) -> Iterato
     and offset; the rest of the file still reads. A UTF-8 byte-order mark is dropped. CRLF and
     lone CR end lines too.
     """
-    reason = not_text_reason(data)
-    if reason:
-        result.quarantine_row(source, None, reason, data[:64], 0)
+    if quarantined_as_not_text(data, source, result):
         return
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]

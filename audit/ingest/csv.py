@@ -11,7 +11,7 @@ import io
 import re
 import sys
 
-from audit.ingest.base import FieldMap, Reader, ReadResult, SourceFile, not_text_reason
+from audit.ingest.base import FieldMap, Reader, ReadResult, SourceFile, quarantined_as_not_text
 from audit.ingest.fields import row_from_mapping
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -27,9 +27,7 @@ class CsvReader(Reader):
     def read(self, source: SourceFile, fields: FieldMap) -> ReadResult:
         result = ReadResult()
         data = source.read_bytes()
-        reason = not_text_reason(data)
-        if reason:
-            result.quarantine_row(source, None, reason, data[:64], 0)
+        if quarantined_as_not_text(data, source, result):
             return result
         # Undecodable bytes become lone surrogates here, so the row holding them is found below.
         text = data.decode("utf-8-sig", errors="surrogateescape")

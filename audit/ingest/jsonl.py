@@ -20,7 +20,7 @@ from audit.ingest.base import (
     Reader,
     ReadResult,
     SourceFile,
-    not_text_reason,
+    quarantined_as_not_text,
     text_problem,
 )
 from audit.ingest.fields import row_from_mapping
@@ -43,9 +43,7 @@ def _line_blocks(source: SourceFile, result: ReadResult) -> Iterator[bytes]:
     """
     with source.open() as handle:
         carry = handle.read(BLOCK_BYTES)
-        reason = not_text_reason(carry)
-        if reason:
-            result.quarantine_row(source, None, reason, carry[:64], 0)
+        if quarantined_as_not_text(carry, source, result):
             return
         if carry.startswith(b"\xef\xbb\xbf"):
             carry = carry[3:]
