@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -42,19 +41,6 @@ class ChromiumUnavailable(Exception):
 def find_or_install() -> str:
     """The chromium binary; installs Debian's package when missing and we are root."""
     return debian_package.find_or_install("chromium", "chromium", ChromiumUnavailable)
-    if not shutil.which("apt-get"):
-        raise ChromiumUnavailable("chromium is not installed and there is no apt-get to install it")
-    if os.geteuid() != 0:
-        raise ChromiumUnavailable("chromium is not installed and installing it needs root (apt-get)")
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
-        if proc.returncode != 0:
-            raise ChromiumUnavailable(f"{' '.join(command)} failed: {proc.stderr.strip()[-400:]}")
-    found = shutil.which("chromium")
-    if not found:
-        raise ChromiumUnavailable("apt-get installed chromium but no chromium binary is on PATH")
-    return found
 
 
 class Page:

@@ -7,7 +7,6 @@ stopped when the tests end.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -26,19 +25,6 @@ class RedisUnavailable(Exception):
 def find_or_install() -> str:
     """The redis-server binary; installs Debian's package when missing and we are root."""
     return debian_package.find_or_install("redis-server", "redis-server", RedisUnavailable)
-    if not shutil.which("apt-get"):
-        raise RedisUnavailable("redis-server is not installed and there is no apt-get to install it")
-    if os.geteuid() != 0:
-        raise RedisUnavailable("redis-server is not installed and installing it needs root (apt-get)")
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "redis-server"]):
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
-        if proc.returncode != 0:
-            raise RedisUnavailable(f"{' '.join(command)} failed: {proc.stderr.strip()[-400:]}")
-    found = shutil.which("redis-server")
-    if not found:
-        raise RedisUnavailable("apt-get installed redis-server but no redis-server binary is on PATH")
-    return found
 
 
 def _free_port() -> int:
