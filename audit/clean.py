@@ -20,7 +20,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit.dedup import DedupResult
-from audit.frames import arrow_strings, column_values, row_dicts, take_values
+from audit.frames import (
+    Column,
+    Patched,
+    arrow_strings,
+    arrow_values,
+    batch_rows,
+    column_values,
+    row_dicts,
+    take_arrow,
+    take_values,
+)
 from audit.urls import find_urls
 
 CLEAN_COLUMNS = ["id", "title", "text", "url", "urls", "sources", "repairs"]
@@ -90,6 +100,15 @@ def _take(records: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
     return take_values(records[column], rows)
 
 
+def _among(rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Where in ``rows`` the values of the sorted ``chosen`` are (np.isin would sort ``chosen`` again
+    for every batch)."""
+    if not len(chosen):
+        return np.empty(0, np.int64)
+    at = np.minimum(np.searchsorted(chosen, rows), len(chosen) - 1)
+    return np.flatnonzero(chosen[at] == rows)
+
+
 @dataclass
 class CleanCorpus:
     """The cleaned corpus and the removed records as row positions into ``records``, plus what changed.
@@ -119,43 +138,81 @@ class CleanCorpus:
     def kept_ids(self) -> list[str]:
         return _take(self.records, "id", self.kept)
 
-    def clean_rows(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
-        """clean.jsonl's rows (the columns of :data:`CLEAN_COLUMNS`), read a batch at a time."""
+    def clean_batches(self, batch: int = 20_000) -> Iterator[dict[str, Column]]:
+        """clean.jsonl's rows (the columns of :data:`CLEAN_COLUMNS`) a batch at a time, as columns.
+
+        The records' own Arrow values (their ``urls`` are those of their text, see
+        :mod:`audit.schema`), with the values of the records changed, lending sources or
+        carrying repair notes patched in: no text goes through Python unless it was changed.
+        """
+        records = self.records
+        changed, represents, noted = (
+            np.fromiter(sorted(d), np.int64, len(d)) for d in (self.changed, self.sources, self.notes)
+        )
         for start in range(0, len(self.kept), batch):
             rows = self.kept[start : start + batch]
-            columns = ("id", "title", "text", "url", "source", "line")
-            ids, titles, texts, urls, sources, lines = (_take(self.records, c, rows) for c in columns)
-            for n, row in enumerate(rows.tolist()):
-                changed = self.changed.get(row)
-                title, text, url = (
-                    (changed["title"], changed["text"], changed["url"])
-                    if changed
-                    else (titles[n], texts[n], urls[n])
-                )
-                yield {
-                    "id": ids[n],
-                    "title": title,
-                    "text": text,
-                    "url": url,
-                    "urls": find_urls(text),
-                    "sources": self.sources.get(row)
-                    or [{"id": ids[n], "source": sources[n], "line": int(lines[n])}],
-                    "repairs": self.notes.get(row, []),
-                }
+            ids = take_arrow(records["id"], rows)
+            at = _among(rows, changed)
+            fields = [self.changed[row] for row in rows[at].tolist()]
+            columns: dict[str, Column] = {"id": ids}
+            for name in ("title", "text", "url"):
+                columns[name] = Patched(take_arrow(records[name], rows), at, [f[name] for f in fields])
+            columns["urls"] = Patched(
+                take_arrow(records["urls"], rows), at, [find_urls(f["text"]) for f in fields]
+            )
+            own = pa.StructArray.from_arrays(
+                [
+                    ids,
+                    take_arrow(records["source"], rows),
+                    take_arrow(records["line"], rows).cast(pa.int64()),
+                ],
+                names=["id", "source", "line"],
+            )
+            at = _among(rows, represents)
+            lent = [(n, self.sources[row]) for n, row in zip(at.tolist(), rows[at].tolist(), strict=True)]
+            lent = [(n, members) for n, members in lent if members]  # an empty list: its own source
+            columns["sources"] = Patched(
+                pa.LargeListArray.from_arrays(pa.array(np.arange(len(rows) + 1)), own),
+                np.array([n for n, _ in lent], np.int64),
+                [members for _, members in lent],
+            )
+            at = _among(rows, noted)
+            no_notes = pa.LargeListArray.from_arrays(
+                pa.array(np.zeros(len(rows) + 1, np.int64)), pa.array([], pa.large_string())
+            )
+            columns["repairs"] = Patched(no_notes, at, [self.notes[row] for row in rows[at].tolist()])
+            yield columns
 
-    def removed_rows(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
-        """removed.jsonl's rows (the columns of :data:`REMOVED_COLUMNS`), read a batch at a time."""
+    def removed_batches(self, batch: int = 20_000) -> Iterator[dict[str, Column]]:
+        """removed.jsonl's rows (the columns of :data:`REMOVED_COLUMNS`) a batch at a time, as columns."""
         info = self.removed_info
         for start in range(0, len(self.removed_at), batch):
             rows = self.removed_at[start : start + batch]
             part = info.iloc[start : start + batch]
-            columns = [_take(self.records, c, rows) for c in ("id", "source", "line", "title", "text", "url")]
-            columns += [column_values(part[c]) for c in ("reason", "duplicate_of")]
+            columns: dict[str, Column] = {
+                name: take_arrow(self.records[name], rows)
+                for name in ("id", "source", "line", "title", "text", "url")
+            }
+            for name in ("reason", "duplicate_of"):
+                values = arrow_values(part[name])
+                columns[name] = values if values is not None else column_values(part[name])
             # A removed record with no similarity has None (NaN in the float column).
             for name in ("jaccard", "containment"):
-                columns.append([None if v != v else v for v in column_values(part[name])])
-            for values in zip(*columns, strict=True):
-                yield dict(zip(REMOVED_COLUMNS, values, strict=True))
+                scores = part[name]
+                columns[name] = (
+                    pa.array(scores.to_numpy(), from_pandas=True)  # NaN as null
+                    if scores.dtype.kind == "f"
+                    else [None if v != v else v for v in column_values(scores)]
+                )
+            yield columns
+
+    def clean_rows(self) -> Iterator[dict[str, Any]]:
+        """clean.jsonl's rows as dicts (:meth:`clean_batches` a row at a time)."""
+        return batch_rows(self.clean_batches())
+
+    def removed_rows(self) -> Iterator[dict[str, Any]]:
+        """removed.jsonl's rows as dicts (:meth:`removed_batches` a row at a time)."""
+        return batch_rows(self.removed_batches())
 
     def clean_frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.clean_rows()), columns=CLEAN_COLUMNS)

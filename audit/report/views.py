@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from markupsafe import Markup
 
 from audit.checks.base import SEVERITIES
-from audit.frames import take_values
+from audit.frames import arrow_strings, take_values
 from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
 from audit.report.diffs import Segment, changed_chars, word_diff
 
@@ -198,10 +200,10 @@ def suites_view(expectations: dict[str, Any] | None) -> list[SuiteView]:
 
 def length_limit(findings: pd.DataFrame) -> int | None:
     """The scraper's character limit, when a check reported one in its evidence."""
+    evidence = findings["evidence"].tolist() if "evidence" in findings else []
+    # "limit" in e first: a million findings, a few with a limit
     limits = [
-        e["limit"]
-        for e in findings.get("evidence", [])
-        if isinstance(e, dict) and isinstance(e.get("limit"), int)
+        e["limit"] for e in evidence if isinstance(e, dict) and "limit" in e and isinstance(e["limit"], int)
     ]
     return Counter(limits).most_common(1)[0][0] if limits else None
 
@@ -354,11 +356,20 @@ def _clip(text: str) -> tuple[str, bool]:
     return (text, False) if len(text) <= MAX_EXPLORER_CHARS else (text[:MAX_EXPLORER_CHARS], True)
 
 
+def _record_ids(records: pd.DataFrame) -> pa.Array:
+    """The record ids as one Arrow array, to look ids up in (Arrow's hash table; pandas' isin on
+    a string column makes a Python list of every value)."""
+    chunks = arrow_strings(records["id"])
+    return (
+        chunks.combine_chunks() if chunks is not None else pa.array(records["id"].tolist(), pa.large_string())
+    )
+
+
 def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFrame) -> list[ClusterView]:
     """The clusters most worth a look first: least similar copies, then the largest clusters."""
     if not len(clusters):
         return []
-    ids = pd.Index(records["id"])
+    ids = _record_ids(records)
     reasons = (
         dict(zip(removed["id"].tolist(), removed["reason"].tolist(), strict=True)) if len(removed) else {}
     )
@@ -367,11 +378,12 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     ).sort_values(["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable")
     # With an index, a cluster's representative may be a record of an earlier run, not in
     # ``records``: clusters.jsonl and removed.jsonl explain those matches; the explorer skips them.
-    ranked = ranked[ranked["representative"].isin(ids)]
+    representatives = pa.array(ranked["representative"].tolist(), ids.type)
+    ranked = ranked[pc.is_in(representatives, value_set=ids).to_numpy(zero_copy_only=False)]
     shown = list(ranked.head(MAX_CLUSTERS).itertuples())
     # The fields shown, read for the shown clusters' records only (not a row Series per copy).
     wanted = sorted({m for row in shown for m in row.members} | {row.representative for row in shown})
-    at = ids.get_indexer(wanted)
+    at = pc.index_in(pa.array(wanted, ids.type), value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)
     present = [record_id for record_id, row in zip(wanted, at.tolist(), strict=True) if row >= 0]
     rows_at = at[at >= 0]
     columns = {name: take_values(records[name], rows_at) for name in ("source", "line", "title", "text")}
