@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement
+from itertools import combinations_with_replacement, repeat
 from typing import Any
 
 import numpy as np
@@ -278,13 +278,15 @@ def _top(counter: Counter[str], limit: int) -> list[str]:
 def source_overlap_chart(clusters: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
     """Clusters with copies in both files (diagonal: clusters with two or more copies in one file)."""
     pairs: Counter[tuple[str, str]] = Counter()
-    involvement: Counter[str] = Counter()
-    for members in clusters["members"] if len(clusters) else []:
-        copies = Counter(source_of.get(m, "?") for m in members)
+    involvement: set[str] = set()
+    for members in clusters["members"].tolist() if len(clusters) else []:
+        copies: dict[str, int] = {}  # a dict, not a Counter: a Counter per cluster was most of the time
+        for source in map(source_of.get, members, repeat("?")):
+            copies[source] = copies.get(source, 0) + 1
         for a, b in combinations_with_replacement(sorted(copies), 2):
             if a != b or copies[a] > 1:
                 pairs[a, b] += 1
-        involvement.update(copies.keys())
+        involvement.update(copies)
     if not pairs:
         return None, 0
     # The files of the heaviest overlaps, so a large run shows where its duplicates are.
@@ -310,7 +312,7 @@ def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
 def findings_by_source_chart(findings: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
     if not len(findings):
         return None, 0
-    sources = [source_of.get(r, "?") for r in findings["record_id"].tolist()]
+    sources = list(map(source_of.get, findings["record_id"].tolist(), repeat("?")))
     found_checks = findings["check"].tolist()
     per_pair = Counter(zip(sources, found_checks, strict=True))
     names = sorted(_top(Counter(sources), MAX_SOURCES))

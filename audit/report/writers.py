@@ -29,9 +29,13 @@ class OutputDirError(Exception):
     """The output directory holds files and ``force`` was not given."""
 
 
+#: Types :func:`_plain` gives back as they are (checked first: most cells are of these).
+_PLAIN_TYPES = frozenset({str, dict, list, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """JSON-safe: numpy scalars to Python, NaN/None to None."""
-    if type(value) is str:  # most cells: skip the tests below
+    if type(value) in _PLAIN_TYPES:  # most cells (evidence dicts, None): skip the tests below
         return value
     if hasattr(value, "item") and not isinstance(value, list | dict | str):
         value = value.item()
