@@ -10,7 +10,7 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,35 @@ def _take(records: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
     return take_values(records[column], rows)
 
 
+_TEXT_LISTS = pa.large_list(pa.large_string())
+_SOURCE_LISTS = pa.large_list(
+    pa.struct([("id", pa.large_string()), ("source", pa.large_string()), ("line", pa.int64())])
+)
+_SOURCE_KEYS = ("id", "source", "line")
+
+
+def _text_list(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _source_list(value: Any) -> bool:
+    """A list of ``{id, source, line}`` dicts (keys in that order) of a str, a str and an int."""
+    return type(value) is list and all(
+        type(member) is dict
+        and tuple(member) == _SOURCE_KEYS
+        and type(member["id"]) is str
+        and type(member["source"]) is str
+        and type(member["line"]) is int
+        for member in value
+    )
+
+
+def _as_arrow(values: list[Any], kind: pa.DataType, plain: Callable[[Any], bool]) -> pa.Array | list[Any]:
+    """``values`` as Arrow values of ``kind`` when each is ``plain`` (Arrow then holds exactly it,
+    and JSON is written from it a column at a time), else as they are."""
+    return pa.array(values, kind) if all(map(plain, values)) else values
+
+
 def _among(rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     """Where in ``rows`` the values of the sorted ``chosen`` are (np.isin would sort ``chosen`` again
     for every batch)."""
@@ -158,7 +187,9 @@ class CleanCorpus:
             for name in ("title", "text", "url"):
                 columns[name] = Patched(take_arrow(records[name], rows), at, [f[name] for f in fields])
             columns["urls"] = Patched(
-                take_arrow(records["urls"], rows), at, [find_urls(f["text"]) for f in fields]
+                take_arrow(records["urls"], rows),
+                at,
+                _as_arrow([find_urls(f["text"]) for f in fields], _TEXT_LISTS, _text_list),
             )
             own = pa.StructArray.from_arrays(
                 [
@@ -174,13 +205,14 @@ class CleanCorpus:
             columns["sources"] = Patched(
                 pa.LargeListArray.from_arrays(pa.array(np.arange(len(rows) + 1)), own),
                 np.array([n for n, _ in lent], np.int64),
-                [members for _, members in lent],
+                _as_arrow([members for _, members in lent], _SOURCE_LISTS, _source_list),
             )
             at = _among(rows, noted)
             no_notes = pa.LargeListArray.from_arrays(
                 pa.array(np.zeros(len(rows) + 1, np.int64)), pa.array([], pa.large_string())
             )
-            columns["repairs"] = Patched(no_notes, at, [self.notes[row] for row in rows[at].tolist()])
+            notes = [self.notes[row] for row in rows[at].tolist()]
+            columns["repairs"] = Patched(no_notes, at, _as_arrow(notes, _TEXT_LISTS, _text_list))
             yield columns
 
     def removed_batches(self, batch: int = 20_000) -> Iterator[dict[str, Column]]:

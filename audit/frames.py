@@ -118,13 +118,14 @@ class Patched:
     records a step changed, over the column read from the corpus."""
 
     base: pa.Array
-    #: Row positions (ascending) and the Python values there.
+    #: Row positions (ascending) and the values there (Python values, or Arrow values of them).
     rows: np.ndarray
-    values: Sequence[Any]
+    values: Sequence[Any] | pa.Array
 
     def to_pylist(self) -> list[Any]:
         cells = self.base.to_pylist()
-        for row, value in zip(np.asarray(self.rows).tolist(), self.values, strict=True):
+        values = self.values.to_pylist() if isinstance(self.values, pa.Array) else self.values
+        for row, value in zip(np.asarray(self.rows).tolist(), values, strict=True):
             cells[row] = value
         return cells
 

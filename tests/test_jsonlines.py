@@ -125,6 +125,13 @@ def test_patched_columns(values: list[str], data: st.DataObject) -> None:
         expected[row] = value
     assert encoded({"v": column}) == reference_lines([{"v": v} for v in expected])
     assert list(batch_rows([{"v": column}])) == [{"v": v} for v in expected]
+    texts = [p if type(p) is str else None for p in patches]  # patches given as Arrow values
+    arrow = Patched(column.base, column.rows, pa.array(texts, pa.large_string()))
+    expected = list(values)
+    for row, value in zip(rows, texts, strict=True):
+        expected[row] = value
+    assert encoded({"v": arrow}) == reference_lines([{"v": v} for v in expected])
+    assert list(batch_rows([{"v": arrow}])) == [{"v": v} for v in expected]
 
 
 def test_take_arrow_takes_across_chunks() -> None:

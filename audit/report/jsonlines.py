@@ -49,6 +49,8 @@ encode_value = _value_encoder()
 
 #: Bytes scanned for characters to escape at a time: the masks stay in the CPU cache.
 _SCAN_BYTES = 1 << 16
+#: Bytes escaped at a time (np.insert's masks within the CPU's L2 cache, few calls).
+_INSERT_BYTES = 1 << 20
 _STRING = pa.large_string()
 
 
@@ -102,8 +104,8 @@ def escaped(strings: pa.Array) -> pa.Array:
     before = np.concatenate(([0], np.cumsum(grow)))  # bytes added before the n-th special
     out = np.empty(len(data) + int(before[-1]), np.uint8)
     # A block at a time, so np.insert's masks stay small; blocks without a special are copied.
-    for start in range(0, len(data), _SCAN_BYTES):
-        end = min(start + _SCAN_BYTES, len(data))
+    for start in range(0, len(data), _INSERT_BYTES):
+        end = min(start + _INSERT_BYTES, len(data))
         first, stop = np.searchsorted(special, [start, end])
         shifted = start + int(before[first])
         if first == stop:
@@ -229,7 +231,8 @@ def column_text(column: Column) -> pa.Array:
             return text
         mask = np.zeros(len(text), bool)
         mask[np.asarray(column.rows, np.int64)] = True
-        patch = _texts(map(encode_value, column.values))
+        values = column.values
+        patch = fragments(values) if isinstance(values, pa.Array) else _texts(map(encode_value, values))
         return pc.replace_with_mask(text, pa.array(mask), patch)
     if isinstance(column, pa.Array | pa.ChunkedArray):
         return fragments(column)
@@ -246,19 +249,17 @@ def _pieces(column: Column) -> list[str | pa.Array]:
     with the keys (a copy of the texts fewer)."""
     if isinstance(column, pa.Array | pa.ChunkedArray) and _is_text(column) and not column.null_count:
         return ['"', escaped(_one_array(column)), '"']
-    if (
-        isinstance(column, Patched)
-        and _is_text(column.base)
-        and not column.base.null_count
-        and all(type(value) is str for value in column.values)
-    ):
-        text = escaped(_one_array(column.base))
-        if len(column.rows):
-            mask = np.zeros(len(text), bool)
-            mask[np.asarray(column.rows, np.int64)] = True
-            patch = _texts(encode_value(value)[1:-1] for value in column.values)
-            text = pc.replace_with_mask(text, pa.array(mask), patch)
-        return ['"', text, '"']
+    if isinstance(column, Patched) and _is_text(column.base) and not column.base.null_count:
+        values = column.values
+        if not isinstance(values, pa.Array) and all(type(value) is str for value in values):
+            values = _texts(values)
+        if isinstance(values, pa.Array) and _is_text(values) and not values.null_count:
+            text = escaped(_one_array(column.base))
+            if len(column.rows):
+                mask = np.zeros(len(text), bool)
+                mask[np.asarray(column.rows, np.int64)] = True
+                text = pc.replace_with_mask(text, pa.array(mask), escaped(values))
+            return ['"', text, '"']
     return [column_text(column)]
 
 
