@@ -205,3 +205,27 @@ def test_frames_in_batches(rows: list[tuple], batch: int) -> None:
 def test_a_lone_surrogate_is_refused_as_json_output_is() -> None:
     with pytest.raises(UnicodeEncodeError):
         jsonlines.lines({"v": ["\ud800"]})
+
+
+leaf = st.one_of(
+    st.none(),
+    hostile_text,
+    st.integers(-(2**70), 2**70),
+    scores,
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+)
+keys = st.one_of(st.sampled_from(["signal", "match", "offset", 'q"k\n']), hostile_text)
+evidence = st.one_of(
+    st.dictionaries(keys, leaf, max_size=4),
+    st.dictionaries(st.one_of(st.integers(), st.booleans(), st.none()), leaf, max_size=2),
+    st.fixed_dictionaries({"signal": hostile_text, "offset": st.integers(0, 9)}),
+    st.fixed_dictionaries({"signal": hostile_text, "offset": scores}),
+    leaf,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(evidence, max_size=30))
+def test_python_values_of_mixed_layouts(values: list) -> None:
+    assert jsonlines.python_text(values).to_pylist() == [REFERENCE.encode(v) for v in values]

@@ -19,7 +19,7 @@ others); a float column's NaN is ``null`` (a missing value, as the writers have 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -232,11 +232,63 @@ def column_text(column: Column) -> pa.Array:
         mask = np.zeros(len(text), bool)
         mask[np.asarray(column.rows, np.int64)] = True
         values = column.values
-        patch = fragments(values) if isinstance(values, pa.Array) else _texts(map(encode_value, values))
+        patch = fragments(values) if isinstance(values, pa.Array) else python_text(values)
         return pc.replace_with_mask(text, pa.array(mask), patch)
     if isinstance(column, pa.Array | pa.ChunkedArray):
         return fragments(column)
-    return _texts(map(encode_value, column))
+    return python_text(column)
+
+
+#: Python types whose values a column of one type holds as Arrow values of the given type.
+_ARROW_TYPES = {str: _STRING, int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+
+
+def _field_text(values: list[Any]) -> pa.Array:
+    """The JSON text of values found under one key: a column at a time when they are all of one
+    plain type (or None), else a value at a time."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if len(kinds) == 1 and (kind := kinds.pop()) in _ARROW_TYPES:
+        try:
+            return fragments(pa.array(values, _ARROW_TYPES[kind]), top=False)
+        except OverflowError:  # an int beyond 64 bits
+            pass
+    return _texts(map(encode_value, values))
+
+
+def python_text(values: Sequence[Any]) -> pa.Array:
+    """The JSON text of Python values, as :data:`REFERENCE` encodes each.
+
+    Dicts (findings' evidence) are encoded a key layout at a time: the values under each key as
+    a column (see :func:`_field_text`), joined with the keys; anything else a value at a time.
+    """
+    values = list(values)
+    layouts: dict[tuple[Any, ...], list[int]] = {}
+    others: list[int] = []
+    for n, value in enumerate(values):
+        if type(value) is dict and value:
+            layouts.setdefault(tuple(value), []).append(n)
+        else:
+            others.append(n)
+    for keys in [keys for keys in layouts if not all(type(key) is str for key in keys)]:
+        others += layouts.pop(keys)  # json turns other keys into strings: a value at a time
+    if not layouts:
+        return _texts("null" if value is None else encode_value(value) for value in values)
+    parts, order = [], []
+    for keys, rows in layouts.items():
+        pieces: list[str | pa.Array] = []
+        for k, key in enumerate(keys):
+            pieces += [("{" if k == 0 else ", ") + encode_value(key) + ": "]
+            pieces.append(_field_text([values[n][key] for n in rows]))
+        parts.append(_join(*pieces, "}"))
+        order += rows
+    if others:
+        parts.append(_texts("null" if values[n] is None else encode_value(values[n]) for n in others))
+        order += others
+    text = pa.concat_arrays(parts)
+    where = np.empty(len(order), np.int64)
+    where[np.asarray(order, np.int64)] = np.arange(len(order))
+    return text.take(pa.array(where))
 
 
 def _is_text(values: pa.Array | pa.ChunkedArray) -> bool:
