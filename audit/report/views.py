@@ -496,7 +496,9 @@ def finding_rows(findings: pd.DataFrame, records: pd.DataFrame) -> list[FindingR
         filler = ordered.index[~ordered.index.isin(sampled)][: MAX_FINDING_ROWS - len(sampled)]
         ordered = ordered[ordered.index.isin(sampled.union(filler))]
     # The cells shown are read for the findings' records only, not a row Series per finding.
-    at = pd.Index(records["id"]).get_indexer(ordered["record_id"].tolist())
+    ids = _record_ids(records)
+    shown_ids = pa.array(ordered["record_id"].tolist(), ids.type)
+    at = pc.index_in(shown_ids, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)
     shown = np.unique(at[at >= 0])
     fields = (set(ordered["field"].tolist()) | {"source"}) & (set(records.columns) - {"id"})
     cells = {
