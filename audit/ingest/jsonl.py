@@ -40,7 +40,6 @@ from audit.urls import find_urls
 BLOCK_BYTES = 16 << 20
 #: Records per Arrow table: a batch's Python strings are freed when its table is built.
 BATCH_RECORDS = 20_000
-_LINE_ENDS = (b"\n", b"\r")
 _BOM = b"\xef\xbb\xbf"
 #: Files from this size up are read by a process per core (when one is idle), a range of lines each.
 PARALLEL_MIN_BYTES = 32 << 20

@@ -4,9 +4,10 @@
 The outputs hold every text of the corpus; encoding them a row at a time (json's C encoder, then
 UTF-8 on write) was most of the write stage. Here a column's strings are escaped in their Arrow
 UTF-8 buffer with numpy, numbers and lists are turned into JSON text by Arrow kernels, and the
-lines are joined from those columns and the fixed keys in one Arrow call. Values of other types
-(dicts, mixed lists) are encoded one by one with :data:`REFERENCE` (json itself); the few rows
-whose values a caller changes are given as a :class:`Patched` column.
+lines are joined from those columns and the fixed keys in one Arrow call. Python values (a
+DataFrame's object columns) are encoded as json encodes them: dicts of one key layout a key at a
+time, as columns (:func:`python_text`), anything else one by one with json's C encoder; the few
+rows whose values a caller changes are given as a :class:`~audit.frames.Patched` column.
 
 What json writes with ``ensure_ascii=False``: a string's ``"``, ``\\`` and C0 controls are
 escaped (``\\b \\t \\n \\f \\r`` short, the others ``\\u00XX`` in lowercase hex), every other
