@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -34,21 +34,43 @@ BATCH_RECORDS = 20_000
 _LINE_ENDS = (b"\n", b"\r")
 
 
-def _line_blocks(source: SourceFile, result: ReadResult) -> Iterator[bytes]:
-    """The file's bytes as blocks of whole lines (as ``bytes.splitlines`` cuts them).
+class Span(NamedTuple):
+    """Bytes ``start:stop`` of an uncompressed file that begin a line and end one (or the file),
+    and the lines and bytes before them as the whole file's reading counts them."""
+
+    start: int
+    stop: int
+    lines_before: int
+    offset_before: int
+
+
+def _line_blocks(source: SourceFile, result: ReadResult, span: Span | None = None) -> Iterator[bytes]:
+    """The file's bytes (or ``span``'s) as blocks of whole lines (as ``bytes.splitlines`` cuts them).
 
     A file that is not text at all is quarantined as one row (judged on its first block, as
     :func:`~audit.ingest.base.decode_lines` does) and yields nothing; a UTF-8 byte-order mark
-    is dropped.
+    is dropped. Both are the file start's business: a span further in is read as it is.
     """
     with source.open() as handle:
-        carry = handle.read(BLOCK_BYTES)
-        if quarantined_as_not_text(carry, source, result):
-            return
-        if carry.startswith(b"\xef\xbb\xbf"):
-            carry = carry[3:]
+        read = handle.read
+        if span is not None:
+            handle.seek(span.start)
+            left = span.stop - span.start
+
+            def read(size: int) -> bytes:
+                nonlocal left
+                data = handle.read(min(size, left))
+                left -= len(data)
+                return data
+
+        carry = read(BLOCK_BYTES)
+        if span is None or span.start == 0:
+            if quarantined_as_not_text(carry, source, result):
+                return
+            if carry.startswith(b"\xef\xbb\xbf"):
+                carry = carry[3:]
         while True:
-            block = handle.read(BLOCK_BYTES)
+            block = read(BLOCK_BYTES)
             if not block:
                 if carry:
                     yield carry
@@ -112,15 +134,16 @@ class JsonlReader(Reader):
     name = "jsonl"
     suffixes = (".jsonl", ".ndjson", ".json")
 
-    def read(self, source: SourceFile, fields: FieldMap) -> ReadResult:
+    def read(self, source: SourceFile, fields: FieldMap, span: Span | None = None) -> ReadResult:
+        """The file's records, or those of the lines in ``span`` (numbered as in the whole file)."""
         result = ReadResult()
         batch = RecordColumns()
         ids, lines, titles, texts, urls, found_urls = (
             batch.columns[name] for name in ("id", "line", "title", "text", "url", "urls")
         )
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        number, offset = 0, 0
-        for block in _line_blocks(source, result):
+        number, offset = (span.lines_before, span.offset_before) if span is not None else (0, 0)
+        for block in _line_blocks(source, result, span):
             for raw in block.splitlines(keepends=True):
                 number += 1
                 try:
