@@ -151,8 +151,12 @@ def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False)
         raise OutputDirError(f"{out_dir}: cannot create the output directory: {error.strerror}") from error
     try:
         # Streamed from the records when the result can (no DataFrame of the whole corpus).
-        write_jsonl(_rows(result, "clean"), staging / "clean.jsonl")
-        write_jsonl(_rows(result, "removed"), staging / "removed.jsonl")
+        write_corpus = getattr(result, "write_corpus", None)  # a run over partitions writes its own
+        if write_corpus is not None:
+            write_corpus(staging)
+        else:
+            write_jsonl(_rows(result, "clean"), staging / "clean.jsonl")
+            write_jsonl(_rows(result, "removed"), staging / "removed.jsonl")
         write_jsonl(result.quarantine, staging / "quarantine.jsonl")
         write_jsonl(result.findings, staging / "findings.jsonl")
         write_jsonl(result.clusters, staging / "clusters.jsonl")
