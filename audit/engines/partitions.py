@@ -20,8 +20,6 @@ from audit.ingest import _read_one, reader_for
 from audit.ingest.base import SNIFF_BYTES, FieldMap, ReadResult, SourceFile, not_text_reason
 from audit.ingest.jsonl import JsonlReader, Span
 
-#: Bytes per partition of a JSON Lines file (a worker holds a few partitions' records at once).
-PART_BYTES = 32 << 20
 _BOM = b"\xef\xbb\xbf"
 #: Bytes read at a time when counting lines or looking for a line end.
 _READ = 8 << 20
@@ -80,7 +78,7 @@ def _next_line_start(source: SourceFile, at: int, size: int) -> int:
     return size
 
 
-def cut_points(source: SourceFile, part_bytes: int = PART_BYTES) -> list[int] | None:
+def cut_points(source: SourceFile, part_bytes: int) -> list[int] | None:
     """Byte offsets cutting ``source`` into line-aligned ranges of about ``part_bytes``, from 0 to
     its size; None when the file is read whole (not JSON Lines, gzipped, small, or not text:
     that is judged on the file's start, by the reader itself)."""

@@ -41,7 +41,7 @@ from audit.checks.truncation import ends_cut_off
 from audit.dedup.engine import Signed
 from audit.dedup.signer import SignerSettings, Texts, sign_batch
 from audit.engines.dask import DaskEngine, _Held, _summary
-from audit.engines.partitions import PART_BYTES, Part, count_lines, cut_points, read_part, spans
+from audit.engines.partitions import Part, count_lines, cut_points, read_part, spans
 from audit.frames import cell_reader
 from audit.ingest import _empty_note, _expand, _file_digest, _unique_ids, reader_for
 from audit.ingest.base import FieldMap
@@ -63,6 +63,9 @@ COMPACT_COLUMNS = (
 _KEY_TYPES = pa.schema([("id", pa.large_string()), ("source", pa.large_string()), ("line", pa.int64())])
 #: Checks that look at one record at a time (no corpus-wide value, no clusters).
 RECORD_CHECKS = ("malformed_url", "boilerplate", "markup_residue", "encoding", EMPTY_OR_SHORT)
+#: Bytes per partition of a JSON Lines file: a worker holds a few partitions' records at once,
+#: and signs one a batch at a time.
+PART_BYTES = 32 << 20
 #: An id no record has (ingest quarantines NUL): rows that tell a partition about the others.
 _CONTEXT_ID = "\x00context"
 
@@ -226,10 +229,12 @@ def _files_entries(
 
 
 def ingest_shards(
-    client: Client, paths: Sequence[str], fields: FieldMap | None = None, part_bytes: int = PART_BYTES
+    client: Client, paths: Sequence[str], fields: FieldMap | None = None, part_bytes: int | None = None
 ) -> Shards:
-    """Read ``paths`` into partitions on the workers behind ``client`` (see the module's doc)."""
+    """Read ``paths`` into partitions on the workers behind ``client`` (see the module's doc);
+    ``part_bytes``: the size of a JSON Lines partition (default :data:`PART_BYTES`)."""
     fields = fields or FieldMap()
+    part_bytes = part_bytes or PART_BYTES
     sources, skipped = _expand(list(paths))
     cuts = {n: cut_points(source, part_bytes) for n, source in enumerate(sources)}
     # Each range's lines counted on the workers (a pass that only counts line ends).
