@@ -126,7 +126,13 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
 
     import audit
 
-    load, cpu, started = os.getloadavg()[0], _cpu(), time.perf_counter()
+    def cpu_now() -> float:
+        # Local: this process and its forked pools. Dask: this process alone (with the
+        # LocalCluster's scheduler); the workers' CPU is in workers_cpu_s.
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return _cpu() if engine == "local" else own.ru_utime + own.ru_stime
+
+    load, cpu, started = os.getloadavg()[0], cpu_now(), time.perf_counter()
     row: dict[str, Any] = {"engine": engine}
     if engine == "local":
         audit.run([path], out=out, config=audit.AuditConfig(), force=True)
@@ -159,7 +165,7 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
     seconds = time.perf_counter() - started
     return row | {
         "seconds": round(seconds, 1),
-        "cpu_s": round(_cpu() - cpu, 1),  # this process (and the local engine's forked pools)
+        "cpu_s": round(cpu_now() - cpu, 1),
         "load": load,
         "client_peak_rss_mb": round(_peak_mb()),
         "sha1": {name: _file_sha1(out / name) for name in OUTPUTS},
