@@ -227,3 +227,13 @@ def test_the_client_reads_no_input_and_holds_no_text(
     assert shown <= views.MAX_FINDING_ROWS + sum(largest)
     with pytest.raises(RuntimeError, match=r"clean\.jsonl"):
         result.clean  # noqa: B018 - the corpus is not held here
+
+
+def test_no_records_at_all_give_the_local_outputs(tmp_path: Path, scheduler: str) -> None:
+    (tmp_path / "empty").mkdir()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jsonl").write_bytes(b"{bad\n[1]\n\n")
+    (bad / "b.jsonl").write_bytes(b"")
+    for inputs in ("empty", "bad"):
+        both_runs([tmp_path / inputs], tmp_path / f"out-{inputs}", scheduler)

@@ -202,7 +202,8 @@ class CorpusChecks:
         check = make_check("truncation", options)
         client, frames = self.client, self.shards.frames
         censuses = [client.submit(_census, frame, pure=False) for frame in frames]
-        titles, texts, words = [], [], set()
+        nothing = np.zeros((0, 3), np.uint64)
+        titles, texts, words = [nothing], [nothing], set()
         for future in censuses:
             title_lengths, text_lengths, part_words = future.result()
             titles.append(title_lengths)
