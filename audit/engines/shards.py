@@ -65,7 +65,7 @@ _KEY_TYPES = pa.schema([("id", pa.large_string()), ("source", pa.large_string())
 RECORD_CHECKS = ("malformed_url", "boilerplate", "markup_residue", "encoding", EMPTY_OR_SHORT)
 #: Bytes per partition of a JSON Lines file: a worker holds a few partitions' records at once,
 #: and signs one a batch at a time.
-PART_BYTES = 32 << 20
+PART_BYTES = 16 << 20
 #: An id no record has (ingest quarantines NUL): rows that tell a partition about the others.
 _CONTEXT_ID = "\x00context"
 
