@@ -441,8 +441,7 @@ class TruncationCheck(Check):
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
-        vocabulary = Vocabulary(titles + texts) if self.mid_word else None
-        limits = {"title": self.length_limit(titles), "text": self.length_limit(texts)}
+        vocabulary, limits = self.corpus_values(titles, texts)
         # Two passes: the values that end in letters are collected first, so the vocabulary is
         # asked about all their last words at once (most need only a small part of the corpus).
         slots: list[list[Finding] | _MidWord] = []
@@ -473,11 +472,22 @@ class TruncationCheck(Check):
         findings.extend(self._proven_findings(records, context))
         return findings
 
+    def corpus_values(
+        self, titles: list[str], texts: list[str]
+    ) -> tuple[Vocabulary | None, dict[str, dict[str, float] | None]]:
+        """What :meth:`run` needs of the whole corpus: its vocabulary and each field's length
+        limit. A run over one partition of a corpus is given the whole corpus' (audit.engines)."""
+        vocabulary = Vocabulary(titles + texts) if self.mid_word else None
+        return vocabulary, {"title": self.length_limit(titles), "text": self.length_limit(texts)}
+
     # -- corpus level: a character limit -------------------------------------------------
     def length_limit(self, values: list[str]) -> dict[str, float] | None:
         """The length many distinct values share far more than nearby lengths do, or None."""
         distinct = {v.rstrip() for v in values if v.strip()}
-        counts = Counter(len(v) for v in distinct)
+        return self.limit_of(Counter(len(v) for v in distinct))
+
+    def limit_of(self, counts: Counter[int]) -> dict[str, float] | None:
+        """:meth:`length_limit` given the number of distinct values of each length."""
         best = None
         for length, count in counts.items():
             if count < self.min_limit_count:

@@ -94,9 +94,10 @@ def _line_blocks(
 
 
 @dataclass(frozen=True)
-class _Range:
-    """Lines of a file read by one process: bytes ``start`` to ``end`` (None: the end of the
-    file), the number of lines before it, and its byte offset as quarantine rows give it."""
+class Span:
+    """Lines of a file read apart (by a process, or as a Dask partition): bytes ``start`` to
+    ``end`` (None: the end of the file), both at line starts; the number of lines before it, and
+    its byte offset as quarantine rows give it (counted from after a byte-order mark)."""
 
     start: int
     end: int | None
@@ -129,9 +130,9 @@ def _line_ends(handle: BinaryIO, start: int, end: int) -> int:
     return count
 
 
-def _ranges(source: SourceFile) -> list[_Range]:
+def _ranges(source: SourceFile) -> list[Span]:
     """The file cut at line ends into a range per process (one range: read it in this process)."""
-    whole = [_Range(0, None, 0, 0)]
+    whole = [Span(0, None, 0, 0)]
     if source.compressed:
         return whole
     try:
@@ -160,10 +161,10 @@ def _ranges(source: SourceFile) -> list[_Range]:
                 position += len(chunk)
         ranges, start, lines = [], 0, 0
         for cut in cuts:
-            ranges.append(_Range(start, cut, lines, max(start - skipped, 0)))
+            ranges.append(Span(start, cut, lines, max(start - skipped, 0)))
             lines += _line_ends(handle, max(start, skipped), cut)
             start = cut
-    return [*ranges, _Range(start, None, lines, max(start - skipped, 0))] if ranges else whole
+    return [*ranges, Span(start, None, lines, max(start - skipped, 0))] if ranges else whole
 
 
 def read_line(
@@ -236,7 +237,7 @@ def _shared_file() -> BinaryIO:
 
 
 def _read_range_into(
-    shared: tuple[SourceFile, FieldMap, list[int]], item: tuple[int, _Range]
+    shared: tuple[SourceFile, FieldMap, list[int]], item: tuple[int, Span]
 ) -> tuple[list[dict[str, Any]], int]:
     """Read a range of lines, its tables written to the shared file of its number as an Arrow
     stream; the quarantine rows and the stream's size are returned."""
@@ -260,7 +261,12 @@ def _mapped_tables(handle: BinaryIO, size: int) -> list[pa.Table]:
     return [pa.Table.from_batches([batch], RECORD_TYPES) for batch in reader]
 
 
-def _read_range(shared: tuple[SourceFile, FieldMap], lines: _Range) -> ReadResult:
+def read_span(source: SourceFile, fields: FieldMap, span: Span) -> ReadResult:
+    """The records and quarantine rows of the lines in ``span``, numbered as in the whole file."""
+    return _read_range((source, fields), span)
+
+
+def _read_range(shared: tuple[SourceFile, FieldMap], lines: Span) -> ReadResult:
     """The records and quarantine rows of a range of lines of a file."""
     source, fields = shared
     result = ReadResult()

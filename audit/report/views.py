@@ -229,7 +229,9 @@ def _nice_width(span: int, bins: int) -> int:
 
 def length_chart(records: pd.DataFrame, findings: pd.DataFrame) -> tuple[Markup, int | None]:
     """Histogram of text lengths in characters, with the truncation limit marked if there is one."""
-    lengths = records["text"].str.len().to_numpy(dtype=np.int64) if len(records) else np.zeros(0, np.int64)
+    # A run over partitions gives the lengths, not every text.
+    length = records["text_length"] if "text_length" in records else records["text"].str.len()
+    lengths = length.to_numpy(dtype=np.int64) if len(records) else np.zeros(0, np.int64)
     limit = length_limit(findings)
     if limit is None:
         limit = detect_length_limit(lengths)
