@@ -66,3 +66,22 @@ def test_paused_gc_restores_the_collector() -> None:
     with pytest.raises(KeyError), paused_gc():
         raise KeyError("x")
     assert gc.isenabled()
+
+
+def test_context_columns_are_made_once_per_frame_and_never_sent() -> None:
+    import pickle
+
+    import pandas as pd
+
+    from audit.checks import CheckContext, run_checks
+
+    records = pd.DataFrame({"id": ["a", "b"], "source": ["s", "s"], "title": ["T", ""], "text": ["x", "y"]})
+    context = CheckContext()
+    first = context.column(records, "text")
+    assert first == ["x", "y"] and context.column(records, "text") is first
+    other = records.assign(text=["z", "w"])
+    assert context.column(other, "text") == ["z", "w"]  # another frame: its own lists
+    assert pickle.loads(pickle.dumps(context))._columns == {}
+    fresh = CheckContext()
+    run_checks(records, ["empty_or_short"], context=fresh)
+    assert fresh._columns == {}  # the run's lists are not left in the caller's context

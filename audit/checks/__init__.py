@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -90,7 +91,8 @@ def run_checks(
     unknown = [n for n in selected if n not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}")
-    context = context or CheckContext()
+    # A context of this run's own: the column lists it holds are dropped when the run ends.
+    context = dataclasses.replace(context) if context is not None else CheckContext()
     options = options or {}
     for name in selected:
         make_check(name, options.get(name, {}))  # a bad option fails here, not inside a worker
@@ -98,6 +100,11 @@ def run_checks(
         workers = cores() if len(records) >= PARALLEL_MIN_RECORDS and idle_cores() >= 1 else 1
     rank = {name: n for n, name in enumerate(_TAKEN_FIRST)}
     order = sorted(set(selected), key=lambda name: rank.get(name, len(rank)))
+    if workers > 1:
+        # Made before the fork, so each process reads them instead of decoding the text again.
+        for name in ("id", "title", "text"):
+            if name in records:
+                context.column(records, name)
     with paused_gc():  # the findings are many small containers that all stay alive
         found = forked_map(_run_one, (records, context, options), order, workers)
         results = dict(zip(order, found, strict=True))

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -91,9 +92,29 @@ def findings_frame(findings: list[Finding], rows: list[FindingRow] | None = None
 
 @dataclass
 class CheckContext:
-    """What a check may know beyond the records: the dedup clusters, when dedup ran."""
+    """What a check may know beyond the records: the dedup clusters, when dedup ran; and the
+    records' columns as Python lists, made once for all the checks that run with this context."""
 
     clusters: pd.DataFrame | None = None
+    _columns: dict[str, tuple[pd.DataFrame, list[Any]]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def column(self, records: pd.DataFrame, name: str) -> list[Any]:
+        """``records[name].tolist()``, made once per frame and column (the text column of 100k
+        records takes 0.26 s to turn into Python strings, and most checks read it). Read only."""
+        held = self._columns.get(name)
+        if held is None or held[0] is not records:
+            held = self._columns[name] = (records, records[name].tolist())
+        return held[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"clusters": self.clusters, "_columns": {}}  # the lists are remade, never sent
+
+
+def column(records: pd.DataFrame, name: str, context: CheckContext | None) -> list[Any]:
+    """``records[name].tolist()``, shared through ``context`` when there is one."""
+    return context.column(records, name) if context is not None else records[name].tolist()
 
 
 class Check(ABC):

@@ -113,4 +113,4 @@ class BoilerplateCheck(Check):
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         rows = set(candidate_rows(records, ("title", "text"), _HINTS))
         rows.update(candidate_rows(records, ("title", "text"), _EDGE_HINTS, edges=EDGE_CHARS))
-        return field_findings(records, sorted(rows), furniture_findings)
+        return field_findings(records, sorted(rows), furniture_findings, context=context)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding
+from audit.checks.base import Check, CheckContext, Finding, column
 from audit.dedup.shingles import hash_batch
 from audit.dedup.verify import similarity
 from audit.normalise import normalise_text, normalised_body
@@ -64,7 +64,7 @@ class ConflictingCopiesCheck(Check):
         self._shingles: dict[str, np.ndarray] = {}
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, texts, titles = records["id"].tolist(), records["text"].tolist(), records["title"].tolist()
+        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
         cluster_of: dict[str, str] = {}
         if context.clusters is not None and len(context.clusters):
             for members in context.clusters["members"]:
@@ -73,7 +73,7 @@ class ConflictingCopiesCheck(Check):
         title_keys = _each_distinct(normalise_text, titles)
         keys = {
             "same title": [t if len(t.split()) >= self.min_title_words else "" for t in title_keys],
-            "same url": _each_distinct(_url_key, records["url"].tolist()),
+            "same url": _each_distinct(_url_key, column(records, "url", context)),
         }
         # Texts are normalised only for rows that share a key with another row: the rest are in
         # no group of two or more, so cannot conflict.

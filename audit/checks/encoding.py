@@ -99,4 +99,4 @@ class EncodingCheck(Check):
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         rows = candidate_rows(records, ("title", "text"), _NOT_PLAIN_ASCII)
-        return field_findings(records, rows, encoding_findings)
+        return field_findings(records, rows, encoding_findings, context=context)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, for_record, make_repair
+from audit.checks.base import Check, CheckContext, Finding, column, for_record, make_repair
 from audit.checks.prefilter import any_lowered, candidate_rows, scan, scan_at
 from audit.urls import find_url_spans
 
@@ -368,7 +368,7 @@ class MalformedUrlCheck(Check):
     description = "broken URLs in the url field and in text (spaces, typos, glued, LaTeX, bad host)"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, texts, urls = records["id"].tolist(), records["text"].tolist(), records["url"].tolist()
+        ids, texts, urls = (column(records, name, context) for name in ("id", "text", "url"))
         with_url = {row for row, url in enumerate(urls) if url.strip()}
         in_text = set(candidate_rows(records, ("text",), _URL_HINT))
         # Values repeat (copies of one record): each distinct text and url field is checked once.

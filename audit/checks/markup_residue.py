@@ -140,4 +140,4 @@ class MarkupResidueCheck(Check):
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         rows = candidate_rows(records, ("title", "text"), _MARKUP_CHARS)
-        return field_findings(records, rows, markup_findings)
+        return field_findings(records, rows, markup_findings, context=context)

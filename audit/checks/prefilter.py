@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit.checks.base import Finding, for_record
+from audit.checks.base import CheckContext, Finding, column, for_record
 
 
 def candidate_rows(
@@ -46,14 +46,15 @@ def field_findings(
     rows: Iterable[int],
     finder: Callable[[str, str, str], list[Finding]],
     fields: Sequence[str] = ("title", "text"),
+    context: CheckContext | None = None,
 ) -> list[Finding]:
     """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order.
 
     A value seen before in the same field (copies of a record) is not searched again: its
     findings are copied for the new record.
     """
-    ids = records["id"].tolist()
-    columns = [(name, records[name].tolist()) for name in fields]
+    ids = column(records, "id", context)
+    columns = [(name, column(records, name, context)) for name in fields]
     findings: list[Finding] = []
     done: dict[str, dict[str, list[Finding]]] = {name: {} for name in fields}
     for row in rows:

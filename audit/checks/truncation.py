@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, Severity, for_record
+from audit.checks.base import Check, CheckContext, Finding, Severity, column, for_record
 from audit.checks.prefilter import offsets
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
@@ -440,7 +440,7 @@ class TruncationCheck(Check):
         self.mid_word = mid_word
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
+        ids, titles, texts = (column(records, name, context) for name in ("id", "title", "text"))
         vocabulary = Vocabulary(titles + texts) if self.mid_word else None
         limits = {"title": self.length_limit(titles), "text": self.length_limit(texts)}
         # Two passes: the values that end in letters are collected first, so the vocabulary is
@@ -590,8 +590,8 @@ class TruncationCheck(Check):
         clusters = context.clusters
         if clusters is None or clusters.empty or "members" not in clusters:
             return []
-        row_of = {record_id: row for row, record_id in enumerate(records["id"].tolist())}
-        texts, titles = records["text"].tolist(), records["title"].tolist()
+        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
+        row_of = {record_id: row for row, record_id in enumerate(ids)}
         findings: list[Finding] = []
         for members in clusters["members"]:
             present = [m for m in members if m in row_of]
