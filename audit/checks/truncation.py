@@ -79,14 +79,17 @@ def _cut_off(stripped: str, ends_complete: bool | None = None) -> tuple[str, str
     punctuation or a URL, when the caller knows."""
     if not stripped:
         return None
-    tail = stripped[-20:]
-    if "..." in tail or "…" in tail:  # every match holds one
-        match = _ELLIPSIS.search(tail)  # the tail only: these patterns end at "$"
-        if match:
-            return "ends with an ellipsis", match.group(0).strip()
+    # What _ELLIPSIS finds in a text without trailing whitespace ("\s*" there matches nothing).
+    if stripped.endswith("..."):
+        return "ends with an ellipsis", "..."
+    if stripped.endswith("…"):
+        return "ends with an ellipsis", "…"
     if ends_complete is None:
         ends_complete = _ends_complete(stripped)
     if ends_complete:
+        return None
+    last = stripped[-1]
+    if not (last.isalnum() or last == "_"):  # no word ("\w") ends the text
         return None
     word = last_word(stripped[-100:])
     if word and word.lower() in FUNCTION_WORDS:
@@ -138,6 +141,9 @@ def unclosed_bracket(text: str) -> tuple[str, int] | None:
         # The last opener is on top of the stack at the end: nothing is pushed after it, and
         # closers of the other kind do not pop it.
         return text[last], last
+    opener = text[last]
+    if (text.find("[") if opener == "(" else text.find("(")) < 0:
+        return _unclosed_one_kind(text, opener, last)
     # The walk over the brackets alone, found by str.find (a few per text; no regex scan of
     # every character).
     brackets = sorted(at for char in "()[]" for at in offsets(text, char))
@@ -151,12 +157,31 @@ def unclosed_bracket(text: str) -> tuple[str, int] | None:
     return (text[stack[-1]], stack[-1]) if stack else None
 
 
+def _unclosed_one_kind(text: str, opener: str, last: int) -> tuple[str, int] | None:
+    """:func:`unclosed_bracket` of a ``text`` whose only opening brackets are ``opener``s, the
+    last at ``last``: the other kind's closers pop nothing, so they are left out.
+
+    With one kind, the stack's top at the end is the last opener that no closer after it
+    matches: walking back from the end over the openers, each takes one of the closers after
+    it that are still free; the first that finds none is open. Two C scans per opener.
+    """
+    closer = _CLOSER_OF[opener]
+    free, end, at = 0, len(text), last
+    while at >= 0:
+        free += text.count(closer, at + 1, end)
+        if not free:
+            return opener, at
+        free -= 1
+        end, at = at, text.rfind(opener, 0, at)
+    return None
+
+
 def open_quote(text: str) -> str | None:
     """The quote mark left open at the end of ``text``: an unpaired ``“`` or an odd number of ``"``.
 
     A ``\\"`` (LaTeX umlaut, ``Schr\\"odinger``) is not a quote.
     """
-    for opener, closer in _QUOTE_PAIRS.items():
+    for opener, closer in _QUOTE_PAIRS.items() if not text.isascii() else ():  # isascii is O(1)
         last_open = text.rfind(opener)
         if last_open >= 0 and text.find(closer, last_open + 1) < 0 and opener != closer:
             return opener
@@ -164,9 +189,16 @@ def open_quote(text: str) -> str | None:
     return '"' if straight % 2 else None
 
 
+#: A bracket or quote mark (one URLs may hold: not ``"[]``) in a run of URL characters after
+#: a "://": where no URL holds one, blanking the URLs changes nothing the prose tests read.
+_MARK_IN_URL_RUN = re.compile(r"://[^\s<>\"{}|\\^`\[\]()“”«»„]*[()“”«»„]")
+
+
 def _without_urls(text: str) -> str:
-    """``text`` with every URL blanked out (same length, so offsets still hold)."""
-    if "://" not in text:
+    """``text`` with every URL blanked out (same length, so offsets still hold), or ``text`` itself
+    where no URL holds a bracket or quote mark: then the two read the same to
+    :func:`unclosed_bracket` and :func:`open_quote` (what this is for)."""
+    if "://" not in text or not _MARK_IN_URL_RUN.search(text):
         return text
     pieces, last = [], 0
     for start, end, _ in find_url_spans(text):
@@ -476,8 +508,12 @@ class TruncationCheck(Check):
     # -- corpus level: a character limit -------------------------------------------------
     def length_limit(self, values: list[str]) -> dict[str, float] | None:
         """The length many distinct values share far more than nearby lengths do, or None."""
-        distinct = {v.rstrip() for v in values if v.strip()}
-        counts = Counter(len(v) for v in distinct)
+        # Distinct values first (their hashes are cached in the strings); only the few with
+        # trailing whitespace are stripped (a copy) and hashed again.
+        distinct = dict.fromkeys(values)
+        counts = Counter(len(v) for v in distinct if v and not v[-1].isspace())  # their own rstrip
+        trimmed = {s for v in distinct if v and v[-1].isspace() and (s := v.rstrip()) and s not in distinct}
+        counts.update(len(s) for s in trimmed)
         best = None
         for length, count in counts.items():
             if count < self.min_limit_count:
@@ -546,7 +582,11 @@ class TruncationCheck(Check):
         # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
         # A value with no opening bracket or quote mark at all has neither (blanking URLs only
         # removes characters): the URL scan is skipped.
-        prose = _without_urls(stripped) if any(c in stripped for c in _OPENERS) else ""
+        if stripped.isascii():  # O(1); the other openers are not ASCII
+            has_opener = "(" in stripped or "[" in stripped or '"' in stripped
+        else:
+            has_opener = any(c in stripped for c in _OPENERS)
+        prose = _without_urls(stripped) if has_opener else ""
         bracket = unclosed_bracket(prose)
         if bracket:
             char, offset = bracket
