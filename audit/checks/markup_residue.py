@@ -65,6 +65,8 @@ _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f
 #: One of these characters begins or is part of every match above.
 _MARKUP_CHARS = r"[\\<&%{]"
 _MARKUP_CHAR = re.compile(_MARKUP_CHARS)
+#: The same, one pattern per character: each is found by a fast byte search over the column.
+_MARKUP_LITERALS = (r"\\", "<", "&", "%", r"\{")
 #: Commands that malformed_url reports (they wrap a URL).
 _URL_COMMANDS = frozenset({"href", "url"})
 
@@ -139,5 +141,5 @@ class MarkupResidueCheck(Check):
     description = "LaTeX (commands, accents, escapes, math, % comments) and HTML (tags, entities) in text"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        rows = candidate_rows(records, ("title", "text"), _MARKUP_CHARS)
+        rows = candidate_rows(records, ("title", "text"), _MARKUP_LITERALS)
         return field_findings(records, rows, markup_findings, context=context)

@@ -29,15 +29,21 @@ from audit.checks.base import CheckContext, Finding, column, for_record
 
 
 def candidate_rows(
-    records: pd.DataFrame, fields: Sequence[str], pattern: str, edges: int | None = None
+    records: pd.DataFrame, fields: Sequence[str], pattern: str | Sequence[str], edges: int | None = None
 ) -> list[int]:
-    """Positions (in order) of the rows where ``pattern`` occurs in at least one of ``fields``.
+    """Positions (in order) of the rows where ``pattern`` (or one of several) occurs in at least one
+    of ``fields``.
 
-    With ``edges``, only within a field's first or last ``edges`` characters.
+    With ``edges``, only within a field's first or last ``edges`` characters. Several patterns
+    are each matched over the column: a literal (``"://"``, ``"<"``) is found by a fast byte
+    search, ~20x faster than the alternation of the same literals, which is matched character
+    by character.
     """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     mask = np.zeros(len(records), dtype=bool)
     for name in fields:
-        mask |= _contains(records[name], pattern, edges)
+        for one in patterns:
+            mask |= _contains(records[name], one, edges)
     return np.flatnonzero(mask).tolist()
 
 
@@ -97,7 +103,10 @@ def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
 
 def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
     """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
-    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
+    for hint in hints:  # a loop, not any() over a generator: called for every pattern and value
+        if hint in value:
+            return pattern.finditer(value)
+    return iter(())
 
 
 def offsets(value: str, part: str) -> list[int]:
