@@ -101,6 +101,45 @@ def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
     return np.fromiter((hit(v) for v in values), bool, len(values))
 
 
+def edge_bytes(values: pd.Series, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first and the last ``width`` UTF-8 bytes of every value, as two ``(rows, width)`` uint8
+    arrays (a short value's bytes padded with NUL: the head's on the right, the tail's on the
+    left), and which values are missing.
+
+    For Arrow-backed columns the bytes are gathered from the column's buffers at once, without a
+    Python string per value.
+    """
+    count = len(values)
+    head = np.zeros((count, width), dtype=np.uint8)
+    tail = np.zeros((count, width), dtype=np.uint8)
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        missing = values.isna().to_numpy()
+        row = 0
+        for chunk in pa.chunked_array(values.array.__arrow_array__()).chunks:
+            _, offsets, data = chunk.buffers()
+            kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            bounds = np.frombuffer(offsets, dtype=kind)[chunk.offset : chunk.offset + len(chunk) + 1]
+            body = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+            starts, ends = bounds[:-1].astype(np.int64), bounds[1:].astype(np.int64)
+            steps = np.arange(width)
+            for out, at in ((head, starts[:, None] + steps), (tail, ends[:, None] - width + steps)):
+                inside = (at >= starts[:, None]) & (at < ends[:, None])
+                if len(body):
+                    out[row : row + len(chunk)] = np.where(inside, body[np.clip(at, 0, len(body) - 1)], 0)
+            row += len(chunk)
+        return head, tail, missing
+    missing = np.zeros(count, dtype=bool)
+    for row, value in enumerate(values):
+        if not isinstance(value, str):
+            missing[row] = True
+            continue
+        data = value.encode("utf-8", "surrogatepass")
+        first, last = data[:width], data[-width:] if data else b""
+        head[row, : len(first)] = np.frombuffer(first, dtype=np.uint8)
+        tail[row, width - len(last) :] = np.frombuffer(last, dtype=np.uint8)
+    return head, tail, missing
+
+
 def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
     """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
     for hint in hints:  # a loop, not any() over a generator: called for every pattern and value
