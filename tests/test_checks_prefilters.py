@@ -63,7 +63,8 @@ def test_edge_rows_hold_every_edge_finding(dtype: object, values: list[str]) -> 
 
 def test_boilerplate_equals_the_check_on_every_row() -> None:
     values = ["Subscribe", "newPoseTalk", "Results hold.Subscribe", "Mar 13", "Results.\nMar 3\n",
-              "a new method", "Get trending papers in your email inbox!", "Sept 2, 2024", "x" * 50 + "new", "¹"]
+              "a new method", "Get trending papers in your email inbox!", "Sept 2, 2024",
+              "x" * 50 + "new", "¹"]
     ids = [f"r{n}" for n in range(len(values))]
     records = pd.DataFrame({"id": ids, "title": values[::-1], "text": values})
     records = records.astype({"title": "string[pyarrow]", "text": "string[pyarrow]"})
