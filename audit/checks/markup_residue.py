@@ -90,15 +90,19 @@ def markup_findings(record_id: str, field: str, value: str) -> list[Finding]:
     if not _MARKUP_CHAR.search(value):
         return []  # the common case: nothing to look at
     # Characters already explained (URLs, earlier matches): a mask keeps the overlap test linear.
-    taken = bytearray(len(value))
-    for start, end, _ in find_url_spans(value):
-        taken[start:end] = b"\x01" * (end - start)
+    # Made at the first match: most values scanned here have none, and need no URL scan.
+    taken: bytearray | None = None
     found: list[Finding] = []
     # Each pattern is run only when the character(s) every match of it holds are in the value.
 
     def add(
         kind: str, severity: Severity, message: str, start: int, end: int, new: str | None = None
     ) -> None:
+        nonlocal taken
+        if taken is None:
+            taken = bytearray(len(value))
+            for url_start, url_end, _ in find_url_spans(value):
+                taken[url_start:url_end] = b"\x01" * (url_end - url_start)
         if any(taken[start:end]):
             return
         taken[start:end] = b"\x01" * (end - start)
