@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, Severity, column, for_record
+from audit.checks.base import Check, CheckContext, Finding, column, for_record
 from audit.checks.prefilter import offsets
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
@@ -52,6 +52,7 @@ _ELLIPSIS = re.compile(r"(?:\.\.\.|…)\s*$")
 # The last word, unless it ends a hyphenated compound ("Try-On" is not a dangling "on").
 _LAST_WORD = re.compile(r"(?<![\w-])(\w+)\s*$")
 _FINAL_PUNCTUATION = tuple(".!?)]}\"'”’:;")
+_FINAL_CHARS = frozenset(_FINAL_PUNCTUATION)
 _SENTENCE_END = tuple(".!?")
 # Letters only: digits, underscores and punctuation split words.
 _WORD = re.compile(r"[^\W\d_]+")
@@ -98,8 +99,8 @@ def _cut_off(stripped: str, ends_complete: bool | None = None) -> tuple[str, str
 
 
 def _ends_complete(stripped: str) -> bool:
-    """``stripped`` ends with final punctuation or a URL."""
-    return stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped)
+    """``stripped`` (not empty) ends with final punctuation or a URL."""
+    return stripped[-1] in _FINAL_CHARS or _ends_with_url(stripped)
 
 
 def _trailing_run(pattern: re.Pattern[str], text: str) -> tuple[str, int]:
@@ -441,6 +442,14 @@ def _prefix_candidates(bodies: set[str]) -> set[str]:
     }
 
 
+def _warning(
+    record_id: str, field_name: str, message: str, signal: str, match: str, offset: int, tail: str
+) -> Finding:
+    """A truncation warning about how a value ends."""
+    evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
+    return Finding(record_id, NAME, "warning", field_name, message, evidence)
+
+
 def _body(text: str, title: str) -> str:
     return text if text.strip() else title
 
@@ -486,19 +495,19 @@ class TruncationCheck(Check):
                 if ending is None:
                     ending = done[field_name][value] = self._ending(record_id, field_name, value)
                     slots.append(ending)
-                elif isinstance(ending, _MidWord):
-                    slots.append(ending._replace(record_id=record_id))
-                else:
+                elif ending.__class__ is _MidWord:
+                    slots.append(_MidWord(record_id, *ending[1:]))
+                elif ending:
                     slots.append(for_record(record_id, ending))
                 if limits[field_name] is not None:  # most corpora have no limit
                     limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
                     if limit_findings:
                         slots.append(limit_findings)
-        words = {slot.word for slot in slots if isinstance(slot, _MidWord) and slot.word}
+        words = {slot.word for slot in slots if slot.__class__ is _MidWord and slot.word}
         longer_of = vocabulary.fragments(words) if vocabulary else {}
         findings: list[Finding] = []
         for slot in slots:
-            if isinstance(slot, _MidWord):
+            if slot.__class__ is _MidWord:
                 findings.extend(self._mid_word(slot, longer_of.get(slot.word) if slot.word else None))
             else:
                 findings.extend(slot)
@@ -568,17 +577,13 @@ class TruncationCheck(Check):
         if not stripped:
             return []
         tail = stripped[-80:]
-
-        def finding(severity: Severity, message: str, signal: str, match: str, offset: int) -> Finding:
-            evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
-            return Finding(record_id, self.name, severity, field_name, message, evidence)
-
         ends_complete = _ends_complete(stripped)
         cut = _cut_off(stripped, ends_complete)
         if cut:
             signal, matched = cut
             offset = len(stripped) - len(matched)
-            return [finding("warning", f"{field_name} looks cut off: {signal}", signal, matched, offset)]
+            message = f"{field_name} looks cut off: {signal}"
+            return [_warning(record_id, field_name, message, signal, matched, offset, tail)]
         # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
         # A value with no opening bracket or quote mark at all has neither (blanking URLs only
         # removes characters): the URL scan is skipped.
@@ -586,17 +591,18 @@ class TruncationCheck(Check):
             has_opener = "(" in stripped or "[" in stripped or '"' in stripped
         else:
             has_opener = any(c in stripped for c in _OPENERS)
-        prose = _without_urls(stripped) if has_opener else ""
-        bracket = unclosed_bracket(prose)
-        if bracket:
-            char, offset = bracket
-            message = f"{field_name} ends inside an open bracket {char!r}"
-            return [finding("warning", message, "unclosed bracket", char, offset)]
-        quote = open_quote(prose)
-        if quote:
-            offset = prose.rfind(quote)
-            message = f"{field_name} ends inside an open quote {quote!r}"
-            return [finding("warning", message, "open quote", quote, offset)]
+        if has_opener:  # else neither test finds anything
+            prose = _without_urls(stripped)
+            bracket = unclosed_bracket(prose)
+            if bracket:
+                char, offset = bracket
+                message = f"{field_name} ends inside an open bracket {char!r}"
+                return [_warning(record_id, field_name, message, "unclosed bracket", char, offset, tail)]
+            quote = open_quote(prose)
+            if quote:
+                offset = prose.rfind(quote)
+                message = f"{field_name} ends inside an open quote {quote!r}"
+                return [_warning(record_id, field_name, message, "open quote", quote, offset, tail)]
         if ends_complete:
             return []
         return _MidWord(record_id, field_name, stripped, tail, last_letters(stripped[-200:]))
