@@ -4,7 +4,10 @@ from Python strings, and the boilerplate rows they keep hold every edge finding.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +17,7 @@ from audit.checks.base import finding_rows
 from audit.checks.boilerplate import BoilerplateCheck, edge_rows, furniture_findings
 from audit.checks.malformed_url import _URL_HINT
 from audit.checks.markup_residue import _MARKUP_CHARS, _MARKUP_LITERALS
-from audit.checks.prefilter import candidate_rows, edge_bytes
+from audit.checks.prefilter import candidate_rows, edge_bytes, not_plain_ascii
 
 _BITS = ["a", " ", "://", ":/", "http", "HtTp", "htt", "İ", "ſ", "\\", "<", "&", "%", "{", "}", "é", "\n"]
 _VALUES = st.lists(st.lists(st.sampled_from(_BITS), max_size=8).map("".join), min_size=1, max_size=20)
@@ -73,3 +76,17 @@ def test_boilerplate_equals_the_check_on_every_row() -> None:
         patch.setattr(boilerplate, "_HINTS", "")  # every row a candidate
         plain = BoilerplateCheck().run(records, CheckContext())
     assert finding_rows(fast) == finding_rows(plain) and len(fast) > 8
+
+
+_ENCODING_BITS = ["a", " ", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x80", "é", "\u00a0", "\ufffd", "~"]
+_ENCODING_BITS += ["😀"]
+
+
+@given(st.lists(st.lists(st.sampled_from(_ENCODING_BITS), max_size=6).map("".join), min_size=1, max_size=20))
+def test_not_plain_ascii_equals_its_regex(values: list[str]) -> None:
+    expected = [re.search(r"[^\t\n\r\x20-\x7e]", v) is not None for v in values[1:]]
+    for dtype in ("string[pyarrow]", object):
+        column = pd.Series(values, dtype=dtype).iloc[1:]  # a sliced chunk: its offset is not 0
+        assert not_plain_ascii(column).tolist() == expected
+    chunked = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([values[:1], values[1:]], pa.string())))
+    assert not_plain_ascii(chunked).tolist()[1:] == expected
