@@ -41,6 +41,7 @@ from audit.dedup.kernel import normalise_many
 from audit.dedup.lsh import Banding, choose_banding, sorted_unique
 from audit.dedup.signer import SignerSettings
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, TRUNCATED_COPY
+from audit.frames import take_values
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
 
@@ -151,11 +152,13 @@ def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records
     return rank
 
 
-def _normalised_titles(titles: list[str], rows: np.ndarray) -> dict[int, str]:
+def _normalised_titles(titles: pd.Series | None, rows: np.ndarray) -> dict[int, str]:
     """Normalised title of each row (once per distinct title: copies share theirs; ASCII titles
-    by the kernel, :func:`audit.dedup.kernel.normalise_many`); rows without a title left out."""
-    unique_rows = sorted_unique(rows).tolist()
-    row_titles = [titles[row] for row in unique_rows]
+    by the kernel, :func:`audit.dedup.kernel.normalise_many`); rows without a title left out.
+    ``titles``: the title column (None: no titles), read at ``rows`` only."""
+    unique = sorted_unique(rows)
+    unique_rows = unique.tolist()
+    row_titles = take_values(titles, unique) if titles is not None else [""] * len(unique_rows)
     distinct = list(dict.fromkeys(title for title in row_titles if title))
     normalised = dict(zip(distinct, normalise_many(distinct), strict=True))
     return {row: normalised[title] for row, title in zip(unique_rows, row_titles, strict=True) if title}
@@ -182,8 +185,8 @@ def _title_similarities(title_of: dict[int, str], a: list[int], b: list[int]) ->
 
 
 def _output(
-    ids: list[str],
-    titles: list[str],
+    id_column: pd.Series,
+    titles: pd.Series | None,
     config: DedupConfig,
     edges: np.ndarray,
     edge_a: np.ndarray,
@@ -198,26 +201,37 @@ def _output(
     to_rep_relation: np.ndarray,
 ) -> tuple[list[dict], list[dict], dict[str, str], dict[str, str], int]:
     """The result's Python objects: edges inside clusters, cluster rows, ``duplicate_of``,
-    ``relation_of``, and the count of edges the chaining guard cut."""
+    ``relation_of``, and the count of edges the chaining guard cut.
+
+    Ids and titles are read from their columns for the clustered rows only (one Python string
+    per clustered record, shared by its cluster row and edges), not for every record.
+    """
     # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
     cluster_a, cluster_b = cluster[edge_a], cluster[edge_b]
     inside = np.flatnonzero((cluster_a >= 0) & (cluster_a == cluster_b))
+    clustered = np.flatnonzero(cluster >= 0)  # every edge kept joins two of these
+    clustered_ids = take_values(id_column, clustered)
+
+    def ids_of(rows: np.ndarray) -> list[str]:
+        return [clustered_ids[k] for k in np.searchsorted(clustered, rows).tolist()]
+
     weak_edges = len(edges) - len(inside)
     inside = inside[np.lexsort((edge_b[inside], edge_a[inside], cluster_a[inside]))]
     title_of = _normalised_titles(titles, edges[inside].ravel())
     inside_a, inside_b = edge_a[inside].tolist(), edge_b[inside].tolist()
+    ids_a, ids_b = ids_of(edge_a[inside]), ids_of(edge_b[inside])
     flat_edges = [
         {
-            "a": ids[a],
-            "b": ids[b],
+            "a": id_a,
+            "b": id_b,
             "jaccard": round(jaccard, 4),
             "containment": round(containment, 4),
             "relation": relation,
             "title_similarity": title_similarity,
         }
-        for a, b, jaccard, containment, relation, title_similarity in zip(
-            inside_a,
-            inside_b,
+        for id_a, id_b, jaccard, containment, relation, title_similarity in zip(
+            ids_a,
+            ids_b,
             edge_jaccard[inside].tolist(),
             edge_containment[inside].tolist(),
             edge_relation[inside].tolist(),
@@ -227,20 +241,18 @@ def _output(
     ]
     edge_bounds = np.searchsorted(cluster_a[inside], np.arange(len(representative) + 1))
 
-    members_sorted = np.flatnonzero(cluster >= 0)
-    members_sorted = members_sorted[np.argsort(cluster[members_sorted], kind="stable")]
+    members_sorted = clustered[np.argsort(cluster[clustered], kind="stable")]
     member_bounds = np.searchsorted(cluster[members_sorted], np.arange(len(representative) + 1))
     # Every member's fields as Python lists at once (numpy's tolist), then one loop over them.
     member_rows = members_sorted.tolist()
-    member_ids = [ids[m] for m in member_rows]
+    member_ids = ids_of(members_sorted)
     member_jaccard = [round(x, 4) for x in to_rep_jaccard[members_sorted].tolist()]
     member_containment = [round(x, 4) for x in to_rep_containment[members_sorted].tolist()]
     member_relation = to_rep_relation[members_sorted].tolist()
     bounds, edge_bounds_list = member_bounds.tolist(), edge_bounds.tolist()
     rows, duplicate_of, relation_of = [], {}, {}
-    for number, rep in enumerate(representative.tolist()):
+    for number, (rep, rep_id) in enumerate(zip(representative.tolist(), ids_of(representative), strict=True)):
         lo, hi = bounds[number], bounds[number + 1]
-        rep_id = ids[rep]
         to_rep = []
         for k in range(lo, hi):
             if member_rows[k] == rep:
@@ -301,8 +313,7 @@ def find_duplicates(
     engine = engine or LocalEngine()
     config = config or DedupConfig()
     clock = _Stopwatch()
-    ids = records["id"].tolist()
-    titles = records["title"].tolist() if "title" in records else [""] * len(ids)
+    count = len(records)  # ids and titles are read for clustered rows only, by ``_output``
     normalised = "norm_text" in records
     # The texts stay a pandas column: each signing batch takes its slice as Python strings
     # (in the worker that signs it), so no list of every text is built in this process.
@@ -327,7 +338,7 @@ def find_duplicates(
     codes, _ = pd.factorize(signed.text_hashes)
     first = np.unique(codes, return_index=True)[1]
     leader_row = first[codes]
-    follower = np.flatnonzero((counts > 0) & (leader_row != np.arange(len(ids))))
+    follower = np.flatnonzero((counts > 0) & (leader_row != np.arange(count)))
     leaders = first[counts[first] > 0]
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
@@ -350,8 +361,8 @@ def find_duplicates(
     # 4. Clusters, split where a member is no duplicate of its representative. Each member's
     # last comparison with a representative is kept: the final one is its ``to_representative``.
     chain_threshold = config.threshold - config.chain_slack
-    to_rep_jaccard, to_rep_containment = np.ones(len(ids)), np.ones(len(ids))
-    to_rep_relation = np.full(len(ids), EXACT_DUPLICATE, dtype=object)
+    to_rep_jaccard, to_rep_containment = np.ones(count), np.ones(count)
+    to_rep_relation = np.full(count, EXACT_DUPLICATE, dtype=object)
 
     # Candidates proven near duplicates at a Jaccard reaching both thresholds: comparing such a
     # pair again in the chaining guard gives the same numbers (they do not depend on the
@@ -385,8 +396,8 @@ def find_duplicates(
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
     in_graph = sorted_unique(edges)
     rank = _rank(in_graph, completeness, records)
-    cluster, representative = split_chains_bulk(len(ids), edges, rank, compare, engine.components)
-    labels = engine.components(len(ids), edges)
+    cluster, representative = split_chains_bulk(count, edges, rank, compare, engine.components)
+    labels = engine.components(count, edges)
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
     del compare, verify  # the shingles are done with: freed before the output's Python objects
     clock.lap("cluster")
@@ -396,13 +407,14 @@ def find_duplicates(
     # of them form a cycle, so it is paused meanwhile.
     with _collector_paused():
         flat_edges, rows, duplicate_of, relation_of, weak_edges = _output(
-            ids, titles, config, edges, edge_a, edge_b, edge_jaccard, edge_containment, edge_relation,
-            cluster, representative, to_rep_jaccard, to_rep_containment, to_rep_relation,
+            records["id"], records.get("title"), config, edges, edge_a, edge_b, edge_jaccard,
+            edge_containment, edge_relation, cluster, representative, to_rep_jaccard, to_rep_containment,
+            to_rep_relation,
         )  # fmt: skip
     clock.lap("output")  # cluster rows, edges and title similarities as Python objects
     relations = pd.Series(edge_relation, dtype=object).value_counts().to_dict()
     stats = {
-        "records": len(ids),
+        "records": count,
         "distinct_texts": len(leaders),
         "shingles": int(counts.sum()),  # in text order, repeats included
         "candidate_pairs": len(candidates),
