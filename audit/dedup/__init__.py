@@ -420,8 +420,8 @@ def find_duplicates(
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
     in_graph = sorted_unique(edges)
     rank = _rank(in_graph, completeness, records)
-    cluster, representative = split_chains_bulk(count, edges, rank, compare, engine.components)
     labels = engine.components(count, edges)
+    cluster, representative = split_chains_bulk(count, edges, rank, compare, engine.components, labels)
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
     del compare, verify  # the shingles are done with: freed before the output's Python objects
     clock.lap("cluster")
