@@ -4,7 +4,6 @@ a time."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -150,29 +149,3 @@ def test_sources_made_a_block_at_a_time_equal_every_members_dicts(block: int, mo
         assert sources[rep] == expected[rep]
     assert dict(sources.items()) == expected and len(sources) == len(reps)
     assert sources.get(int(np.setdiff1d(np.arange(40), reps)[0])) is None
-
-
-@given(
-    st.lists(st.one_of(st.none(), st.text(max_size=12)), min_size=1, max_size=30),
-    st.integers(1, 4),
-    st.booleans(),
-    st.data(),
-)
-@settings(max_examples=60, deadline=None)
-def test_char_lengths_from_arrow_buffers_equal_str_len(
-    cells: list[str | None], parts: int, large: bool, data: st.DataObject
-) -> None:
-    import pyarrow as pa
-
-    from audit.dedup.lengths import char_lengths
-
-    kind = pa.large_string() if large else pa.string()
-    cells = [None if c is None else c.encode("utf-8", "replace").decode("utf-8") for c in cells]
-    bounds = sorted({0, len(cells), *data.draw(st.lists(st.integers(0, len(cells)), max_size=parts))})
-    # A sliced first chunk: its offsets start inside the buffer.
-    chunks = [pa.array(["pad", *cells[lo:hi]], kind).slice(1) for lo, hi in itertools.pairwise(bounds)]
-    column = pd.Series(pd.array(pa.chunked_array(chunks, kind), dtype="str"))
-    rows = np.array(sorted(data.draw(st.sets(st.integers(0, len(cells) - 1)))), np.int64)
-    expected = column.str.len().fillna(0).to_numpy(dtype=np.int64)[rows]
-    assert np.array_equal(char_lengths(column, rows), expected)
-    assert np.array_equal(char_lengths(pd.Series(cells, dtype=object), rows), expected)
