@@ -69,6 +69,11 @@ def run(
 ) -> AuditResult:
     """Audit ``paths`` and, unless ``out`` is None, write every output under ``out``."""
     paths = list(paths)  # read twice: the overlap check and the run
+    if config is not None and config.engine == "dask":
+        from audit.engines.sharded import run_sharded, sharded  # Dask is imported only when asked for
+
+        if sharded(config):
+            return run_sharded(paths, out, config, force, progress)
     if out is not None:
         ensure_writable(out, force, inputs=paths)  # fail before the work, not after it
     result = audit(paths, config, progress=progress, commit_index=out is None)

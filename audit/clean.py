@@ -10,7 +10,7 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit.dedup import DedupResult
-from audit.frames import arrow_chunks, arrow_strings, column_values, take_values
+from audit.frames import (
+    Column,
+    Patched,
+    arrow_chunks,
+    arrow_strings,
+    arrow_values,
+    batch_rows,
+    column_values,
+    take_arrow,
+    take_values,
+)
 from audit.urls import find_urls
 
 CLEAN_COLUMNS = ["id", "title", "text", "url", "urls", "sources", "repairs"]
@@ -90,6 +100,44 @@ def _take(records: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
     return take_values(records[column], rows)
 
 
+_TEXT_LISTS = pa.large_list(pa.large_string())
+_SOURCE_LISTS = pa.large_list(
+    pa.struct([("id", pa.large_string()), ("source", pa.large_string()), ("line", pa.int64())])
+)
+_SOURCE_KEYS = ("id", "source", "line")
+
+
+def _text_list(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
+
+
+def _source_list(value: Any) -> bool:
+    """A list of ``{id, source, line}`` dicts (keys in that order) of a str, a str and an int."""
+    return type(value) is list and all(
+        type(member) is dict
+        and tuple(member) == _SOURCE_KEYS
+        and type(member["id"]) is str
+        and type(member["source"]) is str
+        and type(member["line"]) is int
+        for member in value
+    )
+
+
+def _as_arrow(values: list[Any], kind: pa.DataType, plain: Callable[[Any], bool]) -> pa.Array | list[Any]:
+    """``values`` as Arrow values of ``kind`` when each is ``plain`` (Arrow then holds exactly it,
+    and JSON is written from it a column at a time), else as they are."""
+    return pa.array(values, kind) if all(map(plain, values)) else values
+
+
+def _among(rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Where in ``rows`` the values of the sorted ``chosen`` are (np.isin would sort ``chosen`` again
+    for every batch)."""
+    if not len(chosen):
+        return np.empty(0, np.int64)
+    at = np.minimum(np.searchsorted(chosen, rows), len(chosen) - 1)
+    return np.flatnonzero(chosen[at] == rows)
+
+
 @dataclass
 class CleanCorpus:
     """The cleaned corpus and the removed records as row positions into ``records``, plus what changed.
@@ -119,43 +167,84 @@ class CleanCorpus:
     def kept_ids(self) -> list[str]:
         return _take(self.records, "id", self.kept)
 
-    def clean_rows(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
-        """clean.jsonl's rows (the columns of :data:`CLEAN_COLUMNS`), read a batch at a time."""
+    def clean_batches(self, batch: int = 20_000) -> Iterator[dict[str, Column]]:
+        """clean.jsonl's rows (the columns of :data:`CLEAN_COLUMNS`) a batch at a time, as columns.
+
+        The records' own Arrow values (their ``urls`` are those of their text, see
+        :mod:`audit.schema`), with the values of the records changed, lending sources or
+        carrying repair notes patched in: no text goes through Python unless it was changed.
+        """
+        records = self.records
+        changed, represents, noted = (
+            np.fromiter(sorted(d), np.int64, len(d)) for d in (self.changed, self.sources, self.notes)
+        )
         for start in range(0, len(self.kept), batch):
             rows = self.kept[start : start + batch]
-            columns = ("id", "title", "text", "url", "source", "line")
-            ids, titles, texts, urls, sources, lines = (_take(self.records, c, rows) for c in columns)
-            for n, row in enumerate(rows.tolist()):
-                changed = self.changed.get(row)
-                title, text, url = (
-                    (changed["title"], changed["text"], changed["url"])
-                    if changed
-                    else (titles[n], texts[n], urls[n])
-                )
-                yield {
-                    "id": ids[n],
-                    "title": title,
-                    "text": text,
-                    "url": url,
-                    "urls": find_urls(text),
-                    "sources": self.sources.get(row)
-                    or [{"id": ids[n], "source": sources[n], "line": int(lines[n])}],
-                    "repairs": self.notes.get(row, []),
-                }
+            ids = take_arrow(records["id"], rows)
+            at = _among(rows, changed)
+            fields = [self.changed[row] for row in rows[at].tolist()]
+            columns: dict[str, Column] = {"id": ids}
+            for name in ("title", "text", "url"):
+                columns[name] = Patched(take_arrow(records[name], rows), at, [f[name] for f in fields])
+            columns["urls"] = Patched(
+                take_arrow(records["urls"], rows),
+                at,
+                _as_arrow([find_urls(f["text"]) for f in fields], _TEXT_LISTS, _text_list),
+            )
+            own = pa.StructArray.from_arrays(
+                [
+                    ids,
+                    take_arrow(records["source"], rows),
+                    take_arrow(records["line"], rows).cast(pa.int64()),
+                ],
+                names=["id", "source", "line"],
+            )
+            at = _among(rows, represents)
+            lent = [(n, self.sources[row]) for n, row in zip(at.tolist(), rows[at].tolist(), strict=True)]
+            lent = [(n, members) for n, members in lent if members]  # an empty list: its own source
+            columns["sources"] = Patched(
+                pa.LargeListArray.from_arrays(pa.array(np.arange(len(rows) + 1)), own),
+                np.array([n for n, _ in lent], np.int64),
+                _as_arrow([members for _, members in lent], _SOURCE_LISTS, _source_list),
+            )
+            at = _among(rows, noted)
+            no_notes = pa.LargeListArray.from_arrays(
+                pa.array(np.zeros(len(rows) + 1, np.int64)), pa.array([], pa.large_string())
+            )
+            notes = [self.notes[row] for row in rows[at].tolist()]
+            columns["repairs"] = Patched(no_notes, at, _as_arrow(notes, _TEXT_LISTS, _text_list))
+            yield columns
 
-    def removed_rows(self, batch: int = 10_000) -> Iterator[dict[str, Any]]:
-        """removed.jsonl's rows (the columns of :data:`REMOVED_COLUMNS`), read a batch at a time."""
+    def removed_batches(self, batch: int = 20_000) -> Iterator[dict[str, Column]]:
+        """removed.jsonl's rows (the columns of :data:`REMOVED_COLUMNS`) a batch at a time, as columns."""
         info = self.removed_info
         for start in range(0, len(self.removed_at), batch):
             rows = self.removed_at[start : start + batch]
             part = info.iloc[start : start + batch]
-            columns = [_take(self.records, c, rows) for c in ("id", "source", "line", "title", "text", "url")]
-            columns += [column_values(part[c]) for c in ("reason", "duplicate_of")]
+            columns: dict[str, Column] = {
+                name: take_arrow(self.records[name], rows)
+                for name in ("id", "source", "line", "title", "text", "url")
+            }
+            for name in ("reason", "duplicate_of"):
+                values = arrow_values(part[name])
+                columns[name] = values if values is not None else column_values(part[name])
             # A removed record with no similarity has None (NaN in the float column).
             for name in ("jaccard", "containment"):
-                columns.append([None if v != v else v for v in column_values(part[name])])
-            for values in zip(*columns, strict=True):
-                yield dict(zip(REMOVED_COLUMNS, values, strict=True))
+                scores = part[name]
+                columns[name] = (
+                    pa.array(scores.to_numpy(), from_pandas=True)  # NaN as null
+                    if scores.dtype.kind == "f"
+                    else [None if v != v else v for v in column_values(scores)]
+                )
+            yield columns
+
+    def clean_rows(self) -> Iterator[dict[str, Any]]:
+        """clean.jsonl's rows as dicts (:meth:`clean_batches` a row at a time)."""
+        return batch_rows(self.clean_batches())
+
+    def removed_rows(self) -> Iterator[dict[str, Any]]:
+        """removed.jsonl's rows as dicts (:meth:`removed_batches` a row at a time)."""
+        return batch_rows(self.removed_batches())
 
     def clean_frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.clean_rows()), columns=CLEAN_COLUMNS)

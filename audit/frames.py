@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,78 @@ def take_values(column: pd.Series, rows: np.ndarray) -> list[Any]:
     if missing is not None and missing is not pd.NA and chunks.null_count:
         cells = [missing if cell is None else cell for cell in cells]  # as tolist() gives them
     return cells
+
+
+def take_arrow(column: pd.Series, rows: np.ndarray) -> pa.Array:
+    """The cells of ``column`` at positions ``rows`` as one Arrow array, a chunk at a time (see
+    :func:`take_values`); a numpy column is converted for those rows only."""
+    rows = np.asarray(rows, dtype=np.int64)
+    chunks = arrow_chunks(column)
+    if chunks is None:
+        return pa.array(column.to_numpy()[rows])
+    if chunks.num_chunks == 1:
+        return chunks.chunk(0).take(pa.array(rows))
+    starts = np.cumsum([0] + [len(chunk) for chunk in chunks.chunks])
+    which = np.searchsorted(starts, rows, side="right") - 1
+    if len(rows) and (np.diff(which) >= 0).all():  # ascending rows: each chunk's take, in turn
+        bounds = np.searchsorted(which, np.arange(chunks.num_chunks + 1))
+        parts = [
+            chunks.chunk(n).take(pa.array(rows[bounds[n] : bounds[n + 1]] - starts[n]))
+            for n in range(chunks.num_chunks)
+            if bounds[n + 1] > bounds[n]
+        ]
+        return pa.concat_arrays(parts)
+    return chunks.take(pa.array(rows)).combine_chunks()
+
+
+def arrow_values(column: pd.Series) -> pa.Array | None:
+    """``column`` as Arrow values holding what ``column_values`` gives, a missing cell as null;
+    None for a column of Python objects (or another dtype Arrow does not hold as such)."""
+    chunks = arrow_chunks(column)
+    if chunks is not None:
+        return chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return pa.array(column.to_numpy())
+    if isinstance(column.array, pd.arrays.IntegerArray | pd.arrays.FloatingArray | pd.arrays.BooleanArray):
+        return pa.array(column.array)  # pandas' nullable numbers: pd.NA as null
+    return None
+
+
+@dataclass(frozen=True)
+class Patched:
+    """An Arrow column whose values at some rows are the given Python values instead: the few
+    records a step changed, over the column read from the corpus."""
+
+    base: pa.Array
+    #: Row positions (ascending) and the values there (Python values, or Arrow values of them).
+    rows: np.ndarray
+    values: Sequence[Any] | pa.Array
+
+    def to_pylist(self) -> list[Any]:
+        cells = self.base.to_pylist()
+        values = self.values.to_pylist() if isinstance(self.values, pa.Array) else self.values
+        for row, value in zip(np.asarray(self.rows).tolist(), values, strict=True):
+            cells[row] = value
+        return cells
+
+
+#: A column of rows read a batch at a time: Arrow values, Python values, or patched Arrow values.
+Column = pa.Array | pa.ChunkedArray | Sequence[Any] | Patched
+
+
+def column_cells(column: Column) -> list[Any]:
+    """The Python values of a :data:`Column`."""
+    if isinstance(column, pa.Array | pa.ChunkedArray | Patched):
+        return column.to_pylist()
+    return list(column)
+
+
+def batch_rows(batches: Iterable[Mapping[str, Column]]) -> Iterator[dict[str, Any]]:
+    """The rows of column batches as dicts."""
+    for columns in batches:
+        names = list(columns)
+        for values in zip(*(column_cells(c) for c in columns.values()), strict=True):
+            yield dict(zip(names, values, strict=True))
 
 
 def arrow_strings(column: pd.Series) -> pa.ChunkedArray | None:

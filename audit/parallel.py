@@ -1,10 +1,12 @@
 """Running independent pieces of work on every core, with big shared input inherited by fork.
 
-The shared input (a records frame, the clusters) is set as a module global before the pool
-forks, so workers read it from copy-on-write memory instead of receiving a pickled copy; only
-each piece's result is pickled back. Where ``fork`` is unavailable (Windows, macOS default
-``spawn``), inside a daemonic pool worker, or when one worker is asked for, the work runs in
-this process, with the same result.
+The shared input (a records frame, the clusters) is inherited by forked children from
+copy-on-write memory instead of being pickled to them; only each piece's result is pickled
+back. This process works too: it and ``workers - 1`` children take the next piece in turn, so
+the pieces this process takes (the first: put the one with the largest result first) are never
+pickled. Where ``fork`` is unavailable (Windows, macOS default ``spawn``), inside a daemonic
+process (a pool worker), or when one worker is asked for, the work runs in this process alone,
+with the same result.
 
 Example:
     >>> forked_map(pow, 2, [3, 4, 5], workers=1)
@@ -13,18 +15,16 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-
-#: The shared input of the running :func:`forked_map`, inherited by its forked workers; set
-#: only while a pool runs.
-_SHARED: Any = None
 
 
 def cores() -> int:
@@ -49,29 +49,109 @@ def idle_cores() -> float:
     return cores() - running
 
 
-def _call(args: tuple[Callable[[Any, Any], Any], Any]) -> Any:
-    function, item = args
-    return function(_SHARED, item)
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off inside the block (and in children forked there).
+
+    For work that allocates many containers that stay alive (findings and their evidence dicts):
+    each collection would walk every live object again, for no garbage. Objects that become
+    unreachable are still freed by reference counting; only cycles wait for the next collection.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Counter:
+    """The index of the next piece to take, shared by this process and its forked children."""
+
+    def __init__(self, context: Any) -> None:
+        self._value = context.Value("q", 0)
+
+    def take(self) -> int:
+        with self._value.get_lock():
+            index = self._value.value
+            self._value.value = index + 1
+        return index
+
+
+def _take_all(
+    function: Callable[[Any, Item], Result], shared: Any, items: Sequence[Item], counter: _Counter
+) -> dict[int, Result]:
+    """Take the next piece until none is left; the results by the pieces' index."""
+    done = {}
+    index = counter.take()
+    while index < len(items):
+        done[index] = function(shared, items[index])
+        index = counter.take()
+    return done
+
+
+def _child(
+    function: Callable[[Any, Item], Result],
+    shared: Any,
+    items: Sequence[Item],
+    counter: _Counter,
+    writer: Connection,
+) -> None:
+    """A forked child's work: its pieces' results, or the error that stopped it, sent back."""
+    try:
+        message: tuple[str, Any] = ("done", _take_all(function, shared, items, counter))
+    except BaseException as error:  # every error goes back to the parent
+        message = ("error", error)
+    try:
+        writer.send(message)
+    except Exception as error:  # an error or a result that does not pickle
+        writer.send(("error", RuntimeError(f"{message[0]}: could not send back: {error!r}")))
+    writer.close()
 
 
 def forked_map(
     function: Callable[[Any, Item], Result], shared: Any, items: Sequence[Item], workers: int
 ) -> list[Result]:
-    """``[function(shared, item) for item in items]``, on up to ``workers`` forked processes.
-
-    ``function`` must be a module-level function (it is pickled by name); results come back
-    in the order of ``items``.
+    """``[function(shared, item) for item in items]``, on this process and up to ``workers - 1``
+    forked children; results come back in the order of ``items``. An error in a child is raised here.
     """
-    global _SHARED
     workers = min(workers, len(items))
     # A daemonic process (a pool worker, e.g. of a Dask or executor engine) may not have children.
     daemon = multiprocessing.current_process().daemon
     if workers <= 1 or daemon or "fork" not in multiprocessing.get_all_start_methods():
         return [function(shared, item) for item in items]
-    _SHARED = shared
+    fork = multiprocessing.get_context("fork")
+    counter = _Counter(fork)
+    children = []
+    # The objects alive now are never collected in a child: a collection there would touch them
+    # all and copy every page of this process's heap.
+    gc.freeze()
     try:
-        fork = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=fork) as pool:
-            return list(pool.map(_call, [(function, item) for item in items], chunksize=1))
+        for _ in range(workers - 1):
+            reader, writer = fork.Pipe(duplex=False)
+            child = fork.Process(target=_child, args=(function, shared, items, counter, writer), daemon=True)
+            child.start()
+            writer.close()
+            children.append((child, reader))
+        results = _take_all(function, shared, items, counter)
+        for child, reader in children:
+            try:
+                status, payload = reader.recv()
+            except EOFError:
+                child.join(timeout=1)
+                message = f"a worker process ended without a result (exit code {child.exitcode})"
+                raise RuntimeError(message) from None
+            if status == "error":
+                raise payload
+            results.update(payload)
     finally:
-        _SHARED = None
+        for child, reader in children:
+            reader.close()
+            # After a result, the child is ending by itself; after an error here, it is stopped.
+            child.join(timeout=1)
+            if child.is_alive():
+                child.terminate()
+                child.join()
+        gc.unfreeze()
+    return [results[index] for index in range(len(items))]

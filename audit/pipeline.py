@@ -28,7 +28,7 @@ from audit.clean import CleanCorpus, plan_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
 from audit.dedup.engine import Engine
 from audit.expectations import load_suites, validate_suites, validation_tables
-from audit.frames import cell_reader, release_memory
+from audit.frames import Column, cell_reader, release_memory
 from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.index import IndexedRun, dedup_with_index, open_index, with_runs
 from audit.ingest import FieldMap, read_inputs
@@ -129,16 +129,16 @@ class AuditResult:
     def removed(self, frame: pd.DataFrame) -> None:
         self._removed = frame
 
-    def clean_rows(self) -> Iterable[dict[str, Any]] | pd.DataFrame:
-        """clean.jsonl's rows: streamed from :attr:`corpus`, unless ``clean`` was built or set."""
+    def clean_batches(self) -> Iterable[dict[str, Column]] | pd.DataFrame:
+        """clean.jsonl's rows: column batches from :attr:`corpus`, unless ``clean`` was built or set."""
         if self._clean is None and self.corpus is not None:
-            return self.corpus.clean_rows()
+            return self.corpus.clean_batches()
         return self.clean
 
-    def removed_rows(self) -> Iterable[dict[str, Any]] | pd.DataFrame:
-        """removed.jsonl's rows: streamed from :attr:`corpus`, unless ``removed`` was built or set."""
+    def removed_batches(self) -> Iterable[dict[str, Column]] | pd.DataFrame:
+        """removed.jsonl's rows: column batches from :attr:`corpus`, unless ``removed`` was built or set."""
         if self._removed is None and self.corpus is not None:
-            return self.corpus.removed_rows()
+            return self.corpus.removed_batches()
         return self.removed
 
     def removed_summary(self) -> pd.DataFrame:

@@ -12,6 +12,16 @@ the calling process). Each Dask result is compared with the local one (clusters,
 
     $ .venv/bin/python bench/dask_bench.py --records 100000 --workers 1,2
     $ .venv/bin/python bench/dask_bench.py --records 1000000 --workers 1 --memory-limit 700MB --no-local
+
+``--whole-run`` times the whole ``scrape-audit run`` instead (``bench/.cache/corpus_N_SEED.jsonl``
+in, every output written; suites off): the local engine and ``--engine dask`` over partitions,
+each in its own process, so that each row's client peak RSS is that run's alone. The Dask
+runs' outputs are compared byte for byte with the local run's (or with ``--reference DIR``)::
+
+    $ .venv/bin/python bench/dask_bench.py --whole-run --records 100000 --workers 1,2 \\
+          --reference /work/ref/c100k
+    $ .venv/bin/python bench/dask_bench.py --whole-run --records 1000000 --workers 1 \\
+          --memory-limit 800MB --no-local
 """
 
 from __future__ import annotations
@@ -21,7 +31,9 @@ import hashlib
 import json
 import os
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,6 +109,94 @@ def _record(out: Path, row: dict[str, Any]) -> None:
         handle.write(json.dumps(row) + "\n")
 
 
+OUTPUTS = ("clean.jsonl", "removed.jsonl", "findings.jsonl", "clusters.jsonl", "quarantine.jsonl")
+
+
+def _file_sha1(path: Path) -> str:
+    digest = hashlib.sha1()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str | None) -> dict[str, Any]:
+    """One whole run in this process (``engine``: local or dask): seconds, CPU, peak RSS."""
+    from distributed import Client, LocalCluster
+
+    import audit
+
+    def cpu_now() -> float:
+        # Local: this process and its forked pools. Dask: this process alone (with the
+        # LocalCluster's scheduler); the workers' CPU is in workers_cpu_s.
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return _cpu() if engine == "local" else own.ru_utime + own.ru_stime
+
+    load, cpu, started = os.getloadavg()[0], cpu_now(), time.perf_counter()
+    row: dict[str, Any] = {"engine": engine}
+    if engine == "local":
+        audit.run([path], out=out, config=audit.AuditConfig(), force=True)
+    else:
+        options = {"memory_limit": memory_limit} if memory_limit else {}
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                **options,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            start_up = time.perf_counter() - started
+            config = audit.AuditConfig(engine="dask", scheduler=cluster.scheduler_address)
+            result = audit.run([path], out=out, config=config, force=True)
+            stats = client.run(_worker_stats)
+            limits = [round(w["memory_limit"] / 2**20) for w in client.scheduler_info()["workers"].values()]
+        row |= {
+            "engine": f"dask over partitions, {workers} worker(s)",
+            "start_up_s": round(start_up, 1),
+            "memory_limit_mb": limits,
+            "workers_cpu_s": [s["cpu_s"] for s in stats.values()],
+            "worker_peak_rss_mb": [s["peak_rss_mb"] for s in stats.values()],
+            "worker_spilled_mb": [s["spilled_mb"] for s in stats.values()],
+            "timings_s": {k: round(v, 1) for k, v in result.timings.items()},
+        }
+    seconds = time.perf_counter() - started
+    return row | {
+        "seconds": round(seconds, 1),
+        "cpu_s": round(cpu_now() - cpu, 1),
+        "load": load,
+        "client_peak_rss_mb": round(_peak_mb()),
+        "sha1": {name: _file_sha1(out / name) for name in OUTPUTS},
+    }
+
+
+def whole_runs(args: argparse.Namespace) -> None:
+    """``--whole-run``: each configuration in a fresh process; outputs compared."""
+    for size in [int(s) for s in args.records.split(",")]:
+        path = CACHE / f"corpus_{size}_{args.seed}.jsonl"
+        base = {"records": size, "input_mb": round(path.stat().st_size / 2**20), "whole_run": True}
+        base["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        with tempfile.TemporaryDirectory(prefix="dask-bench-") as scratch:
+            reference = (
+                {name: _file_sha1(args.reference / name) for name in OUTPUTS} if args.reference else None
+            )
+            runs = ([("local", 0)] if not args.no_local else []) + [
+                ("dask", int(w)) for w in args.workers.split(",")
+            ]
+            for engine, workers in runs:
+                command = [sys.executable, __file__, "--one-run", engine, "--workers", str(workers)]
+                command += ["--one-path", str(path), "--one-out", f"{scratch}/{engine}{workers}"]
+                command += ["--memory-limit", args.memory_limit] if args.memory_limit else []
+                done = subprocess.run(command, check=True, capture_output=True, text=True)
+                row = base | json.loads(done.stdout.strip().splitlines()[-1])
+                if engine == "local" and reference is None:
+                    reference = row["sha1"]
+                row["same_as_local"] = None if reference is None else row["sha1"] == reference
+                _record(args.out, row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", default="100000")
@@ -105,7 +205,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-local", action="store_true", help="skip the local engine (no comparison)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results_dask.jsonl")
+    parser.add_argument("--whole-run", action="store_true", help="time whole runs (see the doc)")
+    parser.add_argument("--reference", type=Path, default=None, help="--whole-run: outputs to compare with")
+    parser.add_argument("--one-run", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--one-path", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--one-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_run:
+        row = _one_run(args.one_run, args.one_path, args.one_out, int(args.workers), args.memory_limit)
+        print(json.dumps(row), flush=True)
+        return
+    if args.whole_run:
+        whole_runs(args)
+        return
     for size in [int(s) for s in args.records.split(",")]:
         records = _corpus(size, args.seed)
         text_mb = round(records["text"].str.len().sum() / 2**20)

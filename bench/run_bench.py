@@ -7,8 +7,9 @@ results in the README ("Whole-run benchmark").
 The corpus is the planted-duplicate corpus of ``bench/corpus.py`` (seed abstracts, ~1.4 KB
 texts with titles and URLs), cached as JSONL in ``bench/.cache/`` and shared with
 ``dedup_bench.py``. Each size runs in a fresh interpreter, so its peak RSS is its own; the CPU
-column adds the run's worker processes (dedup signing, checks). The machine is shared: the
-load average before and after each run is printed next to it.
+column adds the run's worker processes (dedup signing, checks, ingest and write), as does each
+stage's CPU. The machine is shared: the load average before and after each run is printed next
+to it.
 """
 
 from __future__ import annotations
@@ -36,14 +37,17 @@ def cpu():
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 started, cpu_started = time.perf_counter(), cpu()
-timings, peaks = {}, {}
+timings, peaks, stage_cpu, cpu_at = {}, {}, {}, {}
 def high_water_mb():
     # VmHWM: this process's peak RSS so far (Linux); the stage that raised it is the culprit.
     with open("/proc/self/status") as status:
         return next(round(int(l.split()[1]) / 1024) for l in status if l.startswith("VmHWM"))
 def progress(step, state, seconds):
+    if state == "start":
+        cpu_at[step] = cpu()
     if state == "done":
         timings[step] = round(seconds, 2)
+        stage_cpu[step] = round(cpu() - cpu_at[step], 2)  # this process and its finished workers
         peaks[step] = high_water_mb()
 with tempfile.TemporaryDirectory(dir=sys.argv[2]) as out:
     result = audit.run([sys.argv[1]], out=Path(out) / "report", progress=progress)
@@ -57,6 +61,7 @@ print(json.dumps({
     "seconds": round(time.perf_counter() - started, 2),
     "cpu_seconds": round(cpu() - cpu_started, 2),
     "stages": timings,
+    "stage_cpu_seconds": stage_cpu,
     "peak_rss_mb_after_stage": peaks,
     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     "peak_rss_workers_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
@@ -112,6 +117,8 @@ def main() -> None:
             f"{result['load_after']}  {started}"
         )
         print("           stages (s): " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()))
+        stage_cpu = result["stage_cpu_seconds"].items()
+        print("           stage CPU (s): " + ", ".join(f"{k} {v}" for k, v in stage_cpu))
         peaks = result["peak_rss_mb_after_stage"].items()
         print("           peak RSS after stage (MB): " + ", ".join(f"{k} {v:,}" for k, v in peaks))
         if args.out:

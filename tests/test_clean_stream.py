@@ -79,3 +79,22 @@ def test_setting_clean_replaces_what_is_written(tmp_path: Path) -> None:
     audit.write_outputs(result, tmp_path / "out")
     assert [r["id"] for r in lines(tmp_path / "out" / "clean.jsonl")] == ["b"]
     assert isinstance(result.removed, pd.DataFrame) and result.removed["id"].tolist() == ["a"]
+
+
+def test_lent_sources_and_notes_of_any_shape_are_written_as_json_writes_them(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    result = audit.run([data], out=None)
+    corpus = result.corpus
+    expected = [json.dumps(row, ensure_ascii=False) + "\n" for row in corpus.clean_rows()]
+    row = next(iter(corpus.sources))
+    corpus.sources[row] = [{"source": "s", "id": "x", "line": 1}, {"id": "y", "source": "t", "line": True}]
+    corpus.notes[row] = ["note", 5]
+    write_jsonl(corpus.clean_batches(), tmp_path / "clean.jsonl")
+    lines_written = (tmp_path / "clean.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    changed = [json.dumps(r, ensure_ascii=False) + "\n" for r in corpus.clean_rows()]
+    assert lines_written == changed != expected
+    assert (
+        '"sources": [{"source": "s", "id": "x", "line": 1}, {"id": "y", "source": "t", "line": true}]'
+        in "".join(changed)
+    )

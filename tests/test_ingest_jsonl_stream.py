@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 from pathlib import Path
 
@@ -155,3 +156,54 @@ def test_large_csv_and_parquet_files_keep_order_across_spilled_batches(tmp_path:
     assert batch.records["line"].tolist() == list(range(2, count + 2)) + list(range(1, count + 1))
     assert batch.records["id"].tolist()[count : count + 2] == ["b.parquet:1", "b.parquet:2"]
     assert [f["records"] for f in batch.files] == [count, count]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(range(len(LINES))), max_size=40),
+    st.lists(st.sampled_from([b"\n", b"\r\n", b"\r"]), min_size=1, max_size=30),
+    st.booleans(),
+    st.sampled_from([2, 3, 5]),
+    st.sampled_from([5, 64, 1 << 20]),
+)
+def test_ranges_read_by_several_processes_give_the_same_records_and_quarantine(
+    tmp_path_factory: pytest.TempPathFactory,
+    picks: list[int],
+    ends: list[bytes],
+    bom: bool,
+    workers: int,
+    block: int,
+) -> None:
+    data = b"\xef\xbb\xbf" if bom else b""
+    data += b"".join(LINES[p] + ends[n % len(ends)] for n, p in enumerate(picks))
+    path = tmp_path_factory.mktemp("jsonl") / "x.jsonl"
+    path.write_bytes(data)
+    source = SourceFile(path, "x.jsonl")
+    saved = jsonl._workers, jsonl.BLOCK_BYTES
+    jsonl._workers, jsonl.BLOCK_BYTES = (lambda size: workers), block  # cut anywhere, counted in blocks
+    try:
+        ranges = jsonl._ranges(source)
+        assert ranges[0].start == 0 and all(a.end == b.start for a, b in itertools.pairwise(ranges))
+        for lines in ranges:  # each range starts after as many lines as splitlines finds before it
+            before = data[: lines.start].removeprefix(b"\xef\xbb\xbf") if lines.start else b""
+            assert lines.lines_before == len(before.splitlines())
+            assert lines.offset == len(before)
+        assert streamed(source) == as_reference(source)
+    finally:
+        jsonl._workers, jsonl.BLOCK_BYTES = saved
+
+
+def test_a_large_file_is_read_by_forked_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [json.dumps({"id": f"r{n % 900}", "text": f"text {n} https://x.org/{n}."}) for n in range(3000)]
+    lines[1500:1500] = ["not json", '{"text": "nul \\u0000"}', ""]
+    (tmp_path / "a.jsonl").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    monkeypatch.setattr(jsonl, "BATCH_RECORDS", 256)
+    monkeypatch.setattr(jsonl, "_workers", lambda size: 1)
+    one = read_inputs([tmp_path])
+    monkeypatch.setattr(jsonl, "_workers", lambda size: 2)
+    assert len(jsonl._ranges(SourceFile(tmp_path / "a.jsonl", "a.jsonl"))) == 2
+    two = read_inputs([tmp_path])
+    assert two.records.equals(one.records) and two.quarantine.equals(one.quarantine)
+    assert two.files == one.files
+    assert one.quarantine["line"].tolist() == [1501, 1502]
+    assert one.records["urls"].tolist()[:2] == [["https://x.org/0"], ["https://x.org/1"]]

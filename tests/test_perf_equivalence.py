@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -101,9 +100,9 @@ def test_vocabulary_equals_counted_words(corpus: faults.FaultCorpus) -> None:
     assert Vocabulary(values).words == set(counts)
 
 
-def test_findings_frame_equals_asdict_rows(corpus: faults.FaultCorpus) -> None:
+def test_findings_frame_equals_as_dict_rows(corpus: faults.FaultCorpus) -> None:
     findings = [f for name in CHECKS for f in CHECKS[name]().run(corpus.records, CheckContext())]
-    expected = pd.DataFrame([asdict(f) for f in findings], columns=FINDING_COLUMNS)
+    expected = pd.DataFrame([f.as_dict() for f in findings], columns=FINDING_COLUMNS)
     pd.testing.assert_frame_equal(findings_frame(findings), expected)
     assert findings_frame([]).columns.tolist() == FINDING_COLUMNS
 

@@ -19,19 +19,41 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
-from audit.checks.prefilter import any_lowered, candidate_rows, field_findings, offsets, scan_at
-from audit.furniture import EDGE_CHARS, LEAKED_FURNITURE, LeakedFurniture
+from audit.checks.prefilter import any_lowered, candidate_rows, edge_bytes, field_findings, offsets, scan_at
+from audit.furniture import LEAKED_FURNITURE, LeakedFurniture
 
 NAME = "boilerplate"
 #: A field can hold furniture only if it holds one of the kinds' hints (at its edges, for
 #: edge-only kinds); the rest are not looked at.
 _HINTS = any_lowered(h for f in LEAKED_FURNITURE if not f.edges_only for h in f.hints)
-_EDGE_HINTS = any_lowered(h for f in LEAKED_FURNITURE if f.edges_only for h in f.hints)
+#: The edge kinds ("furniture word", "date header") match only at a field's very start (their
+#: ``^`` alternatives: these words, case as written) or very end (``$``, which also matches before
+#: a final newline: "Subscribe", "new", or a date's last digit).
+_EDGE_STARTS = ("Subscribe", "new", *"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
+_EDGE_ENDS = ("Subscribe", "new")
+_EDGE_WIDTH = 1 + max(len(word) for word in (*_EDGE_STARTS, *_EDGE_ENDS))
 #: Kinds whose removal would lose record content: reported only.
 _NOT_REPAIRED = frozenset({"email protection"})
+
+
+def edge_rows(values: pd.Series) -> np.ndarray:
+    """Which values an edge kind may match: they begin with one of :data:`_EDGE_STARTS`, or, a
+    final newline aside, end with one of :data:`_EDGE_ENDS` or a digit (``\\d``: an ASCII digit,
+    or a non-ASCII character, whose last UTF-8 byte is 0x80 or more). Read from each value's first
+    and last bytes alone (:func:`edge_bytes`), no regex over the column."""
+    head, tail, missing = edge_bytes(values, _EDGE_WIDTH)
+    found = missing.copy()
+    for word in _EDGE_STARTS:
+        found |= (head[:, : len(word)] == np.frombuffer(word.encode("ascii"), np.uint8)).all(axis=1)
+    end = np.where((tail[:, -1] == ord("\n"))[:, None], tail[:, :-1], tail[:, 1:])
+    for word in _EDGE_ENDS:
+        found |= (end[:, -len(word) :] == np.frombuffer(word.encode("ascii"), np.uint8)).all(axis=1)
+    last = end[:, -1]
+    return found | ((last >= ord("0")) & (last <= ord("9"))) | (last >= 0x80)
 
 
 def _removal(value: str, start: int, end: int) -> tuple[int, str]:
@@ -112,5 +134,6 @@ class BoilerplateCheck(Check):
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         rows = set(candidate_rows(records, ("title", "text"), _HINTS))
-        rows.update(candidate_rows(records, ("title", "text"), _EDGE_HINTS, edges=EDGE_CHARS))
-        return field_findings(records, sorted(rows), furniture_findings)
+        for name in ("title", "text"):
+            rows.update(np.flatnonzero(edge_rows(records[name])).tolist())
+        return field_findings(records, sorted(rows), furniture_findings, context=context)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding
+from audit.checks.base import Check, CheckContext, Finding, column
 from audit.dedup.shingles import hash_batch
 from audit.dedup.verify import similarity
 from audit.normalise import normalise_text, normalised_body
@@ -64,16 +64,15 @@ class ConflictingCopiesCheck(Check):
         self._shingles: dict[str, np.ndarray] = {}
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, texts, titles = records["id"].tolist(), records["text"].tolist(), records["title"].tolist()
+        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
         cluster_of: dict[str, str] = {}
         if context.clusters is not None and len(context.clusters):
             for members in context.clusters["members"]:
                 cluster_of.update((member, members[0]) for member in members)
         self._cluster_of = cluster_of
-        title_keys = _each_distinct(normalise_text, titles)
         keys = {
-            "same title": [t if len(t.split()) >= self.min_title_words else "" for t in title_keys],
-            "same url": _each_distinct(_url_key, records["url"].tolist()),
+            "same title": _each_distinct(self._title_key, titles),
+            "same url": _each_distinct(_url_key, column(records, "url", context)),
         }
         # Texts are normalised only for rows that share a key with another row: the rest are in
         # no group of two or more, so cannot conflict.
@@ -107,6 +106,11 @@ class ConflictingCopiesCheck(Check):
                     findings.extend(self._group_findings(kind, value, [ids[m] for m in members], text_of))
         self._shingles = {}
         return findings
+
+    def _title_key(self, title: str) -> str:
+        """The normalised title, or "" for one of fewer than ``min_title_words`` words."""
+        key = normalise_text(title)
+        return key if len(key.split()) >= self.min_title_words else ""
 
     def _prefetch_shingles(
         self, groups: list[tuple[str, list[int]]], ids: list[str], text_of: dict[str, str]

@@ -21,10 +21,11 @@ from __future__ import annotations
 import re
 
 import ftfy
+import numpy as np
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
-from audit.checks.prefilter import candidate_rows, field_findings
+from audit.checks.prefilter import field_findings, not_plain_ascii
 
 NAME = "encoding"
 
@@ -34,8 +35,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u2060\ufeff]+|(?<=[A-Za-z])[\u200c\u200d]+(?=[A-Za-z])")
 _NBSP = re.compile(r"[\u00a0\u202f\u2007]+")
 _REPLACEMENT = re.compile(r"\ufffd+")
-#: A character outside printable ASCII, tab, LF and CR: a value without one has no finding.
-_NOT_PLAIN_ASCII = r"[^\t\n\r\x20-\x7e]"
 _EMAIL_PLACEHOLDER = re.compile(r"\[email\sprotected\]")
 
 
@@ -98,5 +97,5 @@ class EncodingCheck(Check):
     description = "mojibake (ftfy), replacement characters, control, zero-width and non-breaking spaces"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        rows = candidate_rows(records, ("title", "text"), _NOT_PLAIN_ASCII)
-        return field_findings(records, rows, encoding_findings)
+        rows = np.flatnonzero(not_plain_ascii(records["title"]) | not_plain_ascii(records["text"])).tolist()
+        return field_findings(records, rows, encoding_findings, context=context)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, for_record, make_repair
+from audit.checks.base import Check, CheckContext, Finding, column, for_record, make_repair
 from audit.checks.prefilter import any_lowered, candidate_rows, scan, scan_at
 from audit.urls import find_url_spans
 
@@ -57,8 +57,9 @@ _HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$", re.UNICODE)
 _BARE_DOMAIN = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/:?#].*)?$", re.IGNORECASE)
 
 
-#: Every pattern of :func:`url_findings` needs "://" or (any case) "http" in the value.
-_URL_HINT = f"://|{any_lowered(['http'])}"
+#: Every pattern of :func:`url_findings` needs "://" or (any case) "http" in the value (two
+#: patterns: each alone is matched over the column several times faster than the two as one).
+_URL_HINT = ("://", any_lowered(["http"]))
 
 
 def _finding(
@@ -128,6 +129,10 @@ def _http_starts(value: str) -> list[int] | None:
     return starts
 
 
+#: At most this many "http" in a value: the patterns are tried there without a hint test first.
+_FEW_STARTS = 4
+
+
 def at_http(
     pattern: re.Pattern[str], value: str, starts: list[int] | None, *hints: str
 ) -> Iterator[re.Match[str]]:
@@ -139,7 +144,8 @@ def at_http(
     if starts is None:
         yield from scan(pattern, value, *hints)
         return
-    if any(h in value for h in hints):
+    # With a few starts, trying them costs less than looking for the hints in the whole value.
+    if len(starts) <= _FEW_STARTS or any(h in value for h in hints):
         yield from scan_at(pattern, value, starts)
 
 
@@ -219,7 +225,7 @@ def url_findings(record_id: str, field: str, value: str) -> list[Finding]:
                 repair=make_repair(m.start(), m.group(1), "", "drop the doubled scheme"),
             )
         )
-    tokens = [(token.start(), token.group(0)) for token in scan(_RAW_TOKEN, value, "://")]
+    tokens = [(token.start(), token.group(0)) for token in at_http(_RAW_TOKEN, value, starts, "://")]
     for token_start, token in tokens:
         # Web archives wrap a second URL after a "/": https://web.archive.org/web/2020/https://x.org
         wrapper = "archive" in token[: token.find("/", 8) % (len(token) + 1)]
@@ -368,7 +374,7 @@ class MalformedUrlCheck(Check):
     description = "broken URLs in the url field and in text (spaces, typos, glued, LaTeX, bad host)"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, texts, urls = records["id"].tolist(), records["text"].tolist(), records["url"].tolist()
+        ids, texts, urls = (column(records, name, context) for name in ("id", "text", "url"))
         with_url = {row for row, url in enumerate(urls) if url.strip()}
         in_text = set(candidate_rows(records, ("text",), _URL_HINT))
         # Values repeat (copies of one record): each distinct text and url field is checked once.

@@ -25,19 +25,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit.checks.base import Finding, for_record
+from audit.checks.base import CheckContext, Finding, column, for_record
 
 
 def candidate_rows(
-    records: pd.DataFrame, fields: Sequence[str], pattern: str, edges: int | None = None
+    records: pd.DataFrame, fields: Sequence[str], pattern: str | Sequence[str], edges: int | None = None
 ) -> list[int]:
-    """Positions (in order) of the rows where ``pattern`` occurs in at least one of ``fields``.
+    """Positions (in order) of the rows where ``pattern`` (or one of several) occurs in at least one
+    of ``fields``.
 
-    With ``edges``, only within a field's first or last ``edges`` characters.
+    With ``edges``, only within a field's first or last ``edges`` characters. Several patterns
+    are each matched over the column: a literal (``"://"``, ``"<"``) is found by a fast byte
+    search, ~20x faster than the alternation of the same literals, which is matched character
+    by character.
     """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     mask = np.zeros(len(records), dtype=bool)
     for name in fields:
-        mask |= _contains(records[name], pattern, edges)
+        for one in patterns:
+            mask |= _contains(records[name], one, edges)
     return np.flatnonzero(mask).tolist()
 
 
@@ -46,14 +52,15 @@ def field_findings(
     rows: Iterable[int],
     finder: Callable[[str, str, str], list[Finding]],
     fields: Sequence[str] = ("title", "text"),
+    context: CheckContext | None = None,
 ) -> list[Finding]:
     """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order.
 
     A value seen before in the same field (copies of a record) is not searched again: its
     findings are copied for the new record.
     """
-    ids = records["id"].tolist()
-    columns = [(name, records[name].tolist()) for name in fields]
+    ids = column(records, "id", context)
+    columns = [(name, column(records, name, context)) for name in fields]
     findings: list[Finding] = []
     done: dict[str, dict[str, list[Finding]]] = {name: {} for name in fields}
     for row in rows:
@@ -94,9 +101,82 @@ def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
     return np.fromiter((hit(v) for v in values), bool, len(values))
 
 
+#: Printable ASCII, tab, LF and CR: a value made only of these holds no encoding problem.
+_NOT_PLAIN_ASCII = re.compile(r"[^\t\n\r\x20-\x7e]")
+
+
+def not_plain_ascii(values: pd.Series) -> np.ndarray:
+    """Which values hold a character outside printable ASCII, tab, LF and CR (or are missing).
+
+    For Arrow-backed columns, read from the UTF-8 bytes at once, ~3x faster than the regex: every
+    byte of a non-ASCII character is 0x80 or more, so a value holds such a character exactly
+    when one of its bytes is outside those.
+    """
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        hits = (not isinstance(v, str) or _NOT_PLAIN_ASCII.search(v) is not None for v in values)
+        return np.fromiter(hits, bool, len(values))
+    found = [values.isna().to_numpy()]
+    for chunk in pa.chunked_array(values.array.__arrow_array__()).chunks:
+        _, offsets, data = chunk.buffers()
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=kind)[chunk.offset : chunk.offset + len(chunk) + 1]
+        bounds = bounds.astype(np.int64)
+        rows = np.zeros(len(chunk), dtype=bool)
+        if data is not None and bounds[-1] > bounds[0]:
+            body = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+            outside = np.flatnonzero(body - np.uint8(32) > 94)  # printable ASCII is 32..126
+            byte = body[outside]
+            outside = outside[(byte != 9) & (byte != 10) & (byte != 13)] + bounds[0]
+            rows[np.searchsorted(bounds, outside, side="right") - 1] = True
+        found.append(rows)
+    return found[0] | np.concatenate(found[1:]) if len(found) > 1 else found[0]
+
+
+def edge_bytes(values: pd.Series, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first and the last ``width`` UTF-8 bytes of every value, as two ``(rows, width)`` uint8
+    arrays (a short value's bytes padded with NUL: the head's on the right, the tail's on the
+    left), and which values are missing.
+
+    For Arrow-backed columns the bytes are gathered from the column's buffers at once, without a
+    Python string per value.
+    """
+    count = len(values)
+    head = np.zeros((count, width), dtype=np.uint8)
+    tail = np.zeros((count, width), dtype=np.uint8)
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        missing = values.isna().to_numpy()
+        row = 0
+        for chunk in pa.chunked_array(values.array.__arrow_array__()).chunks:
+            _, offsets, data = chunk.buffers()
+            kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            bounds = np.frombuffer(offsets, dtype=kind)[chunk.offset : chunk.offset + len(chunk) + 1]
+            body = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+            starts, ends = bounds[:-1].astype(np.int64), bounds[1:].astype(np.int64)
+            steps = np.arange(width)
+            for out, at in ((head, starts[:, None] + steps), (tail, ends[:, None] - width + steps)):
+                inside = (at >= starts[:, None]) & (at < ends[:, None])
+                if len(body):
+                    out[row : row + len(chunk)] = np.where(inside, body[np.clip(at, 0, len(body) - 1)], 0)
+            row += len(chunk)
+        return head, tail, missing
+    missing = np.zeros(count, dtype=bool)
+    for row, value in enumerate(values):
+        if not isinstance(value, str):
+            missing[row] = True
+            continue
+        data = value.encode("utf-8", "surrogatepass")
+        first, last = data[:width], data[-width:] if data else b""
+        head[row, : len(first)] = np.frombuffer(first, dtype=np.uint8)
+        tail[row, width - len(last) :] = np.frombuffer(last, dtype=np.uint8)
+    return head, tail, missing
+
+
 def scan(pattern: re.Pattern[str], value: str, *hints: str) -> Iterator[re.Match[str]]:
     """``pattern.finditer(value)``, skipped when no ``hint`` (a substring every match has) is in ``value``."""
-    return pattern.finditer(value) if any(h in value for h in hints) else iter(())
+    for hint in hints:  # a loop, not any() over a generator: called for every pattern and value
+        if hint in value:
+            return pattern.finditer(value)
+    return iter(())
 
 
 def offsets(value: str, part: str) -> list[int]:

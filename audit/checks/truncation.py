@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, Severity, for_record
+from audit.checks.base import Check, CheckContext, Finding, column, for_record
 from audit.checks.prefilter import offsets
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
@@ -52,6 +52,7 @@ _ELLIPSIS = re.compile(r"(?:\.\.\.|…)\s*$")
 # The last word, unless it ends a hyphenated compound ("Try-On" is not a dangling "on").
 _LAST_WORD = re.compile(r"(?<![\w-])(\w+)\s*$")
 _FINAL_PUNCTUATION = tuple(".!?)]}\"'”’:;")
+_FINAL_CHARS = frozenset(_FINAL_PUNCTUATION)
 _SENTENCE_END = tuple(".!?")
 # Letters only: digits, underscores and punctuation split words.
 _WORD = re.compile(r"[^\W\d_]+")
@@ -79,14 +80,17 @@ def _cut_off(stripped: str, ends_complete: bool | None = None) -> tuple[str, str
     punctuation or a URL, when the caller knows."""
     if not stripped:
         return None
-    tail = stripped[-20:]
-    if "..." in tail or "…" in tail:  # every match holds one
-        match = _ELLIPSIS.search(tail)  # the tail only: these patterns end at "$"
-        if match:
-            return "ends with an ellipsis", match.group(0).strip()
+    # What _ELLIPSIS finds in a text without trailing whitespace ("\s*" there matches nothing).
+    if stripped.endswith("..."):
+        return "ends with an ellipsis", "..."
+    if stripped.endswith("…"):
+        return "ends with an ellipsis", "…"
     if ends_complete is None:
         ends_complete = _ends_complete(stripped)
     if ends_complete:
+        return None
+    last = stripped[-1]
+    if not (last.isalnum() or last == "_"):  # no word ("\w") ends the text
         return None
     word = last_word(stripped[-100:])
     if word and word.lower() in FUNCTION_WORDS:
@@ -95,8 +99,8 @@ def _cut_off(stripped: str, ends_complete: bool | None = None) -> tuple[str, str
 
 
 def _ends_complete(stripped: str) -> bool:
-    """``stripped`` ends with final punctuation or a URL."""
-    return stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped)
+    """``stripped`` (not empty) ends with final punctuation or a URL."""
+    return stripped[-1] in _FINAL_CHARS or _ends_with_url(stripped)
 
 
 def _trailing_run(pattern: re.Pattern[str], text: str) -> tuple[str, int]:
@@ -138,6 +142,9 @@ def unclosed_bracket(text: str) -> tuple[str, int] | None:
         # The last opener is on top of the stack at the end: nothing is pushed after it, and
         # closers of the other kind do not pop it.
         return text[last], last
+    opener = text[last]
+    if (text.find("[") if opener == "(" else text.find("(")) < 0:
+        return _unclosed_one_kind(text, opener, last)
     # The walk over the brackets alone, found by str.find (a few per text; no regex scan of
     # every character).
     brackets = sorted(at for char in "()[]" for at in offsets(text, char))
@@ -151,12 +158,31 @@ def unclosed_bracket(text: str) -> tuple[str, int] | None:
     return (text[stack[-1]], stack[-1]) if stack else None
 
 
+def _unclosed_one_kind(text: str, opener: str, last: int) -> tuple[str, int] | None:
+    """:func:`unclosed_bracket` of a ``text`` whose only opening brackets are ``opener``s, the
+    last at ``last``: the other kind's closers pop nothing, so they are left out.
+
+    With one kind, the stack's top at the end is the last opener that no closer after it
+    matches: walking back from the end over the openers, each takes one of the closers after
+    it that are still free; the first that finds none is open. Two C scans per opener.
+    """
+    closer = _CLOSER_OF[opener]
+    free, end, at = 0, len(text), last
+    while at >= 0:
+        free += text.count(closer, at + 1, end)
+        if not free:
+            return opener, at
+        free -= 1
+        end, at = at, text.rfind(opener, 0, at)
+    return None
+
+
 def open_quote(text: str) -> str | None:
     """The quote mark left open at the end of ``text``: an unpaired ``“`` or an odd number of ``"``.
 
     A ``\\"`` (LaTeX umlaut, ``Schr\\"odinger``) is not a quote.
     """
-    for opener, closer in _QUOTE_PAIRS.items():
+    for opener, closer in _QUOTE_PAIRS.items() if not text.isascii() else ():  # isascii is O(1)
         last_open = text.rfind(opener)
         if last_open >= 0 and text.find(closer, last_open + 1) < 0 and opener != closer:
             return opener
@@ -164,9 +190,16 @@ def open_quote(text: str) -> str | None:
     return '"' if straight % 2 else None
 
 
+#: A bracket or quote mark (one URLs may hold: not ``"[]``) in a run of URL characters after
+#: a "://": where no URL holds one, blanking the URLs changes nothing the prose tests read.
+_MARK_IN_URL_RUN = re.compile(r"://[^\s<>\"{}|\\^`\[\]()“”«»„]*[()“”«»„]")
+
+
 def _without_urls(text: str) -> str:
-    """``text`` with every URL blanked out (same length, so offsets still hold)."""
-    if "://" not in text:
+    """``text`` with every URL blanked out (same length, so offsets still hold), or ``text`` itself
+    where no URL holds a bracket or quote mark: then the two read the same to
+    :func:`unclosed_bracket` and :func:`open_quote` (what this is for)."""
+    if "://" not in text or not _MARK_IN_URL_RUN.search(text):
         return text
     pieces, last = [], 0
     for start, end, _ in find_url_spans(text):
@@ -409,6 +442,14 @@ def _prefix_candidates(bodies: set[str]) -> set[str]:
     }
 
 
+def _warning(
+    record_id: str, field_name: str, message: str, signal: str, match: str, offset: int, tail: str
+) -> Finding:
+    """A truncation warning about how a value ends."""
+    evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
+    return Finding(record_id, NAME, "warning", field_name, message, evidence)
+
+
 def _body(text: str, title: str) -> str:
     return text if text.strip() else title
 
@@ -440,9 +481,8 @@ class TruncationCheck(Check):
         self.mid_word = mid_word
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, titles, texts = records["id"].tolist(), records["title"].tolist(), records["text"].tolist()
-        vocabulary = Vocabulary(titles + texts) if self.mid_word else None
-        limits = {"title": self.length_limit(titles), "text": self.length_limit(texts)}
+        ids, titles, texts = (column(records, name, context) for name in ("id", "title", "text"))
+        vocabulary, limits = self.corpus_values(titles, texts)
         # Two passes: the values that end in letters are collected first, so the vocabulary is
         # asked about all their last words at once (most need only a small part of the corpus).
         slots: list[list[Finding] | _MidWord] = []
@@ -454,32 +494,50 @@ class TruncationCheck(Check):
                 if ending is None:
                     ending = done[field_name][value] = self._ending(record_id, field_name, value)
                     slots.append(ending)
-                elif isinstance(ending, _MidWord):
-                    slots.append(ending._replace(record_id=record_id))
-                else:
+                elif ending.__class__ is _MidWord:
+                    slots.append(_MidWord(record_id, *ending[1:]))
+                elif ending:
                     slots.append(for_record(record_id, ending))
                 if limits[field_name] is not None:  # most corpora have no limit
                     limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
                     if limit_findings:
                         slots.append(limit_findings)
-        words = {slot.word for slot in slots if isinstance(slot, _MidWord) and slot.word}
+        words = {slot.word for slot in slots if slot.__class__ is _MidWord and slot.word}
         longer_of = vocabulary.fragments(words) if vocabulary else {}
         findings: list[Finding] = []
         for slot in slots:
-            if isinstance(slot, _MidWord):
+            if slot.__class__ is _MidWord:
                 findings.extend(self._mid_word(slot, longer_of.get(slot.word) if slot.word else None))
             else:
                 findings.extend(slot)
         findings.extend(self._proven_findings(records, context))
         return findings
 
+    def corpus_values(
+        self, titles: list[str], texts: list[str]
+    ) -> tuple[Vocabulary | None, dict[str, dict[str, float] | None]]:
+        """What :meth:`run` needs of the whole corpus: its vocabulary and each field's length
+        limit. A run over one partition of a corpus is given the whole corpus' (audit.engines)."""
+        vocabulary = Vocabulary(titles + texts) if self.mid_word else None
+        return vocabulary, {"title": self.length_limit(titles), "text": self.length_limit(texts)}
+
     # -- corpus level: a character limit -------------------------------------------------
     def length_limit(self, values: list[str]) -> dict[str, float] | None:
         """The length many distinct values share far more than nearby lengths do, or None."""
-        distinct = {v.rstrip() for v in values if v.strip()}
-        counts = Counter(len(v) for v in distinct)
+        # Distinct values first (their hashes are cached in the strings); only the few with
+        # trailing whitespace are stripped (a copy) and hashed again.
+        distinct = dict.fromkeys(values)
+        counts = Counter(len(v) for v in distinct if v and not v[-1].isspace())  # their own rstrip
+        trimmed = {s for v in distinct if v and v[-1].isspace() and (s := v.rstrip()) and s not in distinct}
+        counts.update(len(s) for s in trimmed)
+        return self.limit_of(counts)
+
+    def limit_of(self, counts: Counter[int]) -> dict[str, float] | None:
+        """:meth:`length_limit` given the number of distinct values of each length."""
         best = None
-        for length, count in counts.items():
+        # In length order: of two lengths as common, the shorter wins, however the counts were
+        # gathered (one pass here, or partitions merged by the Dask engine).
+        for length, count in sorted(counts.items()):
             if count < self.min_limit_count:
                 continue
             neighbours = [counts.get(length + d, 0) for d in range(-20, 21) if d]
@@ -532,31 +590,32 @@ class TruncationCheck(Check):
         if not stripped:
             return []
         tail = stripped[-80:]
-
-        def finding(severity: Severity, message: str, signal: str, match: str, offset: int) -> Finding:
-            evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
-            return Finding(record_id, self.name, severity, field_name, message, evidence)
-
         ends_complete = _ends_complete(stripped)
         cut = _cut_off(stripped, ends_complete)
         if cut:
             signal, matched = cut
             offset = len(stripped) - len(matched)
-            return [finding("warning", f"{field_name} looks cut off: {signal}", signal, matched, offset)]
+            message = f"{field_name} looks cut off: {signal}"
+            return [_warning(record_id, field_name, message, signal, matched, offset, tail)]
         # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
         # A value with no opening bracket or quote mark at all has neither (blanking URLs only
         # removes characters): the URL scan is skipped.
-        prose = _without_urls(stripped) if any(c in stripped for c in _OPENERS) else ""
-        bracket = unclosed_bracket(prose)
-        if bracket:
-            char, offset = bracket
-            message = f"{field_name} ends inside an open bracket {char!r}"
-            return [finding("warning", message, "unclosed bracket", char, offset)]
-        quote = open_quote(prose)
-        if quote:
-            offset = prose.rfind(quote)
-            message = f"{field_name} ends inside an open quote {quote!r}"
-            return [finding("warning", message, "open quote", quote, offset)]
+        if stripped.isascii():  # O(1); the other openers are not ASCII
+            has_opener = "(" in stripped or "[" in stripped or '"' in stripped
+        else:
+            has_opener = any(c in stripped for c in _OPENERS)
+        if has_opener:  # else neither test finds anything
+            prose = _without_urls(stripped)
+            bracket = unclosed_bracket(prose)
+            if bracket:
+                char, offset = bracket
+                message = f"{field_name} ends inside an open bracket {char!r}"
+                return [_warning(record_id, field_name, message, "unclosed bracket", char, offset, tail)]
+            quote = open_quote(prose)
+            if quote:
+                offset = prose.rfind(quote)
+                message = f"{field_name} ends inside an open quote {quote!r}"
+                return [_warning(record_id, field_name, message, "open quote", quote, offset, tail)]
         if ends_complete:
             return []
         return _MidWord(record_id, field_name, stripped, tail, last_letters(stripped[-200:]))
@@ -590,8 +649,8 @@ class TruncationCheck(Check):
         clusters = context.clusters
         if clusters is None or clusters.empty or "members" not in clusters:
             return []
-        row_of = {record_id: row for row, record_id in enumerate(records["id"].tolist())}
-        texts, titles = records["text"].tolist(), records["title"].tolist()
+        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
+        row_of = {record_id: row for row, record_id in enumerate(ids)}
         findings: list[Finding] = []
         for members in clusters["members"]:
             present = [m for m in members if m in row_of]

@@ -38,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -413,6 +414,9 @@ def dask_engine(
             yield DaskEngine(client)
         return
     options = {"memory_limit": memory_limit} if memory_limit else {}
+    # The scheduler (here, in this process) logs each shuffle's start and end as a warning; a run
+    # shuffles by design, so they would only bury the run's own output.
+    logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     with (
         LocalCluster(
             n_workers=workers or os.cpu_count() or 1,

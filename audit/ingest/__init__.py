@@ -19,6 +19,7 @@ import os
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,28 +214,40 @@ def read_inputs(paths: Iterable[str | os.PathLike[str]], fields: FieldMap | None
     tables: list[pa.Table] = []
     quarantine: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
-    for source in sources:
-        result = _read_one(source, fields)
-        count = result.record_count
-        tables.extend(result.record_tables())
-        quarantine.extend(result.quarantine)
-        try:
-            size = source.path.stat().st_size
-        except OSError:
-            size = None
-        note = _empty_note(source) if not count and not result.quarantine else None
-        files.append(
-            {
-                "source": source.name,
-                "path": _display_name(source.path),
-                "format": (reader_for(source) or PageDumpReader()).name,
-                "bytes": size,
-                "sha256": _file_digest(source.path),
-                "records": count,
-                "quarantined": len(result.quarantine),
-                "furniture_lines": result.furniture_lines,
-                **({"note": note} if note else {}),
-            }
-        )
+    # Each file's digest is taken on a thread while it is read (hashlib lets go of the GIL).
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        digests = [hasher.submit(_file_digest, source.path) for source in sources]
+        for source, digest in zip(sources, digests, strict=True):
+            files.append(_read_file(source, fields, tables, quarantine, digest))
     records = records_from_tables(_unique_ids(tables))
     return IngestResult(records, quarantine_frame(quarantine), files, skipped)
+
+
+def _read_file(
+    source: SourceFile,
+    fields: FieldMap,
+    tables: list[pa.Table],
+    quarantine: list[dict[str, Any]],
+    digest: Future[str],
+) -> dict[str, Any]:
+    """Read one file into ``tables`` and ``quarantine``; its line in the report."""
+    result = _read_one(source, fields)
+    count = result.record_count
+    tables.extend(result.record_tables())
+    quarantine.extend(result.quarantine)
+    try:
+        size = source.path.stat().st_size
+    except OSError:
+        size = None
+    note = _empty_note(source) if not count and not result.quarantine else None
+    return {
+        "source": source.name,
+        "path": _display_name(source.path),
+        "format": (reader_for(source) or PageDumpReader()).name,
+        "bytes": size,
+        "sha256": digest.result(),
+        "records": count,
+        "quarantined": len(result.quarantine),
+        "furniture_lines": result.furniture_lines,
+        **({"note": note} if note else {}),
+    }

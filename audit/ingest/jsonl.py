@@ -10,45 +10,74 @@ which quarantines it with its line, byte offset and reason, or reads it as a rec
 from __future__ import annotations
 
 import json
+import mmap
+import os
+import tempfile
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
+import numpy as np
 import orjson
+import pyarrow as pa
 
 from audit.ingest.base import (
+    SNIFF_BYTES,
     FieldMap,
     Reader,
     ReadResult,
     SourceFile,
+    not_text_reason,
     quarantined_as_not_text,
     text_problem,
 )
 from audit.ingest.fields import row_from_mapping
-from audit.schema import RecordColumns
+from audit.parallel import cores, forked_map, idle_cores
+from audit.schema import RECORD_TYPES, RecordColumns
 from audit.urls import find_urls
 
 #: Bytes read at a time; lines are cut at the last line end of each block.
 BLOCK_BYTES = 16 << 20
 #: Records per Arrow table: a batch's Python strings are freed when its table is built.
 BATCH_RECORDS = 20_000
-_LINE_ENDS = (b"\n", b"\r")
+_BOM = b"\xef\xbb\xbf"
+#: Files from this size up are read by a process per core (when one is idle), a range of lines each.
+PARALLEL_MIN_BYTES = 32 << 20
+#: The columns a line's record fills; the others are the same for every record of a file.
+_READ_COLUMNS = ("id", "line", "title", "text", "url", "urls")
 
 
-def _line_blocks(source: SourceFile, result: ReadResult) -> Iterator[bytes]:
-    """The file's bytes as blocks of whole lines (as ``bytes.splitlines`` cuts them).
+def _line_blocks(
+    source: SourceFile, result: ReadResult, start: int = 0, end: int | None = None
+) -> Iterator[bytes]:
+    """The file's bytes (from ``start`` to ``end``, both at line starts) as blocks of whole lines,
+    as ``bytes.splitlines`` cuts them.
 
-    A file that is not text at all is quarantined as one row (judged on its first block, as
-    :func:`~audit.ingest.base.decode_lines` does) and yields nothing; a UTF-8 byte-order mark
-    is dropped.
+    Read from its start, a file that is not text at all is quarantined as one row (judged on its
+    first block, as :func:`~audit.ingest.base.decode_lines` does) and yields nothing; a UTF-8
+    byte-order mark is dropped.
     """
     with source.open() as handle:
-        carry = handle.read(BLOCK_BYTES)
-        if quarantined_as_not_text(carry, source, result):
-            return
-        if carry.startswith(b"\xef\xbb\xbf"):
-            carry = carry[3:]
+        left = None if end is None else end - start
+
+        def read() -> bytes:
+            nonlocal left
+            if left is None:
+                return handle.read(BLOCK_BYTES)
+            data = handle.read(min(BLOCK_BYTES, left))
+            left -= len(data)
+            return data
+
+        if start:
+            handle.seek(start)
+        carry = read()
+        if not start:
+            if quarantined_as_not_text(carry, source, result):
+                return
+            if carry.startswith(_BOM):
+                carry = carry[3:]
         while True:
-            block = handle.read(BLOCK_BYTES)
+            block = read()
             if not block:
                 if carry:
                     yield carry
@@ -62,6 +91,80 @@ def _line_blocks(source: SourceFile, result: ReadResult) -> Iterator[bytes]:
                 continue
             yield data[: cut + 1]
             carry = data[cut + 1 :]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Lines of a file read apart (by a process, or as a Dask partition): bytes ``start`` to
+    ``end`` (None: the end of the file), both at line starts; the number of lines before it, and
+    its byte offset as quarantine rows give it (counted from after a byte-order mark)."""
+
+    start: int
+    end: int | None
+    lines_before: int
+    offset: int
+
+
+def _workers(size: int) -> int:
+    """Processes to read a file of ``size`` bytes on: every core for a large file when one is idle."""
+    return cores() if size >= PARALLEL_MIN_BYTES and idle_cores() >= 1 else 1
+
+
+def _line_ends(handle: BinaryIO, start: int, end: int) -> int:
+    """The line ends (``\\n``, ``\\r``, ``\\r\\n``) between bytes ``start`` and ``end``."""
+    handle.seek(start)
+    count, left, previous = 0, end - start, b""
+    while left > 0:
+        data = handle.read(min(BLOCK_BYTES, left))
+        if not data:
+            break
+        left -= len(data)
+        codes = np.frombuffer(data, np.uint8)
+        count += int(np.count_nonzero(codes == 0x0A))  # numpy: several times bytes.count's speed
+        returns = int(np.count_nonzero(codes == 0x0D))
+        if returns:
+            count += returns - data.count(b"\r\n") - (previous == b"\r" and data.startswith(b"\n"))
+        elif previous == b"\r" and data.startswith(b"\n"):  # a CRLF across two reads
+            count -= 1
+        previous = data[-1:]
+    return count
+
+
+def _ranges(source: SourceFile) -> list[Span]:
+    """The file cut at line ends into a range per process (one range: read it in this process)."""
+    whole = [Span(0, None, 0, 0)]
+    if source.compressed:
+        return whole
+    try:
+        size = source.path.stat().st_size
+    except OSError:
+        return whole
+    workers = _workers(size)
+    if workers <= 1:
+        return whole
+    with source.open() as handle:
+        head = handle.read(SNIFF_BYTES)
+        if not_text_reason(head):
+            return whole  # quarantined whole, as it is read
+        skipped = len(_BOM) if head.startswith(_BOM) else 0
+        cuts = []
+        for n in range(1, workers):
+            handle.seek(skipped + (size - skipped) * n // workers)
+            position = handle.tell()
+            while chunk := handle.read(1 << 20):
+                newline = chunk.find(b"\n")
+                if newline >= 0:
+                    cut = position + newline + 1
+                    if cut < size and (not cuts or cut > cuts[-1]):
+                        cuts.append(cut)
+                    break
+                position += len(chunk)
+        ranges, start, lines = [], 0, 0
+        for cut in cuts:
+            ranges.append(Span(start, cut, lines, max(start - skipped, 0)))
+            lines += _line_ends(handle, max(start, skipped), cut)
+            start = cut
+    return [*ranges, Span(start, None, lines, max(start - skipped, 0))] if ranges else whole
 
 
 def read_line(
@@ -101,68 +204,127 @@ def read_line(
     row_from_mapping(value, source, number, JsonlReader.name, fields, result, raw=line, offset=offset)
 
 
-def _plain_field(value: Any) -> str | None:
-    """A field orjson read that needs no conversion: a str, or None/absent as ``""``."""
-    if value is None:
-        return ""
-    return value if type(value) is str else None
-
-
 class JsonlReader(Reader):
     name = "jsonl"
     suffixes = (".jsonl", ".ndjson", ".json")
 
     def read(self, source: SourceFile, fields: FieldMap) -> ReadResult:
-        result = ReadResult()
-        batch = RecordColumns()
-        ids, lines, titles, texts, urls, found_urls = (
-            batch.columns[name] for name in ("id", "line", "title", "text", "url", "urls")
-        )
-        loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        number, offset = 0, 0
-        for block in _line_blocks(source, result):
-            for raw in block.splitlines(keepends=True):
-                number += 1
-                try:
-                    value = loads(raw)
-                except decode_error:
-                    value = None
-                text = value.get(fields.text) if type(value) is dict else None
-                row = None
-                if type(text) is str:
-                    assert isinstance(value, dict)
-                    title = _plain_field(value.get(fields.title))
-                    url = _plain_field(value.get(fields.url))
-                    record_id = _plain_field(value.get(fields.id))
-                    if (
-                        title is not None
-                        and url is not None
-                        and record_id is not None
-                        and not any(map(text_problem, (text, title, url, record_id)))
-                    ):
-                        row = (record_id, title, text, url.strip())
-                if row is None:  # anything unusual: the reference path decides
-                    read_line(raw, number, offset, source, fields, result)
-                    for parsed in result.rows:  # a record it read keeps its place in the batch
-                        batch.add(parsed)
-                    result.rows.clear()
-                else:
-                    record_id, title, text, url = row
-                    ids.append(record_id or f"{source.name}:{number}")
-                    lines.append(number)
-                    titles.append(title)
-                    texts.append(text)
-                    urls.append(url)
-                    found_urls.append(find_urls(text))
-                    batch.columns["source"].append(source.name)
-                    batch.columns["scraped_date"].append(None)
-                    batch.columns["format"].append(self.name)
-                offset += len(raw)
-                if len(batch) >= BATCH_RECORDS:
-                    result.tables.append(batch.table())
-                    ids, lines, titles, texts, urls, found_urls = (
-                        batch.columns[name] for name in ("id", "line", "title", "text", "url", "urls")
-                    )
-        if len(batch):
-            result.tables.append(batch.table())
-        return result
+        ranges = _ranges(source)
+        if len(ranges) == 1:
+            return _read_range((source, fields), ranges[0])
+        # Forked processes each read a range of lines into Arrow tables: the same records and
+        # quarantine rows, in the same order, as one process reading them all. The tables come
+        # back through an in-memory file each (inherited by the fork), mapped here without a copy.
+        files = [_shared_file() for _ in ranges]
+        try:
+            shared = (source, fields, [f.fileno() for f in files])
+            parts = forked_map(_read_range_into, shared, list(enumerate(ranges)), len(ranges))
+            result = ReadResult()
+            for handle, (quarantine, size) in zip(files, parts, strict=True):
+                result.tables += _mapped_tables(handle, size)
+                result.quarantine += quarantine
+            return result
+        finally:
+            for handle in files:
+                handle.close()
+
+
+def _shared_file() -> BinaryIO:
+    """An anonymous file in memory (Linux), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("scrape-audit-jsonl"), "w+b")
+    return tempfile.TemporaryFile()
+
+
+def _read_range_into(
+    shared: tuple[SourceFile, FieldMap, list[int]], item: tuple[int, Span]
+) -> tuple[list[dict[str, Any]], int]:
+    """Read a range of lines, its tables written to the shared file of its number as an Arrow
+    stream; the quarantine rows and the stream's size are returned."""
+    source, fields, descriptors = shared
+    number, lines = item
+    result = _read_range((source, fields), lines)
+    with os.fdopen(os.dup(descriptors[number]), "wb") as handle:
+        with pa.ipc.new_stream(handle, RECORD_TYPES) as stream:
+            for table in result.tables:
+                stream.write_table(table)
+        size = handle.tell()
+    return result.quarantine, size
+
+
+def _mapped_tables(handle: BinaryIO, size: int) -> list[pa.Table]:
+    """The tables of an Arrow stream in ``handle``, over a memory map of it (no copy)."""
+    if not size:
+        return []
+    mapped = mmap.mmap(handle.fileno(), size, prot=mmap.PROT_READ)
+    reader = pa.ipc.open_stream(pa.py_buffer(mapped))
+    return [pa.Table.from_batches([batch], RECORD_TYPES) for batch in reader]
+
+
+def read_span(source: SourceFile, fields: FieldMap, span: Span) -> ReadResult:
+    """The records and quarantine rows of the lines in ``span``, numbered as in the whole file."""
+    return _read_range((source, fields), span)
+
+
+def _read_range(shared: tuple[SourceFile, FieldMap], lines: Span) -> ReadResult:
+    """The records and quarantine rows of a range of lines of a file."""
+    source, fields = shared
+    result = ReadResult()
+    batch = RecordColumns()
+    ids, lines_at, titles, texts, urls, found_urls = (batch.columns[c] for c in _READ_COLUMNS)
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    text_key, title_key, url_key, id_key = fields.text, fields.title, fields.url, fields.id
+    name = source.name
+    number, offset = lines.lines_before, lines.offset
+    for block in _line_blocks(source, result, lines.start, lines.end):
+        for raw in block.splitlines(keepends=True):
+            number += 1
+            try:
+                value = loads(raw)
+            except decode_error:
+                value = None
+            # A plain record: text a string; title, url and id strings, null or absent. orjson
+            # took the line, so its strings are valid Unicode (no lone surrogate) and hold a
+            # NUL only from a \u0000 escape: only then are the fields looked at one by one.
+            plain = False
+            if type(value) is dict and type(text := value.get(text_key)) is str:
+                title, url, record_id = value.get(title_key), value.get(url_key), value.get(id_key)
+                title = "" if title is None else title
+                url = "" if url is None else url
+                record_id = "" if record_id is None else record_id
+                plain = (
+                    type(title) is str
+                    and type(url) is str
+                    and type(record_id) is str
+                    and (b"\\u0000" not in raw or not any(map(text_problem, (text, title, url, record_id))))
+                )
+            if plain:
+                ids.append(record_id or f"{name}:{number}")
+                lines_at.append(number)
+                titles.append(title)
+                texts.append(text)
+                urls.append(url.strip())
+                found_urls.append(find_urls(text))
+            else:  # anything unusual: the reference path decides
+                read_line(raw, number, offset, source, fields, result)
+                for parsed in result.rows:  # a record it read keeps its place in the batch
+                    batch.add(parsed)
+                result.rows.clear()
+            offset += len(raw)
+            if len(ids) >= BATCH_RECORDS:
+                result.tables.append(_table(batch, name))
+                ids, lines_at, titles, texts, urls, found_urls = (batch.columns[c] for c in _READ_COLUMNS)
+    if len(ids):
+        result.tables.append(_table(batch, name))
+    return result
+
+
+def _table(batch: RecordColumns, name: str) -> pa.Table:
+    """The batch's rows as a table; the columns every record of the file shares (its source, no
+    date, the format) are filled in here rather than a value a line."""
+    columns = batch.columns
+    missing = len(columns["id"]) - len(columns["source"])
+    columns["source"].extend([name] * missing)
+    columns["scraped_date"].extend([None] * missing)
+    columns["format"].extend([JsonlReader.name] * missing)
+    return batch.table()

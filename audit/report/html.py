@@ -81,6 +81,9 @@ def context(result: Any) -> dict[str, Any]:
 
 
 def render_html(result: Any) -> str:
+    view = getattr(result, "report_view", None)  # a run over partitions: the shown rows' texts only
+    if view is not None:
+        result = view()
     script = _asset("report.js")
     return (
         _environment()

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement
+from itertools import combinations_with_replacement, repeat
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from markupsafe import Markup
 
 from audit.checks.base import SEVERITIES
-from audit.frames import take_values
+from audit.frames import arrow_strings, take_values
 from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
 from audit.report.diffs import Segment, changed_chars, word_diff
 
@@ -198,10 +200,10 @@ def suites_view(expectations: dict[str, Any] | None) -> list[SuiteView]:
 
 def length_limit(findings: pd.DataFrame) -> int | None:
     """The scraper's character limit, when a check reported one in its evidence."""
+    evidence = findings["evidence"].tolist() if "evidence" in findings else []
+    # "limit" in e first: a million findings, a few with a limit
     limits = [
-        e["limit"]
-        for e in findings.get("evidence", [])
-        if isinstance(e, dict) and isinstance(e.get("limit"), int)
+        e["limit"] for e in evidence if isinstance(e, dict) and "limit" in e and isinstance(e["limit"], int)
     ]
     return Counter(limits).most_common(1)[0][0] if limits else None
 
@@ -227,7 +229,9 @@ def _nice_width(span: int, bins: int) -> int:
 
 def length_chart(records: pd.DataFrame, findings: pd.DataFrame) -> tuple[Markup, int | None]:
     """Histogram of text lengths in characters, with the truncation limit marked if there is one."""
-    lengths = records["text"].str.len().to_numpy(dtype=np.int64) if len(records) else np.zeros(0, np.int64)
+    # A run over partitions gives the lengths, not every text.
+    length = records["text_length"] if "text_length" in records else records["text"].str.len()
+    lengths = length.to_numpy(dtype=np.int64) if len(records) else np.zeros(0, np.int64)
     limit = length_limit(findings)
     if limit is None:
         limit = detect_length_limit(lengths)
@@ -276,13 +280,15 @@ def _top(counter: Counter[str], limit: int) -> list[str]:
 def source_overlap_chart(clusters: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
     """Clusters with copies in both files (diagonal: clusters with two or more copies in one file)."""
     pairs: Counter[tuple[str, str]] = Counter()
-    involvement: Counter[str] = Counter()
-    for members in clusters["members"] if len(clusters) else []:
-        copies = Counter(source_of.get(m, "?") for m in members)
+    involvement: set[str] = set()
+    for members in clusters["members"].tolist() if len(clusters) else []:
+        copies: dict[str, int] = {}  # a dict, not a Counter: a Counter per cluster was most of the time
+        for source in map(source_of.get, members, repeat("?")):
+            copies[source] = copies.get(source, 0) + 1
         for a, b in combinations_with_replacement(sorted(copies), 2):
             if a != b or copies[a] > 1:
                 pairs[a, b] += 1
-        involvement.update(copies.keys())
+        involvement.update(copies)
     if not pairs:
         return None, 0
     # The files of the heaviest overlaps, so a large run shows where its duplicates are.
@@ -308,7 +314,7 @@ def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
 def findings_by_source_chart(findings: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
     if not len(findings):
         return None, 0
-    sources = [source_of.get(r, "?") for r in findings["record_id"].tolist()]
+    sources = list(map(source_of.get, findings["record_id"].tolist(), repeat("?")))
     found_checks = findings["check"].tolist()
     per_pair = Counter(zip(sources, found_checks, strict=True))
     names = sorted(_top(Counter(sources), MAX_SOURCES))
@@ -354,11 +360,20 @@ def _clip(text: str) -> tuple[str, bool]:
     return (text, False) if len(text) <= MAX_EXPLORER_CHARS else (text[:MAX_EXPLORER_CHARS], True)
 
 
+def _record_ids(records: pd.DataFrame) -> pa.Array:
+    """The record ids as one Arrow array, to look ids up in (Arrow's hash table; pandas' isin on
+    a string column makes a Python list of every value)."""
+    chunks = arrow_strings(records["id"])
+    return (
+        chunks.combine_chunks() if chunks is not None else pa.array(records["id"].tolist(), pa.large_string())
+    )
+
+
 def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFrame) -> list[ClusterView]:
     """The clusters most worth a look first: least similar copies, then the largest clusters."""
     if not len(clusters):
         return []
-    ids = pd.Index(records["id"])
+    ids = _record_ids(records)
     reasons = (
         dict(zip(removed["id"].tolist(), removed["reason"].tolist(), strict=True)) if len(removed) else {}
     )
@@ -367,11 +382,12 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     ).sort_values(["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable")
     # With an index, a cluster's representative may be a record of an earlier run, not in
     # ``records``: clusters.jsonl and removed.jsonl explain those matches; the explorer skips them.
-    ranked = ranked[ranked["representative"].isin(ids)]
+    representatives = pa.array(ranked["representative"].tolist(), ids.type)
+    ranked = ranked[pc.is_in(representatives, value_set=ids).to_numpy(zero_copy_only=False)]
     shown = list(ranked.head(MAX_CLUSTERS).itertuples())
     # The fields shown, read for the shown clusters' records only (not a row Series per copy).
     wanted = sorted({m for row in shown for m in row.members} | {row.representative for row in shown})
-    at = ids.get_indexer(wanted)
+    at = pc.index_in(pa.array(wanted, ids.type), value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)
     present = [record_id for record_id, row in zip(wanted, at.tolist(), strict=True) if row >= 0]
     rows_at = at[at >= 0]
     columns = {name: take_values(records[name], rows_at) for name in ("source", "line", "title", "text")}
@@ -482,7 +498,9 @@ def finding_rows(findings: pd.DataFrame, records: pd.DataFrame) -> list[FindingR
         filler = ordered.index[~ordered.index.isin(sampled)][: MAX_FINDING_ROWS - len(sampled)]
         ordered = ordered[ordered.index.isin(sampled.union(filler))]
     # The cells shown are read for the findings' records only, not a row Series per finding.
-    at = pd.Index(records["id"]).get_indexer(ordered["record_id"].tolist())
+    ids = _record_ids(records)
+    shown_ids = pa.array(ordered["record_id"].tolist(), ids.type)
+    at = pc.index_in(shown_ids, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)
     shown = np.unique(at[at >= 0])
     fields = (set(ordered["field"].tolist()) | {"source"}) & (set(records.columns) - {"id"})
     cells = {

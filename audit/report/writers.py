@@ -9,14 +9,16 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from audit.frames import column_values
+from audit.frames import Column, arrow_values, column_values
+from audit.parallel import cores, forked_map, idle_cores
 from audit.report.html import render_html
+from audit.report.jsonlines import encodable, lines, write_lines
 from audit.report.markdown import render_markdown
 
 #: Files in an output directory that do not make it "used" (kept across runs).
@@ -27,9 +29,13 @@ class OutputDirError(Exception):
     """The output directory holds files and ``force`` was not given."""
 
 
+#: Types :func:`_plain` gives back as they are (checked first: most cells are of these).
+_PLAIN_TYPES = frozenset({str, dict, list, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """JSON-safe: numpy scalars to Python, NaN/None to None."""
-    if type(value) is str:  # most cells: skip the tests below
+    if type(value) in _PLAIN_TYPES:  # most cells (evidence dicts, None): skip the tests below
         return value
     if hasattr(value, "item") and not isinstance(value, list | dict | str):
         value = value.item()
@@ -44,49 +50,38 @@ def _sync(handle: Any) -> None:
     os.fsync(handle.fileno())
 
 
-#: One encoder for every line: ``json.dumps`` with options builds a new one per call.
-_JSONL_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
-
-
-def _plain_rows(frame: pd.DataFrame, batch: int = 50_000) -> Iterator[dict[str, Any]]:
-    """The rows of ``frame`` with JSON-safe values; only columns that may hold other values
-    (floats with NaN, numpy scalars in object columns, missing strings) go through :func:`_plain`."""
-    columns = [str(c) for c in frame.columns]
-    for start in range(0, len(frame), batch):  # a slice at a time: no list of a whole column
+def frame_batches(frame: pd.DataFrame, batch: int = 20_000) -> Iterator[dict[str, Column]]:
+    """The rows of ``frame`` a slice at a time, as columns: Arrow values where the column holds
+    numbers, booleans or strings (or lists of them) as such, else JSON-safe Python values (numpy
+    scalars to Python, NaN to None: :func:`_plain`)."""
+    names = [str(c) for c in frame.columns]
+    for start in range(0, len(frame), batch):
         part = frame.iloc[start : start + batch]
-        values = []
-        for n in range(len(columns)):
+        columns: dict[str, Column] = {}
+        for n, name in enumerate(names):
             column = part.iloc[:, n]
-            cells = column_values(column)
-            exact = pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)
-            strings = isinstance(column.dtype, pd.StringDtype) and not column.hasnans
-            values.append(cells if exact or strings else [_plain(cell) for cell in cells])
-        for row in zip(*values, strict=True):
-            yield dict(zip(columns, row, strict=True))
+            values = arrow_values(column)
+            if values is None or not encodable(values.type):
+                values = [_plain(cell) for cell in column_values(column)]
+            columns[name] = values  # a name given twice: its last column, at its first place
+        yield columns
 
 
-def write_jsonl(frame: pd.DataFrame | Iterable[dict[str, Any]], path: Path) -> None:
-    """One JSON object a line: the rows of a DataFrame, or streamed row dicts of plain JSON values
-    (str, int, float, bool, None, lists and dicts of them)."""
-    rows = _plain_rows(frame) if isinstance(frame, pd.DataFrame) else frame
-    encode = _JSONL_ENCODER.encode
-    with path.open("w", encoding="utf-8") as handle:
-        lines: list[str] = []
-        for row in rows:
-            lines.append(encode(row))
-            if len(lines) >= 2_000:  # written in blocks: one write call per line costs more
-                lines.append("")
-                handle.write("\n".join(lines))
-                lines = []
-        if lines:
-            lines.append("")
-            handle.write("\n".join(lines))
+def write_jsonl(rows: pd.DataFrame | Iterable[Mapping[str, Column]], path: Path) -> None:
+    """One JSON object a line (as ``json`` writes it, not ASCII-escaped): the rows of a DataFrame,
+    or of column batches (see :mod:`audit.report.jsonlines`)."""
+    with path.open("wb") as handle:
+        if isinstance(rows, pd.DataFrame) and not len(rows.columns):
+            handle.write(b"{}\n" * len(rows))
+        else:
+            for columns in frame_batches(rows) if isinstance(rows, pd.DataFrame) else rows:
+                write_lines(handle, lines(columns))
         _sync(handle)
 
 
-def _rows(result: Any, name: str) -> pd.DataFrame | Iterable[dict[str, Any]]:
-    """``result``'s clean or removed rows: streamed by an AuditResult, else its DataFrame."""
-    stream = getattr(result, f"{name}_rows", None)
+def _rows(result: Any, name: str) -> pd.DataFrame | Iterable[Mapping[str, Column]]:
+    """``result``'s clean or removed rows: column batches from an AuditResult, else its DataFrame."""
+    stream = getattr(result, f"{name}_batches", None)
     return stream() if stream is not None else getattr(result, name)
 
 
@@ -137,27 +132,63 @@ def ensure_writable(
         )
 
 
-def write_outputs(result: Any, out: str | os.PathLike[str], force: bool = False) -> Path:
+#: Outputs written side by side when a run has this many records; below, one process is quicker.
+PARALLEL_MIN_RECORDS = 20_000
+#: The outputs besides report.json, the slowest first (measured on 1M records), so the last one
+#: a worker starts is a quick one.
+_OUTPUTS = (
+    "report.html",
+    "clean.jsonl",
+    "findings.jsonl",
+    "removed.jsonl",
+    "clusters.jsonl",
+    "report.md",
+    "quarantine.jsonl",
+)
+
+
+def _write_output(shared: tuple[Any, Path], name: str) -> None:
+    """Write the output file ``name`` of ``result`` into ``staging``."""
+    result, staging = shared
+    path = staging / name
+    if name == "report.html":
+        _write_text(path, render_html(result))
+    elif name == "report.md":
+        _write_text(path, render_markdown(result.report, result.findings, result.clusters))
+    elif name in ("clean.jsonl", "removed.jsonl"):
+        # Streamed from the records when the result can (no DataFrame of the whole corpus).
+        write_jsonl(_rows(result, name.removesuffix(".jsonl")), path)
+    else:
+        write_jsonl(getattr(result, name.removesuffix(".jsonl")), path)
+
+
+def write_outputs(
+    result: Any, out: str | os.PathLike[str], force: bool = False, workers: int | None = None
+) -> Path:
     """Write ``result`` (an :class:`audit.pipeline.AuditResult`) under ``out``; return its path.
 
-    Refuses a non-empty ``out`` unless ``force``, which replaces it whole.
+    Refuses a non-empty ``out`` unless ``force``, which replaces it whole. ``workers``: processes
+    writing the files side by side (forked: the run is over, they read its results from shared
+    memory), None for every core from :data:`PARALLEL_MIN_RECORDS` records up when a core is idle.
     """
     ensure_writable(out, force)
     out_dir = Path(out)
+    if workers is None:
+        workers = cores() if len(result.records) >= PARALLEL_MIN_RECORDS and idle_cores() >= 1 else 1
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     except OSError as error:
         raise OutputDirError(f"{out_dir}: cannot create the output directory: {error.strerror}") from error
     try:
-        # Streamed from the records when the result can (no DataFrame of the whole corpus).
-        write_jsonl(_rows(result, "clean"), staging / "clean.jsonl")
-        write_jsonl(_rows(result, "removed"), staging / "removed.jsonl")
-        write_jsonl(result.quarantine, staging / "quarantine.jsonl")
-        write_jsonl(result.findings, staging / "findings.jsonl")
-        write_jsonl(result.clusters, staging / "clusters.jsonl")
-        _write_text(staging / "report.md", render_markdown(result.report, result.findings, result.clusters))
-        _write_text(staging / "report.html", render_html(result))
+        names = _OUTPUTS
+        write_corpus = getattr(result, "write_corpus", None)
+        if write_corpus is not None:
+            # A run over partitions: its workers write clean/removed, and report.html asks them for
+            # the texts it shows, so nothing is forked (a fork would copy the Dask client's threads).
+            write_corpus(staging)
+            names, workers = tuple(n for n in _OUTPUTS if n not in ("clean.jsonl", "removed.jsonl")), 1
+        forked_map(_write_output, (result, staging), names, workers)
         # report.json last: its presence marks a complete run.
         _write_text(
             staging / "report.json",

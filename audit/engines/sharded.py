@@ -1,0 +1,293 @@
+"""``scrape-audit run --engine dask``: the whole run over partitions, the texts never in this process.
+
+The steps of :mod:`audit.pipeline`, each on the corpus held by :mod:`audit.engines.shards`:
+
+1. **ingest**: partitions read on the workers; here the compact columns, quarantine, files.
+2. **dedup**: :func:`audit.dedup.find_duplicates` on the compact columns, the held partitions
+   signed, candidates found, pairs verified and components labelled by the Dask engine.
+3. **checks**: the record checks per partition; truncation and conflicting_copies as
+   :mod:`audit.engines.corpus_checks` runs them; the findings in the order of one run.
+4. **clean**: :func:`audit.clean.plan_clean` here, given the texts of the records it looks at
+   one by one only (repaired records, representatives lacking a field: fetched from the workers).
+5. **summarise**, **gate**: :mod:`audit.pipeline`'s own steps (they read no text).
+
+Writing: each partition's lines of clean.jsonl and removed.jsonl are made on its worker by
+:class:`audit.clean.CleanCorpus` and :func:`audit.report.writers.write_jsonl` with its part of
+the plan, and copied here into the files in partition order (a few parts in flight): the bytes
+of the local engine's files. report.html gets the texts of the rows it shows only.
+
+Not done this way (the run then holds the records in memory, as before, and only dedup runs on
+Dask): a run with an index (``--index``) or with expectation suites.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.checks import CHECKS
+from audit.checks.base import FindingRow, findings_frame
+from audit.clean import CleanCorpus, plan_clean
+from audit.engines.corpus_checks import CorpusChecks
+from audit.engines.dask import DaskEngine, dask_engine
+from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
+from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
+from audit.report import views
+from audit.report.writers import ensure_writable, write_jsonl, write_outputs
+
+#: Parts being written at once per worker (bounds the part files' bytes held here).
+WRITE_WINDOW_PER_WORKER = 2
+
+
+def sharded(config: AuditConfig) -> bool:
+    """Whether a run with ``config`` runs over partitions (see the module's doc)."""
+    return config.engine == "dask" and config.index is None and config.expectations is None
+
+
+@dataclass
+class ShardedResult(AuditResult):
+    """An :class:`AuditResult` whose records are held on the workers: ``records`` holds the
+    compact columns (:data:`audit.engines.shards.COMPACT_COLUMNS`), no text."""
+
+    engine: DaskEngine | None = field(default=None, repr=False)
+    shards: Shards | None = field(default=None, repr=False)
+
+    @property
+    def clean(self) -> pd.DataFrame:
+        raise RuntimeError("a run over partitions does not hold the cleaned corpus: read clean.jsonl")
+
+    @property
+    def removed(self) -> pd.DataFrame:
+        raise RuntimeError("a run over partitions does not hold the removed records: read removed.jsonl")
+
+    def write_corpus(self, directory: Path) -> None:
+        """clean.jsonl and removed.jsonl in ``directory``, made per partition on the workers."""
+        assert self.shards is not None and self.corpus is not None
+        write_parts(self.shards, self.corpus, directory)
+
+    def report_view(self) -> _ReportView:
+        """What report.html shows, with the texts of the rows it shows (fetched from the workers)."""
+        assert self.shards is not None
+        compact = self.records
+        removed = self.removed_summary()
+        blank = compact.assign(text="")
+        wanted = {row.record_id for row in views.finding_rows(self.findings, compact)}
+        for view in views.explorer(self.clusters, blank, removed):
+            wanted |= {view.kept.id, *(copy.id for copy in view.copies)}
+        rows = np.flatnonzero(compact["id"].isin(list(wanted)).to_numpy())
+        texts = np.full(len(compact), "", object)
+        texts[rows] = fetch(self.shards, rows, "text")
+        return _ReportView(self.report, compact.assign(text=texts), self.findings, self.clusters, removed)
+
+
+@dataclass
+class _ReportView:
+    report: dict[str, Any]
+    records: pd.DataFrame
+    findings: pd.DataFrame
+    clusters: pd.DataFrame
+    removed: pd.DataFrame
+
+    def removed_summary(self) -> pd.DataFrame:
+        return self.removed
+
+
+def _take(frame: pd.DataFrame, local: np.ndarray, column: str) -> list[Any]:
+    return frame[column].take(local).tolist()
+
+
+def fetch(shards: Shards, rows: np.ndarray, column: str) -> list[Any]:
+    """The cells of ``column`` at ``rows`` (sorted), from the partitions that hold them."""
+    starts = shards.starts
+    bounds = np.searchsorted(rows, starts)
+    futures = [
+        shards.client.submit(_take, frame, rows[bounds[n] : bounds[n + 1]] - starts[n], column, pure=False)
+        for n, frame in enumerate(shards.frames)
+        if bounds[n + 1] > bounds[n]
+    ]
+    return [value for future in futures for value in future.result()]
+
+
+class ShardIngest(Step):
+    name = "ingest"
+
+    def run(self, state: AuditResult) -> None:
+        assert isinstance(state, ShardedResult) and state.engine is not None
+        shards = ingest_shards(state.engine.client, state.paths, state.config.fields)
+        state.shards, state.records = shards, shards.compact
+        state.quarantine, state.files, state.skipped = shards.quarantine, shards.files, shards.skipped
+
+
+class ShardDedup(Step):
+    name = "dedup"
+
+    def run(self, state: AuditResult) -> None:
+        from audit.dedup import find_duplicates
+
+        assert isinstance(state, ShardedResult) and state.engine is not None and state.shards is not None
+        shards = state.shards
+        engine = ShardEngine(state.engine.client, shards)
+        config = state.config.dedup_config()
+        state.dedup = find_duplicates(shards.dedup_frame(), config, shards.completeness(), engine=engine)
+
+
+class ShardChecks(Step):
+    name = "checks"
+
+    def run(self, state: AuditResult) -> None:
+        assert isinstance(state, ShardedResult) and state.shards is not None
+        selected = list(state.config.checks) if state.config.checks is not None else list(CHECKS)
+        options = state.config.check_options
+        found: dict[str, list[FindingRow]] = {}
+        record = [name for name in selected if name in RECORD_CHECKS]
+        for name, frame in state.shards.record_checks(record, options).items():
+            found[name] = list(frame.itertuples(index=False, name=None))
+        corpus = CorpusChecks(state.shards, state.clusters if state.dedup is not None else None)
+        if "truncation" in selected:
+            found["truncation"] = corpus.truncation(options.get("truncation", {}))
+        if "conflicting_copies" in selected:
+            found["conflicting_copies"] = corpus.conflicting_copies(options.get("conflicting_copies", {}))
+        state.findings = findings_frame([], [row for name in selected for row in found[name]])
+
+
+class ShardClean(Step):
+    """:func:`plan_clean` on the compact columns and the texts of the records it reads."""
+
+    name = "clean"
+
+    def run(self, state: AuditResult) -> None:
+        assert isinstance(state, ShardedResult) and state.dedup is not None and state.shards is not None
+        compact, dedup, findings = state.records, state.dedup, state.findings
+        # The records plan_clean reads the text of: repaired kept ones, and representatives
+        # (a field they lack is filled from a copy).
+        repaired = [
+            record_id
+            for record_id, repair in zip(
+                findings["record_id"].tolist(), findings["repair"].tolist(), strict=True
+            )
+            if isinstance(repair, dict) and record_id not in dedup.duplicate_of
+        ]
+        reps = dedup.clusters["representative"].tolist() if len(dedup.clusters) else []
+        lacking = (compact["title"] == "") | (compact["url"] == "")
+        wanted = compact["id"].isin(repaired) | (compact["id"].isin(reps) & lacking)
+        rows = np.flatnonzero(wanted.to_numpy(bool))
+        texts = np.full(len(compact), "", object)
+        texts[rows] = fetch(state.shards, rows, "text")
+        plan_records = compact[["id", "source", "line", "title", "url"]].assign(text=texts)
+        corpus, state.findings = plan_clean(plan_records, dedup, findings)
+        state.corpus = corpus
+
+
+SHARDED_STEPS: tuple[Step, ...] = (
+    ShardIngest(),
+    ShardDedup(),
+    ShardChecks(),
+    ShardClean(),
+    Summarise(),
+    Gate(),
+)
+
+
+def _part_plan(corpus: CleanCorpus, start: int, stop: int) -> dict[str, Any]:
+    """The plan of rows ``start:stop`` (one partition), renumbered from 0."""
+    kept = corpus.kept[(corpus.kept >= start) & (corpus.kept < stop)]
+    low, high = np.searchsorted(corpus.removed_at, [start, stop])
+
+    def local(mapping: dict[int, Any]) -> dict[int, Any]:
+        return {row - start: value for row, value in mapping.items() if start <= row < stop}
+
+    return {
+        "kept": kept - start,
+        "changed": local(corpus.changed),
+        "notes": local(corpus.notes),
+        "sources": local(corpus.sources),
+        "removed_at": corpus.removed_at[low:high] - start,
+        "removed_info": corpus.removed_info.iloc[low:high].reset_index(drop=True),
+    }
+
+
+def _write_part(frame: pd.DataFrame, plan: dict[str, Any]) -> tuple[bytes, bytes]:
+    """One partition's lines of clean.jsonl and removed.jsonl, made on its worker."""
+    corpus = CleanCorpus(frame, **plan)
+    with tempfile.TemporaryDirectory(prefix="scrape-audit-part-") as directory:
+        clean, removed = Path(directory) / "clean.jsonl", Path(directory) / "removed.jsonl"
+        write_jsonl(corpus.clean_batches(), clean)
+        write_jsonl(corpus.removed_batches(), removed)
+        return clean.read_bytes(), removed.read_bytes()
+
+
+def write_parts(shards: Shards, corpus: CleanCorpus, directory: Path) -> None:
+    """clean.jsonl and removed.jsonl: each partition's part made on its worker, copied here in order."""
+    client = shards.client
+    window = WRITE_WINDOW_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
+    starts = shards.starts.tolist()
+    pending: deque = deque()
+    with (directory / "clean.jsonl").open("wb") as clean, (directory / "removed.jsonl").open("wb") as removed:
+
+        def receive() -> None:
+            future = pending.popleft()
+            clean_part, removed_part = future.result()
+            clean.write(clean_part)
+            removed.write(removed_part)
+            future.release()
+
+        for n, frame in enumerate(shards.frames):
+            if len(pending) >= window:
+                receive()
+            plan = _part_plan(corpus, starts[n], starts[n + 1])
+            pending.append(client.submit(_write_part, frame, plan, pure=False))
+        while pending:
+            receive()
+        for handle in (clean, removed):
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def run_sharded(
+    paths: Iterable[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None,
+    config: AuditConfig,
+    force: bool = False,
+    progress: ProgressHook | None = None,
+) -> ShardedResult:
+    """:func:`audit.run` over partitions on Dask (the cluster at ``config.scheduler``, or a
+    LocalCluster started for the run and closed after its outputs are written)."""
+    paths = [str(p) for p in paths]
+    if out is not None:
+        ensure_writable(out, force, inputs=paths)
+    if config.checks is not None:
+        unknown = [c for c in config.checks if c not in CHECKS]
+        if unknown:
+            raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}")
+    with dask_engine(config.scheduler) as engine:
+        state = ShardedResult(paths=paths, config=config, engine=engine)
+        for step in [*SHARDED_STEPS, *([_Write(out, force)] if out is not None else [])]:
+            if progress:
+                progress(step.name, "start", 0.0)
+            started = time.perf_counter()
+            step.run(state)
+            if step.name != "write":
+                state.timings[step.name] = time.perf_counter() - started
+            if progress:
+                progress(step.name, "done", time.perf_counter() - started)
+        state.engine = state.shards = None  # the cluster closes here
+    return state
+
+
+class _Write(Step):
+    name = "write"
+
+    def __init__(self, out: str | os.PathLike[str], force: bool) -> None:
+        self.out, self.force = out, force
+
+    def run(self, state: AuditResult) -> None:
+        write_outputs(state, self.out, force=self.force)

@@ -1,0 +1,239 @@
+"""``--engine dask`` over partitions: the run reads, checks, cleans and writes a partition at a time
+on the workers, and gives the local engine's outputs byte for byte.
+
+One LocalCluster (2 worker processes on 127.0.0.1) for the module; partitions made small so
+that a few thousand records spread over many of them."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+import audit
+import audit.engines.sharded as sharded
+import audit.engines.shards as shards_module
+from audit.engines.partitions import count_line_ends, count_lines, cut_points, spans
+from audit.engines.shards import ingest_shards
+from audit.ingest import read_inputs
+from audit.ingest.base import SourceFile
+from audit.ingest.jsonl import JsonlReader, read_span
+from audit.pipeline import completeness
+from audit.report import views
+from bench.corpus import generate
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+OUTPUTS = (
+    "clean.jsonl",
+    "removed.jsonl",
+    "clusters.jsonl",
+    "findings.jsonl",
+    "quarantine.jsonl",
+    "report.md",
+)
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def client(scheduler: str) -> Iterator[Client]:
+    with Client(scheduler) as connected:
+        yield connected
+
+
+def hostile_jsonl(path: Path, count: int = 3000, seed: int = 7) -> None:
+    """A generated corpus (near, cut and exact copies, findings with repairs, untitled records and
+    short texts) as JSON Lines with
+    a byte-order mark, CRLF and lone-CR line ends, blank lines, lines to quarantine (invalid
+    JSON and UTF-8, NUL, a non-object, a text that is no string), ids repeated far apart and
+    records without an id (their ids are their line numbers)."""
+    corpus = generate(count, seed=seed)[["id", "title", "text", "url"]].to_dict("records")
+    for record in corpus[-80:]:  # whole partitions without a title, in a source that has titles
+        record["title"] = ""
+    for record in corpus[::200]:
+        record["text"] = record["text"][:150]
+    rng = random.Random(seed)
+    lines = [json.dumps(record, ensure_ascii=rng.random() < 0.5).encode() for record in corpus]
+    for n in rng.sample(range(count), 40):
+        kind = n % 6
+        if kind == 0:
+            lines[n] = b"{not json"
+        elif kind == 1:
+            lines[n] = lines[n].replace(b'"text": "', b'"text": "\xff', 1)
+        elif kind == 2:
+            lines[n] = lines[n].replace(b'"title": "', b'"title": "\x00', 1)
+        elif kind == 3:
+            lines[n] = b"[1, 2]"
+        elif kind == 4:
+            lines[n] = json.dumps({"id": f"n{n}", "text": 5}).encode()
+        else:
+            lines[n] = b""
+    for n in rng.sample(range(count), 30):  # ids repeated: made unique as in one reading
+        lines[n] = json.dumps({**corpus[n], "id": corpus[n % 50]["id"]}).encode()
+    for n in rng.sample(range(count), 30):  # no id: the line number is the id
+        lines[n] = json.dumps({k: v for k, v in corpus[n].items() if k != "id"}).encode()
+    ends = [b"\r\n" if n < count // 4 else b"\r" if n % 97 == 0 else b"\n" for n in range(count)]
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(line + end for line, end in zip(lines, ends, strict=True)))
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Files of every format, one of them cut into many partitions."""
+    root = tmp_path_factory.mktemp("inputs")
+    hostile_jsonl(root / "big.jsonl")
+    small = generate(300, seed=3)[["id", "title", "text", "url"]]
+    small.to_csv(root / "small.csv", index=False)
+    small.assign(id=small["id"] + "p").to_parquet(root / "small.parquet")
+    lines = "".join(json.dumps(r) + "\n" for r in small.assign(id=small["id"] + "g").to_dict("records"))
+    (root / "packed.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
+    (root / "image.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    (root / "dump.txt").write_bytes((SEEDS / "001_02fc474db44ba42c.txt").read_bytes())
+    return root
+
+
+def test_line_ends_are_counted_as_splitlines_cuts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(1)
+    monkeypatch.setattr("audit.engines.partitions._READ", 3)  # CRLF cut between blocks too
+    for n in range(300):
+        data = bytes(rng.choice(b"ab\r\n") for _ in range(rng.randrange(0, 30)))
+        assert count_line_ends(data) == len(data.splitlines()), data
+        path = tmp_path / f"{n}.jsonl"
+        path.write_bytes(data)
+        assert count_lines(SourceFile(path, path.name), 0, len(data)) == len(data.splitlines()), data
+
+
+def test_spans_cut_at_line_ends_and_number_as_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    hostile_jsonl(path, count=600)
+    source = SourceFile(path, path.name)
+    points = cut_points(source, 20_000)
+    assert points is not None and len(points) > 10 and points[0] == 0 and points[-1] == path.stat().st_size
+    data = path.read_bytes()
+    assert all(data[p - 1 : p] == b"\n" for p in points[1:-1])
+    parts = spans(source, points, [count_lines(source, a, b) for a, b in itertools.pairwise(points)])
+    whole = JsonlReader().read(source, audit.FieldMap())
+    pieces = [read_span(source, audit.FieldMap(), part.span) for part in parts]
+    assert [q for piece in pieces for q in piece.quarantine] == whole.quarantine
+    lines = [
+        n for piece in pieces for table in piece.record_tables() for n in table.column("line").to_pylist()
+    ]
+    assert lines == [n for table in whole.record_tables() for n in table.column("line").to_pylist()]
+    assert cut_points(source, path.stat().st_size) is None  # small enough: read whole
+
+
+def test_ingest_over_partitions_gives_read_inputs(corpus_dir: Path, client: Client) -> None:
+    shards = ingest_shards(client, [str(corpus_dir)], part_bytes=50_000)
+    assert len(shards.parts) > 20
+    batch = read_inputs([str(corpus_dir)])
+    pd.testing.assert_frame_equal(shards.records(), batch.records)
+    pd.testing.assert_frame_equal(shards.quarantine, batch.quarantine)
+    assert shards.files == batch.files and shards.skipped == batch.skipped
+    assert len(batch.quarantine) > 30 and batch.records["id"].str.contains("@").any()
+    compact = shards.compact
+    assert (
+        "text" not in compact and compact["text_length"].tolist() == batch.records["text"].str.len().tolist()
+    )
+    rank, ours = completeness(batch.records), shards.completeness()
+    assert all(rank(row) == ours(row) for row in range(len(compact)))
+
+
+def both_runs(paths: list[Path], out: Path, scheduler: str, **options) -> sharded.ShardedResult:
+    audit.run(paths, out=out / "local", config=audit.AuditConfig(**options))
+    result = audit.run(
+        paths, out=out / "dask", config=audit.AuditConfig(engine="dask", scheduler=scheduler, **options)
+    )
+    assert isinstance(result, sharded.ShardedResult)
+    for name in OUTPUTS:
+        assert (out / "local" / name).read_bytes() == (out / "dask" / name).read_bytes(), name
+    local, dask = (json.loads((out / d / "report.json").read_text()) for d in ("local", "dask"))
+    assert {k: v for k, v in local.items() if k not in ("parameters", "timings_seconds")} == {
+        k: v for k, v in dask.items() if k not in ("parameters", "timings_seconds")
+    }
+    return result
+
+
+def test_a_run_over_partitions_gives_the_local_outputs(
+    corpus_dir: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shards_module, "PART_BYTES", 50_000)
+    result = both_runs([corpus_dir], tmp_path, scheduler)
+    findings = result.findings
+    assert findings["applied"].sum() > 50  # repairs made on the workers' texts
+    assert set(findings["check"]) >= {"truncation", "conflicting_copies", "boilerplate", "empty_or_short"}
+    assert (findings["evidence"].map(lambda e: e.get("signal")) == "prefix of a longer copy").sum() > 10
+    clean = [json.loads(line) for line in (tmp_path / "dask" / "clean.jsonl").open(encoding="utf-8")]
+    assert any("filled from duplicate" in note for row in clean for note in row["repairs"])
+    assert result.report["counts"]["quarantined"] > 30
+
+
+def test_options_and_a_choice_of_checks_give_the_local_outputs(
+    corpus_dir: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shards_module, "PART_BYTES", 80_000)
+    options = {
+        "truncation": {"min_limit_count": 2, "mid_word": False},
+        "empty_or_short": {"min_text_chars": 400},
+    }
+    checks = ("empty_or_short", "truncation", "conflicting_copies")
+    both_runs([corpus_dir / "big.jsonl"], tmp_path, scheduler, checks=checks, check_options=options)
+
+
+def test_the_client_reads_no_input_and_holds_no_text(
+    corpus_dir: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = corpus_dir / "big.jsonl"
+    audit.run([path], out=tmp_path / "local", config=audit.AuditConfig())
+    monkeypatch.setattr(shards_module, "PART_BYTES", 50_000)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the client read an input file")
+
+    # Workers are other processes: these only stop this one from reading the records.
+    monkeypatch.setattr(JsonlReader, "read", refuse)
+    monkeypatch.setattr("audit.ingest.read_inputs", refuse)
+    fetched: list[int] = []
+    fetch = sharded.fetch
+
+    def counted(shards: object, rows: np.ndarray, column: str) -> list:
+        fetched.append(len(rows))
+        return fetch(shards, rows, column)
+
+    monkeypatch.setattr(sharded, "fetch", counted)
+    result = audit.run(
+        [path], out=tmp_path / "dask", config=audit.AuditConfig(engine="dask", scheduler=scheduler)
+    )
+    for name in OUTPUTS:
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
+    assert "text" not in result.records.columns and "urls" not in result.records.columns
+    # Texts came here only for the records the clean plan repairs and the rows report.html shows
+    # (at most MAX_FINDING_ROWS findings' records and the copies of MAX_CLUSTERS clusters).
+    repaired, shown = fetched
+    assert repaired < 0.2 * len(result.records)
+    largest = sorted(result.clusters["size"].tolist(), reverse=True)[: views.MAX_CLUSTERS]
+    assert shown <= views.MAX_FINDING_ROWS + sum(largest)
+    with pytest.raises(RuntimeError, match=r"clean\.jsonl"):
+        result.clean  # noqa: B018 - the corpus is not held here
+
+
+def test_no_records_at_all_give_the_local_outputs(tmp_path: Path, scheduler: str) -> None:
+    (tmp_path / "empty").mkdir()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jsonl").write_bytes(b"{bad\n[1]\n\n")
+    (bad / "b.jsonl").write_bytes(b"")
+    for inputs in ("empty", "bad"):
+        both_runs([tmp_path / inputs], tmp_path / f"out-{inputs}", scheduler)

@@ -1,0 +1,617 @@
+"""The truncation check as it was before its checks3 speed-ups (a frozen copy): the reference its
+fast paths are compared with in tests/test_checks_fast_paths.py. Not used by the package."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from typing import NamedTuple
+
+import pandas as pd
+
+from audit.checks.base import Check, CheckContext, Finding, Severity, column, for_record
+from audit.checks.prefilter import offsets
+from audit.normalise import normalise_text
+from audit.urls import URL_PATTERN, find_url_spans
+
+NAME = "truncation"
+
+FUNCTION_WORDS = frozenset(
+    (
+        "a an the of and or but nor with without to for from in into on onto at by as via "
+        "than that which whose who whom where when while if because although since about "
+        "between among under over through during against our their its his her we is are was "
+        "were be been this these those such"
+    ).split()
+)
+
+_ELLIPSIS = re.compile(r"(?:\.\.\.|…)\s*$")
+# The last word, unless it ends a hyphenated compound ("Try-On" is not a dangling "on").
+_LAST_WORD = re.compile(r"(?<![\w-])(\w+)\s*$")
+_FINAL_PUNCTUATION = tuple(".!?)]}\"'”’:;")
+_SENTENCE_END = tuple(".!?")
+# Letters only: digits, underscores and punctuation split words.
+_WORD = re.compile(r"[^\W\d_]+")
+_LAST_LETTERS = re.compile(r"\b([^\W\d_]{2,})$")
+_WORD_CHARS = re.compile(r"\w+")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_OPENER_OF = {")": "(", "]": "["}
+_CLOSER_OF = {"(": ")", "[": "]"}
+#: URL_PATTERN's characters, and its beginning with one of them after it (same flags).
+_URL_CHARS = re.compile(r"[^\s<>\"{}|\\^`\[\]]+")
+_URL_START = re.compile(r"https?://[^\s<>\"{}|\\^`\[\]]", re.IGNORECASE)
+_INFLECTIONS = ("s", "es")
+_QUOTE_PAIRS = {"“": "”", "«": "»", "„": "“"}
+#: What an open bracket or quote needs: one of these characters.
+_OPENERS = ("(", "[", '"', *_QUOTE_PAIRS)
+
+
+def ends_cut_off(text: str) -> tuple[str, str] | None:
+    """``(signal, matched text)`` when ``text`` ends with an ellipsis or a dangling function word."""
+    return _cut_off(text.rstrip())
+
+
+def _cut_off(stripped: str, ends_complete: bool | None = None) -> tuple[str, str] | None:
+    """:func:`ends_cut_off` of a ``stripped`` text; ``ends_complete``: whether it ends with final
+    punctuation or a URL, when the caller knows."""
+    if not stripped:
+        return None
+    tail = stripped[-20:]
+    if "..." in tail or "…" in tail:  # every match holds one
+        match = _ELLIPSIS.search(tail)  # the tail only: these patterns end at "$"
+        if match:
+            return "ends with an ellipsis", match.group(0).strip()
+    if ends_complete is None:
+        ends_complete = _ends_complete(stripped)
+    if ends_complete:
+        return None
+    word = last_word(stripped[-100:])
+    if word and word.lower() in FUNCTION_WORDS:
+        return "dangling function word", word
+    return None
+
+
+def _ends_complete(stripped: str) -> bool:
+    """``stripped`` ends with final punctuation or a URL."""
+    return stripped.endswith(_FINAL_PUNCTUATION) or _ends_with_url(stripped)
+
+
+def _trailing_run(pattern: re.Pattern[str], text: str) -> tuple[str, int]:
+    """The run of ``pattern``'s characters that ends ``text``, and its offset.
+
+    Matched on the reversed text: a search for a run anchored at ``$`` tries every offset.
+    """
+    match = pattern.match(text[::-1])
+    length = match.end() if match else 0
+    return text[len(text) - length :], len(text) - length
+
+
+def last_word(text: str) -> str | None:
+    """``_LAST_WORD.search(text).group(1)`` for a ``text`` without trailing whitespace, faster."""
+    word, start = _trailing_run(_WORD_CHARS, text)
+    if not word or (start > 0 and text[start - 1] == "-"):
+        return None
+    return word
+
+
+def last_letters(text: str) -> str | None:
+    """``_LAST_LETTERS.search(text).group(1)``, faster: two or more letters ending ``text`` at a
+    word boundary."""
+    letters, start = _trailing_run(_LETTERS, text)
+    if len(letters) < 2:
+        return None
+    before = text[start - 1] if start else ""
+    if before.isalnum() or before == "_":  # a digit or "_" glued to the letters: no word boundary
+        return None
+    return letters
+
+
+def unclosed_bracket(text: str) -> tuple[str, int] | None:
+    """The innermost bracket still open at the end of ``text`` and its offset, or None."""
+    last = max(text.rfind("("), text.rfind("["))
+    if last < 0:
+        return None
+    if text.find(_CLOSER_OF[text[last]], last + 1) < 0:
+        # The last opener is on top of the stack at the end: nothing is pushed after it, and
+        # closers of the other kind do not pop it.
+        return text[last], last
+    # The walk over the brackets alone, found by str.find (a few per text; no regex scan of
+    # every character).
+    brackets = sorted(at for char in "()[]" for at in offsets(text, char))
+    stack: list[int] = []
+    for at in brackets:
+        char = text[at]
+        if char == "(" or char == "[":
+            stack.append(at)
+        elif stack and text[stack[-1]] == _OPENER_OF[char]:
+            stack.pop()
+    return (text[stack[-1]], stack[-1]) if stack else None
+
+
+def open_quote(text: str) -> str | None:
+    """The quote mark left open at the end of ``text``: an unpaired ``“`` or an odd number of ``"``.
+
+    A ``\\"`` (LaTeX umlaut, ``Schr\\"odinger``) is not a quote.
+    """
+    for opener, closer in _QUOTE_PAIRS.items():
+        last_open = text.rfind(opener)
+        if last_open >= 0 and text.find(closer, last_open + 1) < 0 and opener != closer:
+            return opener
+    straight = text.count('"') - text.count('\\"')
+    return '"' if straight % 2 else None
+
+
+def _without_urls(text: str) -> str:
+    """``text`` with every URL blanked out (same length, so offsets still hold)."""
+    if "://" not in text:
+        return text
+    pieces, last = [], 0
+    for start, end, _ in find_url_spans(text):
+        pieces += [text[last:start], " " * (end - start)]
+        last = end
+    return "".join([*pieces, text[last:]])
+
+
+#: ASCII bytes -> a lower-case letter, or a space (NUL, the separator, stays): the ASCII case
+#: of ``_WORD`` on lowered text.
+_ASCII_LETTERS = bytes(c if chr(c).isalpha() or c == 0 else 32 for c in range(128)).lower() + bytes(128)
+# Matched on the reversed bytes: a pattern that starts with a literal is found by a fast scan,
+# ~10x faster than "(?<![a-z])[a-z]* *\x00" on the text as it reads.
+_LAST_ASCII_WORD_REVERSED = re.compile(rb"\x00 *[a-z]*")
+_VOCABULARY_CHUNK = 5000
+#: Vocabulary lookups left after the first chunk that are searched for one by one (more: every
+#: word is collected), and the most substring hits that search may step through.
+_TARGETED_WORDS_MAX = 32
+_TARGETED_STEPS_MAX = 2_000_000
+_IS_ASCII_LETTER = [97 <= byte <= 122 for byte in range(256)]
+_ASCII_LETTER_RUN = re.compile(rb"[a-z]*")
+#: After a word: only spaces to the end of its value (NUL), so it is the value's last word.
+_ASCII_LAST_WORD_END = re.compile(rb" *\x00")
+
+
+def ascii_words_but_last(values: list[str]) -> list[str]:
+    """Every ``_WORD`` of the lowered ASCII ``values`` except each value's last, in one pass.
+
+    Equal to ``[w for v in values for w in _WORD.findall(v.lower())[:-1]]``, but the values are
+    joined with NUL, letters kept by one byte translation, and each value's last word (the one
+    before each NUL) cut with one regex substitution, instead of a regex scan per value.
+    """
+    if any("\x00" in value for value in values):  # NUL would break the joining; never in ingested text
+        return [w for value in values for w in _WORD.findall(value.lower())[:-1]]
+    joined = "\x00".join([*values, ""]).encode("ascii").translate(_ASCII_LETTERS)
+    return _LAST_ASCII_WORD_REVERSED.sub(b" ", joined[::-1])[::-1].decode("ascii").split()
+
+
+def _ends_with_url(text: str) -> bool:
+    """Whether the last ``URL_PATTERN`` match of ``text[-2000:]`` ends it.
+
+    A match cannot cross a character the pattern excludes and runs greedily to the next one,
+    so that match lies in the final run of URL characters, and is there exactly when the run
+    holds ``http(s)://`` and a character after it.
+    """
+    tail = text[-2000:]
+    if "://" not in tail:  # every URL_PATTERN match holds it
+        return False
+    run, _ = _trailing_run(_URL_CHARS, tail)
+    return _URL_START.search(run) is not None
+
+
+def _ends_with_url_plain(text: str) -> bool:
+    """:func:`_ends_with_url` by running ``URL_PATTERN`` over the tail (what it stands for; tests)."""
+    tail = text[-2000:]
+    last = None
+    for last in URL_PATTERN.finditer(tail):  # noqa: B007 - we want the last one
+        pass
+    return last is not None and last.end() == len(tail)
+
+
+class Vocabulary:
+    """Words of the corpus, to tell a word cut in half from a real last word.
+
+    The last word of each value is left out: cut-off fragments ("meth") repeat at the ends of
+    cut texts, never inside a text. Words are collected a chunk of values at a time, only as far
+    as a lookup needs: a real last word is usually found in the first chunks, and only a word
+    found nowhere (a fragment, a rare word) makes the whole corpus be read.
+    """
+
+    def __init__(self, values: Iterable[str]) -> None:
+        self._values = values
+        self._found: set[str] = set()
+        self._pending: Iterator[list[str]] | None = None
+        self._complete = False
+
+    def _chunks(self) -> Iterator[list[str]]:
+        """The words of each next chunk of distinct values (a set of words: each value once)."""
+        distinct = self._distinct
+        for start in range(0, len(distinct), _VOCABULARY_CHUNK):
+            chunk, ascii_values, words = distinct[start : start + _VOCABULARY_CHUNK], [], []
+            for value in chunk:
+                if value.isascii():
+                    ascii_values.append(value)
+                else:
+                    words += _WORD.findall(value.lower())[:-1]
+            yield words + ascii_words_but_last(ascii_values)
+
+    @cached_property
+    def _distinct(self) -> list[str]:
+        return list(dict.fromkeys(self._values))
+
+    def _read_more(self) -> bool:
+        """Add the next chunk's words; False once every value has been read."""
+        if self._complete:
+            return False
+        if self._pending is None:
+            self._pending = self._chunks()
+        chunk = next(self._pending, None)
+        if chunk is None:
+            self._complete = True
+            return False
+        self._found.update(chunk)
+        return True
+
+    def _has_any(self, words: Iterable[str]) -> bool:
+        """Whether one of ``words`` is a corpus word, reading no more values than needed."""
+        words = tuple(words)
+        while not any(word in self._found for word in words):
+            if not self._read_more():
+                return False
+        return True
+
+    @cached_property
+    def words(self) -> set[str]:
+        """Every word (each value's last left out)."""
+        while self._read_more():
+            pass
+        return self._found
+
+    @cached_property
+    def _sorted(self) -> list[str]:
+        return sorted(self.words)
+
+    def fragments(self, words: Iterable[str]) -> dict[str, str | None]:
+        """``{word: self.is_fragment(word)}`` for many words, reading the corpus as little as possible.
+
+        Words are collected chunk by chunk until all but a few lookups are found (with an
+        inflection: real words too); the few left over (often one leaked furniture word, e.g.
+        "subscribe") are searched for in the corpus, instead of collecting every word.
+        """
+        words = set(words)
+        lowered = {word: word.lower() for word in words}
+        open_words = set(lowered.values())
+        # Chunk by chunk until few enough are left to search for.
+        while open_words and (len(open_words) > _TARGETED_WORDS_MAX or not self._found):
+            if not self._read_more():
+                return {word: self.is_fragment(word) for word in words}  # every word collected
+            open_words = {
+                low
+                for low in open_words
+                if not any(form in self._found for form in (low, *(low + ending for ending in _INFLECTIONS)))
+            }
+        if not open_words:
+            return dict.fromkeys(words)
+        beginning = self._words_beginning(open_words)
+        if beginning is None:  # too common as substrings to search one by one
+            return {word: self.is_fragment(word) for word in words}
+        result: dict[str, str | None] = {}
+        for word, low in lowered.items():
+            found = beginning.get(low)
+            if found is None or any(form in found for form in (low, *(low + e for e in _INFLECTIONS))):
+                result[word] = None  # a real word, or not searched: found in the chunks read
+            else:
+                # The smallest longer word: what the bisection in is_fragment finds.
+                result[word] = min(found) if found else None
+        return result
+
+    def _words_beginning(self, prefixes: set[str]) -> dict[str, set[str]] | None:
+        """For each of ``prefixes`` (lower case), the corpus words (each value's last left out)
+        that begin with it; None when the search would take longer than collecting every word."""
+        found: dict[str, set[str]] = {prefix: set() for prefix in prefixes}
+        distinct = self._distinct
+        plain = [v for v in distinct if v.isascii() and "\x00" not in v]
+        others = [v for v in distinct if not (v.isascii() and "\x00" not in v)]
+        for value in others:
+            lowered = value.lower()
+            if any(prefix in lowered for prefix in prefixes):
+                for word in _WORD.findall(lowered)[:-1]:
+                    for prefix in prefixes:
+                        if word.startswith(prefix):
+                            found[prefix].add(word)
+        ascii_prefixes = [(prefix, prefix.encode("ascii")) for prefix in prefixes if prefix.isascii()]
+        budget = _TARGETED_STEPS_MAX
+        for start in range(0, len(plain), _VOCABULARY_CHUNK):
+            # As in ascii_words_but_last: letters lower-cased, everything else a space, NUL between values.
+            data = "\x00".join([*plain[start : start + _VOCABULARY_CHUNK], ""]).encode("ascii")
+            data = data.translate(_ASCII_LETTERS)
+            for prefix, needle in ascii_prefixes:
+                at = data.find(needle)
+                while at >= 0:
+                    budget -= 1
+                    if budget < 0:
+                        return None
+                    if at and _IS_ASCII_LETTER[data[at - 1]]:  # inside a word, not its beginning
+                        at = data.find(needle, at + 1)
+                        continue
+                    end = _ASCII_LETTER_RUN.match(data, at).end()  # type: ignore[union-attr]
+                    if not _ASCII_LAST_WORD_END.match(data, end):  # a value's last word does not count
+                        found[prefix].add(data[at:end].decode("ascii"))
+                    at = data.find(needle, end)
+        return found
+
+    def is_fragment(self, word: str) -> str | None:
+        """A longer corpus word that ``word`` begins, when ``word`` itself never occurs inside a value."""
+        word = word.lower()
+        # "game" with "games" in the corpus is a word, not a fragment
+        if self._has_any((word, *(word + ending for ending in _INFLECTIONS))):
+            return None
+        at = bisect.bisect_right(self._sorted, word)
+        if at < len(self._sorted) and self._sorted[at].startswith(word):
+            return self._sorted[at]
+        return None
+
+
+class _MidWord(NamedTuple):
+    """A value that ends in letters, waiting for the vocabulary: is its last word cut in half?"""
+
+    record_id: str
+    field_name: str
+    stripped: str
+    tail: str
+    word: str | None
+
+
+#: ASCII letters and digits (lower-cased), the rest deleted: the normalised text without its spaces.
+_ASCII_ALNUM = bytes(c if chr(c).isalnum() else 0 for c in range(128)).lower() + bytes(128)
+_NOT_ALNUM = bytes(c for c in range(256) if not (c < 128 and chr(c).isalnum()))
+
+
+def _prefix_candidates(bodies: set[str]) -> set[str]:
+    """The bodies whose normalised text may be a proper prefix of another's, or have one as its
+    prefix; the others are neither.
+
+    For ASCII bodies, normalising keeps the letters and digits (lower-cased) in order and makes
+    every other run one space: a normalised proper prefix is still a proper prefix once the
+    spaces are dropped, so only pairs whose letters and digits begin one another can be one.
+    Non-ASCII bodies (NFKC may change them) are always candidates, and so then are all.
+    """
+    if len(bodies) < 2:
+        return set()
+    if not all(body.isascii() for body in bodies):
+        return bodies
+    core_of = {body: body.encode("ascii").translate(_ASCII_ALNUM, _NOT_ALNUM) for body in bodies}
+    return {
+        body
+        for body, core in core_of.items()
+        for other, other_core in core_of.items()
+        if core != other_core and (other_core.startswith(core) or core.startswith(other_core))
+    }
+
+
+def _body(text: str, title: str) -> str:
+    return text if text.strip() else title
+
+
+class TruncationCheck(Check):
+    """Cut-off titles and texts.
+
+    Options (keyword arguments):
+        min_limit_count: distinct texts needed at one length to call it a limit (default 5).
+        limit_spike_ratio: how many times the mean count of the neighbouring lengths (±20) that
+            length must hold (default 5).
+        min_prefix_chars: shortest normalised text that can be a proven prefix (default 40).
+        mid_word: look for a last word cut in half (default True).
+    """
+
+    name = NAME
+    description = "titles and texts that were cut off (ellipsis, dangling word, open bracket/quote, limit)"
+
+    def __init__(
+        self,
+        min_limit_count: int = 5,
+        limit_spike_ratio: float = 5.0,
+        min_prefix_chars: int = 40,
+        mid_word: bool = True,
+    ) -> None:
+        self.min_limit_count = min_limit_count
+        self.limit_spike_ratio = limit_spike_ratio
+        self.min_prefix_chars = min_prefix_chars
+        self.mid_word = mid_word
+
+    def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        ids, titles, texts = (column(records, name, context) for name in ("id", "title", "text"))
+        vocabulary = Vocabulary(titles + texts) if self.mid_word else None
+        limits = {"title": self.length_limit(titles), "text": self.length_limit(texts)}
+        # Two passes: the values that end in letters are collected first, so the vocabulary is
+        # asked about all their last words at once (most need only a small part of the corpus).
+        slots: list[list[Finding] | _MidWord] = []
+        # A value seen before in the same field (copies of a record) is not looked at again.
+        done: dict[str, dict[str, list[Finding] | _MidWord]] = {"title": {}, "text": {}}
+        for record_id, title, text in zip(ids, titles, texts, strict=True):
+            for field_name, value in (("title", title), ("text", text)):
+                ending = done[field_name].get(value)
+                if ending is None:
+                    ending = done[field_name][value] = self._ending(record_id, field_name, value)
+                    slots.append(ending)
+                elif isinstance(ending, _MidWord):
+                    slots.append(ending._replace(record_id=record_id))
+                else:
+                    slots.append(for_record(record_id, ending))
+                if limits[field_name] is not None:  # most corpora have no limit
+                    limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
+                    if limit_findings:
+                        slots.append(limit_findings)
+        words = {slot.word for slot in slots if isinstance(slot, _MidWord) and slot.word}
+        longer_of = vocabulary.fragments(words) if vocabulary else {}
+        findings: list[Finding] = []
+        for slot in slots:
+            if isinstance(slot, _MidWord):
+                findings.extend(self._mid_word(slot, longer_of.get(slot.word) if slot.word else None))
+            else:
+                findings.extend(slot)
+        findings.extend(self._proven_findings(records, context))
+        return findings
+
+    # -- corpus level: a character limit -------------------------------------------------
+    def length_limit(self, values: list[str]) -> dict[str, float] | None:
+        """The length many distinct values share far more than nearby lengths do, or None."""
+        distinct = {v.rstrip() for v in values if v.strip()}
+        counts = Counter(len(v) for v in distinct)
+        best = None
+        for length, count in counts.items():
+            if count < self.min_limit_count:
+                continue
+            neighbours = [counts.get(length + d, 0) for d in range(-20, 21) if d]
+            expected = sum(neighbours) / len(neighbours)
+            if count >= self.limit_spike_ratio * max(expected, 1.0) and (best is None or count > best[1]):
+                best = (length, count, expected)
+        if best is None:
+            return None
+        return {"limit": best[0], "count": best[1], "neighbour_mean": round(best[2], 2)}
+
+    def _limit_findings(
+        self, record_id: str, field_name: str, value: str, limit: dict[str, float] | None
+    ) -> list[Finding]:
+        stripped = value.rstrip()
+        # A value at the limit that ends a sentence is most likely complete.
+        if limit is None or len(stripped) != limit["limit"] or stripped.endswith(_SENTENCE_END):
+            return []
+        return [
+            Finding(
+                record_id,
+                self.name,
+                "warning",
+                field_name,
+                f"{field_name} is exactly {limit['limit']} characters long, a length {limit['count']} "
+                "distinct values share (a scraper's character limit?)",
+                {
+                    "signal": "length limit",
+                    **limit,
+                    "match": stripped[-20:],
+                    "offset": len(stripped) - len(stripped[-20:]),
+                },
+            )
+        ]
+
+    # -- one value: how it ends ----------------------------------------------------------
+    def _ending_findings(
+        self, record_id: str, field_name: str, value: str, vocabulary: Vocabulary | None
+    ) -> list[Finding]:
+        """The findings on how one value ends."""
+        ending = self._ending(record_id, field_name, value)
+        if not isinstance(ending, _MidWord):
+            return ending
+        longer = vocabulary.is_fragment(ending.word) if vocabulary and ending.word else None
+        return self._mid_word(ending, longer)
+
+    def _ending(self, record_id: str, field_name: str, value: str) -> list[Finding] | _MidWord:
+        """The findings on how one value ends, or, for a value ending in letters, what the
+        mid-word test needs (:meth:`_mid_word`)."""
+        stripped = value.rstrip()
+        if not stripped:
+            return []
+        tail = stripped[-80:]
+
+        def finding(severity: Severity, message: str, signal: str, match: str, offset: int) -> Finding:
+            evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
+            return Finding(record_id, self.name, severity, field_name, message, evidence)
+
+        ends_complete = _ends_complete(stripped)
+        cut = _cut_off(stripped, ends_complete)
+        if cut:
+            signal, matched = cut
+            offset = len(stripped) - len(matched)
+            return [finding("warning", f"{field_name} looks cut off: {signal}", signal, matched, offset)]
+        # Brackets and quotes inside URLs ("/wiki/Foo_(bar", "?q=\"x") are not the prose's.
+        # A value with no opening bracket or quote mark at all has neither (blanking URLs only
+        # removes characters): the URL scan is skipped.
+        prose = _without_urls(stripped) if any(c in stripped for c in _OPENERS) else ""
+        bracket = unclosed_bracket(prose)
+        if bracket:
+            char, offset = bracket
+            message = f"{field_name} ends inside an open bracket {char!r}"
+            return [finding("warning", message, "unclosed bracket", char, offset)]
+        quote = open_quote(prose)
+        if quote:
+            offset = prose.rfind(quote)
+            message = f"{field_name} ends inside an open quote {quote!r}"
+            return [finding("warning", message, "open quote", quote, offset)]
+        if ends_complete:
+            return []
+        return _MidWord(record_id, field_name, stripped, tail, last_letters(stripped[-200:]))
+
+    def _mid_word(self, ending: _MidWord, longer: str | None) -> list[Finding]:
+        """The findings of a value ending in letters: its last word cut in half (a ``longer``
+        corpus word begins with it), else, for a text, no final punctuation."""
+        record_id, field_name, stripped, tail, last = ending
+        if last and longer:
+            message = f"{field_name} ends mid-word: {last!r} occurs nowhere else; the corpus has {longer!r}"
+            evidence = {
+                "signal": "mid-word",
+                "match": last,
+                "offset": len(stripped) - len(last),
+                "tail": tail,
+                "longer_word": longer,
+            }
+            return [Finding(record_id, self.name, "warning", field_name, message, evidence)]
+        if field_name != "text":
+            return []
+        evidence = {
+            "signal": "no final punctuation",
+            "match": stripped[-1],
+            "offset": len(stripped) - 1,
+            "tail": tail,
+        }
+        return [Finding(record_id, self.name, "info", field_name, "text has no final punctuation", evidence)]
+
+    # -- proven: a longer copy in the same cluster ---------------------------------------
+    def _proven_findings(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
+        clusters = context.clusters
+        if clusters is None or clusters.empty or "members" not in clusters:
+            return []
+        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
+        row_of = {record_id: row for row, record_id in enumerate(ids)}
+        findings: list[Finding] = []
+        for members in clusters["members"]:
+            present = [m for m in members if m in row_of]
+            # What is normalised: the text, or the title when the text is blank.
+            body_of = {m: _body(texts[row_of[m]], titles[row_of[m]]) for m in present}
+            candidates = _prefix_candidates(set(body_of.values()))
+            # Only these members can be the cut copy or the longer one (in order, as before).
+            present = [m for m in present if body_of[m] in candidates]
+            if not present:
+                continue
+            # Normalised here, for those members only (no norm_text column needed).
+            norm_of = {m: normalise_text(body_of[m]) for m in present}
+            length_of = {m: len(texts[row_of[m]]) for m in present}
+            by_length = sorted(present, key=lambda m: len(norm_of[m]), reverse=True)
+            for member in present:
+                short = norm_of[member]
+                if len(short) < self.min_prefix_chars:
+                    continue
+                longer = next(
+                    (m for m in by_length if len(norm_of[m]) > len(short) and norm_of[m].startswith(short)),
+                    None,
+                )
+                if longer is None:
+                    continue
+                findings.append(
+                    Finding(
+                        member,
+                        self.name,
+                        "error",
+                        "text",
+                        f"text is a cut-off copy of {longer}: its {length_of[member]} characters are the "
+                        f"start of that record's {length_of[longer]}",
+                        {
+                            "signal": "prefix of a longer copy",
+                            "longer_copy": longer,
+                            "length": int(length_of[member]),
+                            "longer_length": int(length_of[longer]),
+                            "match": short[-40:],
+                            "offset": int(length_of[member]),
+                        },
+                    )
+                )
+        return findings
