@@ -10,7 +10,7 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,7 +155,7 @@ class CleanCorpus:
     #: Kept position -> its repair notes (only records with some).
     notes: dict[int, list[str]]
     #: Representative position -> its cluster's members as ``{id, source, line}``.
-    sources: Mapping[int, list[dict[str, Any]]]
+    sources: MutableMapping[int, list[dict[str, Any]]]
     #: Positions of the removed records, in record order.
     removed_at: np.ndarray
     #: One row per removed record (same order): id, reason, duplicate_of, jaccard, containment.
@@ -262,7 +262,7 @@ def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFram
 _NONE = np.empty(0, np.int64)
 
 
-class _Sources(Mapping[int, list[dict[str, Any]]]):
+class _Sources(MutableMapping[int, list[dict[str, Any]]]):
     """Representative position -> its cluster's members as ``{id, source, line}`` dicts, made a
     block of representatives at a time when read (the cleaned corpus is written in record
     order): a million records' clusters held as dicts took ~0.2 GB until the run ended."""
@@ -276,6 +276,8 @@ class _Sources(Mapping[int, list[dict[str, Any]]]):
         #: ``reps`` ascending; rep ``reps[k]`` has members ``members[bounds[k]:bounds[k + 1]]``.
         self.records, self.reps, self.bounds, self.members = records, reps, bounds, members
         self._first, self._block = 0, []  # the block made last: its first rep number and lists
+        self._set: dict[int, list[dict[str, Any]]] = {}  # lists set by a caller, over the made ones
+        self._deleted: set[int] = set()
 
     def _number(self, row: int) -> int:
         k = int(np.searchsorted(self.reps, row))
@@ -284,6 +286,10 @@ class _Sources(Mapping[int, list[dict[str, Any]]]):
         return k
 
     def __getitem__(self, row: int) -> list[dict[str, Any]]:
+        if row in self._set:
+            return self._set[row]
+        if row in self._deleted:
+            raise KeyError(row)
         k = self._number(row)
         if not self._first <= k < self._first + len(self._block):
             self._first, self._block = k, self._make(k, min(k + self.block, len(self.reps)))
@@ -299,11 +305,21 @@ class _Sources(Mapping[int, list[dict[str, Any]]]):
         starts = (self.bounds[lo : hi + 1] - self.bounds[lo]).tolist()
         return [found[starts[n] : starts[n + 1]] for n in range(hi - lo)]
 
+    def __setitem__(self, row: int, members: list[dict[str, Any]]) -> None:
+        self._set[row] = members
+        self._deleted.discard(row)
+
+    def __delitem__(self, row: int) -> None:
+        self[row]  # a KeyError when there is none
+        self._set.pop(row, None)
+        self._deleted.add(row)
+
     def __iter__(self) -> Iterator[int]:
-        return iter(self.reps.tolist())
+        made = (row for row in self.reps.tolist() if row not in self._deleted and row not in self._set)
+        return iter([*made, *self._set])
 
     def __len__(self) -> int:
-        return len(self.reps)
+        return sum(1 for _ in self)
 
 
 def _to_representative(clusters: pd.DataFrame) -> tuple[list[str], list[Any], list[Any]]:

@@ -19,6 +19,7 @@ from audit.dedup.kernel import prepare_batch, sign_prepared
 from audit.dedup.signer import shingle_rows, sign_texts
 from audit.dedup.verify import verify_sequences
 from audit.schema import records_from_tables, rows_table
+from audit.urls import find_urls
 from bench.corpus import generate
 
 HOSTILE = st.sampled_from(
@@ -87,7 +88,12 @@ def planted() -> tuple[pd.DataFrame, object]:
     frame.loc[frame.index[::7], "url"] = ""  # representatives lacking a field borrow it
     frame.loc[frame.index[::11], "title"] = ""
     frame["source"], frame["line"] = "corpus.jsonl", np.arange(1, len(frame) + 1)
-    return frame, find_duplicates(frame)
+    rows = [
+        {**row, "urls": find_urls(row["text"]), "scraped_date": None, "format": "jsonl"}
+        for row in frame.to_dict("records")
+    ]
+    records = records_from_tables([rows_table(rows)])
+    return records, find_duplicates(records)
 
 
 def test_arrow_cluster_columns_read_back_as_lists_of_dicts(planted) -> None:
@@ -148,4 +154,13 @@ def test_sources_made_a_block_at_a_time_equal_every_members_dicts(block: int, mo
     for rep in rng.permutation(reps).tolist() + reps.tolist():  # out of order, then in order
         assert sources[rep] == expected[rep]
     assert dict(sources.items()) == expected and len(sources) == len(reps)
-    assert sources.get(int(np.setdiff1d(np.arange(40), reps)[0])) is None
+    outside = int(np.setdiff1d(np.arange(40), reps)[0])
+    assert sources.get(outside) is None
+    # Set and deleted like a dict's entries (a caller may patch what is written).
+    sources[outside], sources[int(reps[0])] = [{"id": "x"}], [{"id": "y"}]
+    del sources[int(reps[1])]
+    expected |= {outside: [{"id": "x"}], int(reps[0]): [{"id": "y"}]}
+    del expected[int(reps[1])]
+    assert dict(sources.items()) == expected and len(sources) == len(expected)
+    with pytest.raises(KeyError):
+        sources[int(reps[1])]
