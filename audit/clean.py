@@ -10,7 +10,7 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,11 @@ from audit.dedup import DedupResult
 from audit.frames import (
     Column,
     Patched,
+    arrow_chunks,
     arrow_strings,
     arrow_values,
     batch_rows,
     column_values,
-    row_dicts,
     take_arrow,
     take_values,
 )
@@ -155,7 +155,7 @@ class CleanCorpus:
     #: Kept position -> its repair notes (only records with some).
     notes: dict[int, list[str]]
     #: Representative position -> its cluster's members as ``{id, source, line}``.
-    sources: dict[int, list[dict[str, Any]]]
+    sources: MutableMapping[int, list[dict[str, Any]]]
     #: Positions of the removed records, in record order.
     removed_at: np.ndarray
     #: One row per removed record (same order): id, reason, duplicate_of, jaccard, containment.
@@ -259,6 +259,82 @@ def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFram
     return CleanResult(corpus.clean_frame(), corpus.removed_frame(), findings)
 
 
+_NONE = np.empty(0, np.int64)
+
+
+class _Sources(MutableMapping[int, list[dict[str, Any]]]):
+    """Representative position -> its cluster's members as ``{id, source, line}`` dicts, made a
+    block of representatives at a time when read (the cleaned corpus is written in record
+    order): a million records' clusters held as dicts took ~0.2 GB until the run ended."""
+
+    #: Representatives made per block.
+    block = 2_000
+
+    def __init__(
+        self, records: pd.DataFrame, reps: np.ndarray, bounds: np.ndarray, members: np.ndarray
+    ) -> None:
+        #: ``reps`` ascending; rep ``reps[k]`` has members ``members[bounds[k]:bounds[k + 1]]``.
+        self.records, self.reps, self.bounds, self.members = records, reps, bounds, members
+        self._first, self._block = 0, []  # the block made last: its first rep number and lists
+        self._set: dict[int, list[dict[str, Any]]] = {}  # lists set by a caller, over the made ones
+        self._deleted: set[int] = set()
+
+    def _number(self, row: int) -> int:
+        k = int(np.searchsorted(self.reps, row))
+        if k == len(self.reps) or self.reps[k] != row:
+            raise KeyError(row)
+        return k
+
+    def __getitem__(self, row: int) -> list[dict[str, Any]]:
+        if row in self._set:
+            return self._set[row]
+        if row in self._deleted:
+            raise KeyError(row)
+        k = self._number(row)
+        if not self._first <= k < self._first + len(self._block):
+            self._first, self._block = k, self._make(k, min(k + self.block, len(self.reps)))
+        return self._block[k - self._first]
+
+    def _make(self, lo: int, hi: int) -> list[list[dict[str, Any]]]:
+        rows = self.members[self.bounds[lo] : self.bounds[hi]]
+        ids, sources, lines = (_take(self.records, c, rows) for c in ("id", "source", "line"))
+        found = [
+            {"id": i, "source": source, "line": int(line)}
+            for i, source, line in zip(ids, sources, lines, strict=True)
+        ]
+        starts = (self.bounds[lo : hi + 1] - self.bounds[lo]).tolist()
+        return [found[starts[n] : starts[n + 1]] for n in range(hi - lo)]
+
+    def __setitem__(self, row: int, members: list[dict[str, Any]]) -> None:
+        self._set[row] = members
+        self._deleted.discard(row)
+
+    def __delitem__(self, row: int) -> None:
+        self[row]  # a KeyError when there is none
+        self._set.pop(row, None)
+        self._deleted.add(row)
+
+    def __iter__(self) -> Iterator[int]:
+        made = (row for row in self.reps.tolist() if row not in self._deleted and row not in self._set)
+        return iter([*made, *self._set])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _to_representative(clusters: pd.DataFrame) -> tuple[list[str], list[Any], list[Any]]:
+    """Every ``to_representative`` entry's id, jaccard and containment, flat (Arrow-backed
+    clusters are flattened by Arrow; no dict per entry is made)."""
+    if not len(clusters):
+        return [], [], []
+    chunks = arrow_chunks(clusters["to_representative"])
+    if chunks is None:
+        entries = [m for members in clusters["to_representative"].tolist() for m in members]
+        return tuple([m[name] for m in entries] for name in ("id", "jaccard", "containment"))
+    flat = pa.chunked_array([chunk.flatten() for chunk in chunks.chunks], chunks.type.value_type)
+    return tuple(flat.combine_chunks().field(name).to_pylist() for name in ("id", "jaccard", "containment"))
+
+
 def plan_clean(
     records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame
 ) -> tuple[CleanCorpus, pd.DataFrame]:
@@ -272,67 +348,77 @@ def plan_clean(
     duplicate = ids.isin(list(dedup.duplicate_of)).to_numpy(bool) if len(ids) else np.zeros(0, bool)
     kept, removed_at = np.flatnonzero(~duplicate), np.flatnonzero(duplicate)
 
-    clusters = list(row_dicts(dedup.clusters))
-    rep_similarity = {m["id"]: m for row in clusters for m in row["to_representative"]}
+    # Only the columns used are read (not the clusters' similarities).
+    to_rep_ids, to_rep_jaccard, to_rep_containment = _to_representative(dedup.clusters)
+    rep_similarity = {i: n for n, i in enumerate(to_rep_ids)}
     removed_ids = _take(records, "id", removed_at)
-    similarity = [rep_similarity.get(i, {}) for i in removed_ids]
+    similarity = [rep_similarity.get(i) for i in removed_ids]
+    del rep_similarity, to_rep_ids
     removed_info = pd.DataFrame(
         {
             "id": removed_ids,
             "reason": [dedup.relation_of[i] for i in removed_ids],
             "duplicate_of": [dedup.duplicate_of[i] for i in removed_ids],
-            "jaccard": [s.get("jaccard") for s in similarity],
-            "containment": [s.get("containment") for s in similarity],
+            "jaccard": [None if n is None else to_rep_jaccard[n] for n in similarity],
+            "containment": [None if n is None else to_rep_containment[n] for n in similarity],
         },
         columns=["id", "reason", "duplicate_of", "jaccard", "containment"],
     )
+    del similarity, to_rep_jaccard, to_rep_containment
 
-    # Members of clusters with a kept representative: their source and line, and fields to lend.
-    members_of = {row["representative"]: row["members"] for row in clusters}
-    rep_ids = list(members_of)
+    # Members of clusters with a kept representative: their positions (for ``sources``, read
+    # when written) and, for representatives lacking a field, the fields to lend.
+    rep_ids = column_values(dedup.clusters["representative"]) if len(dedup.clusters) else []
+    members_of = dict(
+        zip(rep_ids, column_values(dedup.clusters["members"]) if len(dedup.clusters) else [], strict=True)
+    )
     positions = _Positions(records)
     rep_rows = positions(rep_ids)
     pairs = zip(rep_rows.tolist(), rep_ids, strict=True)
-    kept_rep = [(row, rep) for row, rep in pairs if row >= 0 and not duplicate[row]]
-    member_ids = sorted({m for _, i in kept_rep for m in members_of[i]})
+    kept_rep = sorted((row, rep) for row, rep in pairs if row >= 0 and not duplicate[row])
+    member_lists = [members_of[rep] for _, rep in kept_rep]
+    member_ids = [m for members in member_lists for m in members]
     member_rows = positions(member_ids)
     if (member_rows < 0).any():  # as before: a member that is no record of this run is an error
-        raise KeyError(member_ids[int(np.flatnonzero(member_rows < 0)[0])])
-    member_fields = {
-        name: dict(zip(member_ids, _take(records, name, member_rows), strict=True))
-        for name in ("source", "line", "title", "url")
-    }
-    sources = {
-        row: [
-            {"id": m, "source": member_fields["source"][m], "line": int(member_fields["line"][m])}
-            for m in members_of[rep]
-        ]
-        for row, rep in kept_rep
-    }
+        raise KeyError(min(member_ids[k] for k in np.flatnonzero(member_rows < 0).tolist()))
+    del member_ids
+    bounds = np.zeros(len(kept_rep) + 1, np.int64)
+    np.cumsum([len(members) for members in member_lists], out=bounds[1:])
+    kept_rep_rows = np.array([row for row, _ in kept_rep], np.int64)
+    sources = _Sources(records, kept_rep_rows, bounds, member_rows)
+    kept_rep_at = {rep: n for n, (_, rep) in enumerate(kept_rep)}
+    rep_titles, rep_urls = (_take(records, name, kept_rep_rows) for name in ("title", "url"))
 
+    # Findings with a repair (a few percent): only their ids and fields are read.
+    repair_list = findings["repair"].tolist()  # tolist(): iterating a column boxes each cell
+    with_repair = np.array([p for p, repair in enumerate(repair_list) if isinstance(repair, dict)], np.int64)
     repairs_at: dict[tuple[str, str], list[int]] = {}
-    for position, (record_id, field, repair) in enumerate(
-        # tolist(): iterating an Arrow-backed column boxes each cell (~1 µs)
-        zip(
-            findings["record_id"].tolist(),
-            findings["field"].tolist(),
-            findings["repair"].tolist(),
-            strict=True,
-        )
+    for position, record_id, field in zip(
+        with_repair.tolist(),
+        take_values(findings["record_id"], with_repair),
+        take_values(findings["field"], with_repair),
+        strict=True,
     ):
-        if isinstance(repair, dict) and record_id not in dedup.duplicate_of:
+        if record_id not in dedup.duplicate_of:
             repairs_at.setdefault((record_id, field), []).append(position)
-    repair_list = findings["repair"].tolist()
     applied_flags = [False] * len(repair_list)
 
     # The kept records looked at one by one: repaired ones, and representatives (a field to fill).
     repaired_ids = sorted({record_id for record_id, _ in repairs_at})
     repaired_rows = positions(repaired_ids)
-    titles, urls = member_fields["title"], member_fields["url"]
-    lacking = {row for row, rep in kept_rep if not titles[rep] or not urls[rep]}
+    rep_fields = zip(kept_rep, rep_titles, rep_urls, strict=True)
+    lacking = {row for (row, _), title, url in rep_fields if not title or not url}
     todo = sorted({int(r) for r in repaired_rows if r >= 0} | lacking)
     todo_rows = np.asarray(todo, np.int64)
     todo_values = {name: _take(records, name, todo_rows) for name in ("id", "title", "text", "url")}
+    # The title and url of every member of a representative looked at: the fields it may borrow.
+    lenders = [kept_rep_at[i] for i in todo_values["id"] if i in kept_rep_at]
+    lender_rows = np.concatenate([member_rows[bounds[k] : bounds[k + 1]] for k in lenders] + [_NONE])
+    lender_ids = [m for k in lenders for m in member_lists[k]]
+    member_fields = {
+        name: dict(zip(lender_ids, _take(records, name, lender_rows), strict=True))
+        for name in ("title", "url")
+    }
     changed: dict[int, dict[str, str]] = {}
     notes: dict[int, list[str]] = {}
     for n, row in enumerate(todo):

@@ -205,13 +205,17 @@ def completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
     def valid_url(url: str) -> bool:
         return bool(url) and not any(f.severity == "error" for f in url_field_findings("", url))
 
-    return lambda row: (
-        ends_cut_off(texts(row)) is None,
-        ends_cut_off(titles(row)) is None,
-        len(texts(row)),
-        valid_url(urls(row)),
-        bool(titles(row)) + bool(urls(row)) + bool(dates(row)),
-    )
+    def rank(row: int) -> tuple:
+        text, title, url = texts(row), titles(row), urls(row)  # each cell read once
+        return (
+            ends_cut_off(text) is None,
+            ends_cut_off(title) is None,
+            len(text),
+            valid_url(url),
+            bool(title) + bool(url) + bool(dates(row)),
+        )
+
+    return rank
 
 
 class Dedup(Step):
@@ -225,10 +229,13 @@ class Dedup(Step):
         with dedup_engine(state.config) as engine:
             if state.config.index is None:
                 state.dedup = find_duplicates(compared, config, rank, engine=engine)
-                return
-            backend = open_index(state.config.index, wait=state.config.index_wait)
-            label = "; ".join(state.paths)
-            state.dedup, state.index = dedup_with_index(compared, config, rank, backend, label, engine=engine)
+            else:
+                backend = open_index(state.config.index, wait=state.config.index_wait)
+                label = "; ".join(state.paths)
+                state.dedup, state.index = dedup_with_index(
+                    compared, config, rank, backend, label, engine=engine
+                )
+        release_memory()  # the signing threads' batches and the shingles: the checks fork next
 
 
 @contextlib.contextmanager
@@ -251,6 +258,7 @@ class Checks(Step):
     def run(self, state: AuditResult) -> None:
         context = CheckContext(clusters=state.clusters if state.dedup is not None else None)
         state.findings = run_checks(state.records, state.config.checks, context, state.config.check_options)
+        release_memory()  # the findings' pickles, unpickled
 
 
 class Clean(Step):
@@ -259,6 +267,7 @@ class Clean(Step):
     def run(self, state: AuditResult) -> None:
         assert state.dedup is not None, "clean needs the dedup step first"
         state.corpus, state.findings = plan_clean(state.records, state.dedup, state.findings)
+        release_memory()
 
 
 class IndexUpdate(Step):

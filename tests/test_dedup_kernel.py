@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import xxhash
 from datasketch import MinHash
@@ -196,7 +197,7 @@ TITLES = st.sampled_from(["", "Deep Nets", "deep  nets!", "Ｄeep nets", "graphs
 def test_title_similarities_in_one_call_equal_one_ratio_per_pair(titles: list[str]) -> None:
     from audit.dedup import _normalised_titles, _title_similarities, _title_similarity
 
-    title_of = _normalised_titles(titles, np.arange(len(titles)))
+    title_of = _normalised_titles(pd.Series(titles, dtype=object), np.arange(len(titles)))
     a = list(range(len(titles)))
     b = a[::-1]
     expected = [_title_similarity(title_of, x, y) for x, y in zip(a, b, strict=True)]

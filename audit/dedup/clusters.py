@@ -87,6 +87,7 @@ def split_chains_bulk(
     rank: np.ndarray,
     is_duplicate: Callable[[np.ndarray, np.ndarray], np.ndarray],
     labels_of: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`split_chains` for every component of ``edges`` at once.
 
@@ -101,16 +102,23 @@ def split_chains_bulk(
 
     ``labels_of(size, edges)`` labels the components (default :func:`component_labels`; a Dask
     engine labels them on its cluster): equal within one, increasing with its first row.
+    ``labels``: ``labels_of(size, edges)``, when the caller has it already.
     """
     labels_of = labels_of or component_labels
     cluster = np.full(size, -1, dtype=np.int64)
     reps: list[np.ndarray] = []
     firsts: list[np.ndarray] = []
-    labels = labels_of(size, edges) if size and len(edges) else np.arange(size)
+    if labels is None:
+        labels = labels_of(size, edges) if size and len(edges) else np.arange(size)
     # Clusters are ordered as split_chains orders them: by their component's first row, then their own.
-    # Each row's component's first row (np.minimum.at: one pass; np.unique with indices sorts twice).
+    # Labels increase with their component's first row, so a row is its component's first where
+    # the running maximum of the labels grows (one pass; np.minimum.at took ~10x as long).
+    grows = np.ones(size, dtype=bool)
+    if size:
+        running = np.maximum.accumulate(labels)
+        np.greater(running[1:], running[:-1], out=grows[1:])
     first_of = np.full(int(labels.max(initial=0)) + 1, size, dtype=np.int64)
-    np.minimum.at(first_of, labels, np.arange(size, dtype=np.int64))
+    first_of[labels[grows]] = np.flatnonzero(grows)
     component_first = first_of[labels]
     while True:
         members, starts = _grouped(labels)

@@ -23,14 +23,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from audit.dedup.clusters import component_labels
 from audit.dedup.lsh import candidate_pairs_from_keys
-from audit.dedup.signer import SignedCorpus, SignerSettings, Texts, sign_texts
+from audit.dedup.shingles import ShingleBatch
+from audit.dedup.signer import SignedCorpus, SignerSettings, Texts, shingle_rows, sign_texts
 from audit.dedup.verify import VerifiedPairs, verify_sequences
 
 #: ``verify(a, b, threshold, near_threshold)``: :func:`audit.dedup.verify.verify_pairs` of rows.
@@ -66,7 +67,8 @@ class Engine(Protocol):
         ...
 
     def verifier(self, signed: Signed, rows: np.ndarray) -> Verify:
-        """Verification of pairs among ``rows`` (sorted); the band keys are not needed any more."""
+        """Verification of pairs among ``rows`` (sorted, unique: every row a pair can name); the
+        band keys are not needed any more."""
         ...
 
     def components(self, size: int, edges: np.ndarray) -> np.ndarray:
@@ -75,27 +77,56 @@ class Engine(Protocol):
         ...
 
 
+@dataclass
+class _Held:
+    """What :class:`LocalEngine` holds of a signed corpus until verification: the band keys, and
+    either every text's shingle hashes (a corpus signed elsewhere, :meth:`LocalEngine.held`) or
+    the texts and settings to shingle the candidates again (:meth:`LocalEngine.sign_held`)."""
+
+    band_keys: np.ndarray | None
+    sequences: ShingleBatch
+    texts: Texts | None = None
+    settings: SignerSettings | None = None
+
+
 class LocalEngine:
-    """This machine: the signer's process pool, numpy banding and verification, scipy components."""
+    """This machine: the signer's threads, numpy banding and verification, scipy components.
+
+    :meth:`sign_held` keeps no shingle hashes (4 bytes per shingle, ~760 MB at a million
+    abstracts, beside 8 bytes per band and text of band keys): :meth:`verifier` shingles the
+    candidates again (~44 % of the texts of the benchmark corpus), after the band keys are freed.
+    """
 
     def sign(self, texts: Texts, settings: SignerSettings) -> SignedCorpus:
         return sign_texts(texts, settings)
 
     def held(self, corpus: SignedCorpus) -> Signed:
-        return Signed(corpus.text_hashes, corpus.sequences.counts, corpus)
+        return Signed(corpus.text_hashes, corpus.sequences.counts, _Held(corpus.band_keys, corpus.sequences))
 
     def sign_held(self, texts: Texts, settings: SignerSettings) -> Signed:
-        return self.held(self.sign(texts, settings))
+        corpus = self.sign(texts, replace(settings, keep_sequences=False))
+        held = _Held(corpus.band_keys, corpus.sequences, texts, settings)
+        return Signed(corpus.text_hashes, corpus.sequences.counts, held)
 
     def candidates(self, signed: Signed, rows: np.ndarray) -> np.ndarray:
         assert signed.held.band_keys is not None, "sign with SignerSettings(banding=...)"
         return candidate_pairs_from_keys(signed.held.band_keys, rows)
 
     def verifier(self, signed: Signed, rows: np.ndarray) -> Verify:
-        sequences = signed.held.sequences  # ``rows`` is not needed: no sets are built here
+        """Verification of pairs among ``rows``: their shingles only are held (taken, or shingled
+        again), and the band keys are freed first."""
+        held: _Held = signed.held
+        held.band_keys = None  # 8 bytes per band and text: freed before the shingles are made
+        rows = np.asarray(rows, dtype=np.int64)
+        if held.texts is None:
+            sequences = held.sequences.take(rows)
+        else:
+            assert held.settings is not None
+            sequences = shingle_rows(held.texts, rows, held.settings, held.sequences.counts)
 
         def verify(a: np.ndarray, b: np.ndarray, threshold: float, near: float | None) -> VerifiedPairs:
-            return verify_sequences(sequences, a, b, threshold, near)
+            at_a, at_b = np.searchsorted(rows, a), np.searchsorted(rows, b)
+            return verify_sequences(sequences, at_a, at_b, threshold, near)
 
         return verify
 

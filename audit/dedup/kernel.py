@@ -453,9 +453,10 @@ def sign_prepared(
     """Shingle hashes, signatures, prefix signatures, text hashes and band keys of prepared texts.
 
     ``bandings`` are made from the whole-text signatures, then ``prefix_bandings`` from the
-    prefix signatures (a None is skipped).
+    prefix signatures (a None is skipped). ``num_perm=0``: the shingle and text hashes only
+    (no MinHash; what verification needs of texts signed before).
     """
-    a, b = _permutations(num_perm, seed)
+    a, b = _permutations(num_perm, seed) if num_perm else (np.empty(0, np.uint32), np.empty(0, np.uint32))
     table = [(x.bands, x.rows, 0) for x in bandings if x is not None]
     table += [(x.bands, x.rows, 1) for x in prefix_bandings if x is not None]
     for bands, rows, _ in table:

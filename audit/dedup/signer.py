@@ -23,7 +23,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -34,6 +34,7 @@ from audit.dedup.kernel import prepare_batch, sign_prepared
 from audit.dedup.lsh import Banding, all_band_keys
 from audit.dedup.minhash import MinHasher
 from audit.dedup.shingles import ShingleBatch, hash_batch
+from audit.frames import take_values
 from audit.furniture import strip_normalised_furniture
 from audit.normalise import normalise_text
 
@@ -62,6 +63,10 @@ class SignerSettings:
     #: Sign with the compiled kernel (:mod:`audit.dedup.kernel`); False: the numpy path, the
     #: reference the tests compare the kernel to (same results, ~4x the CPU time).
     kernel: bool = True
+    #: False: the shingle hashes are not kept (``SignedCorpus.sequences`` holds the counts and no
+    #: hashes): at a million texts they are ~760 MB, and verification needs those of the
+    #: candidates only, shingled again by :func:`shingle_rows` once the candidates are known.
+    keep_sequences: bool = True
 
     def key_bands(self) -> int:
         return sum(b.bands for b in (self.banding, self.prefix_banding) if b is not None)
@@ -74,7 +79,8 @@ def comparable_text(text: str, normalise: bool) -> str:
 
 @dataclass(frozen=True)
 class SignedCorpus:
-    #: Each text's shingle hashes in text order (a repeated shingle appears again).
+    #: Each text's shingle hashes in text order (a repeated shingle appears again); signed with
+    #: ``keep_sequences=False``, the offsets (counts) only and no hashes.
     sequences: ShingleBatch
     signatures: np.ndarray
     prefix_signatures: np.ndarray
@@ -153,7 +159,36 @@ _FORKED_TEXTS: Texts = ()
 
 def _texts_slice(texts: Texts, start: int, stop: int) -> Sequence[str]:
     """Texts ``start:stop`` as Python strings (a pandas column converts only that slice)."""
+    if isinstance(texts, RowsOf):
+        return take_values(texts.column, texts.rows[start:stop])
     return texts.iloc[start:stop].tolist() if isinstance(texts, pd.Series) else texts[start:stop]
+
+
+@dataclass(frozen=True)
+class RowsOf:
+    """Texts ``rows`` of a column, to sign without copying them out: each batch converts its own."""
+
+    column: pd.Series
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def shingle_rows(
+    texts: Texts, rows: np.ndarray, settings: SignerSettings, counts: np.ndarray
+) -> ShingleBatch:
+    """The shingle hashes (text order) of texts ``rows`` (ascending) of ``texts`` signed before with
+    ``settings``, whose shingle counts were ``counts`` (one entry per text of ``texts``): the same
+    hashes the signing made, for the rows verification needs (entry ``k``: row ``rows[k]``).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    column = texts if isinstance(texts, pd.Series) else pd.Series(texts, dtype=object)
+    # The kernel's hashes are the numpy path's (the tests compare them); it skips MinHash here.
+    only = replace(settings, num_perm=0, banding=None, prefix_banding=None, keep_sequences=True, kernel=True)
+    sequences = sign_texts(RowsOf(column, rows), only, capacity=int(counts[rows].sum())).sequences
+    assert np.array_equal(sequences.counts, counts[rows]), "texts changed since they were signed"
+    return sequences
 
 
 def _sign_range(args: tuple[int, int, SignerSettings]) -> tuple[np.ndarray, ...]:
@@ -161,12 +196,15 @@ def _sign_range(args: tuple[int, int, SignerSettings]) -> tuple[np.ndarray, ...]
     return sign_batch(_texts_slice(_FORKED_TEXTS, start, stop), settings)
 
 
-def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> SignedCorpus:
+def sign_texts(
+    norm_texts: Texts | RowsOf, settings: SignerSettings | None = None, capacity: int | None = None
+) -> SignedCorpus:
     """Sign every text, batch by batch, in parallel when the corpus is large.
 
-    ``norm_texts``: a sequence of strings or a pandas column of them. The kernel runs on
-    ``workers`` threads (it releases the GIL: no process to fork, nothing to pickle back); the
-    numpy path on forked processes from ``min_docs_per_worker`` texts per worker.
+    ``norm_texts``: a sequence of strings or a pandas column of them (or :class:`RowsOf` one).
+    The kernel runs on ``workers`` threads (it releases the GIL: no process to
+    fork, nothing to pickle back); the numpy path on forked processes from
+    ``min_docs_per_worker`` texts per worker. ``capacity``: the shingles expected, when known.
     """
     settings = settings or SignerSettings()
     cores = settings.workers or os.cpu_count() or 1
@@ -178,7 +216,7 @@ def sign_texts(norm_texts: Texts, settings: SignerSettings | None = None) -> Sig
         def sign_range(bounds: tuple[int, int]) -> tuple[np.ndarray, ...]:
             return sign_batch(_texts_slice(norm_texts, *bounds), settings)
 
-        capacity = _shingles_expected(norm_texts)
+        capacity = capacity if capacity is not None else _shingles_expected(norm_texts)
         if threads == 1:
             return _collect(map(sign_range, ranges), len(norm_texts), settings, capacity)
         with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -231,7 +269,7 @@ def _collect(
     # One growing array, not a list of batches concatenated at the end (which briefly holds
     # every shingle twice); ``resize`` grows it in place (realloc of a block over glibc's 32 MB
     # mmap limit is an mremap: no copy). Pages never written are never resident.
-    flat = np.empty(max(capacity, 1 << 16), np.uint32)
+    flat = np.empty(max(capacity, 1 << 16) if settings.keep_sequences else 0, np.uint32)
     row = 0
     for batch_hashes, batch_offsets, batch_signatures, batch_prefix, batch_text_hashes, keys in parts:
         stop = row + len(batch_text_hashes)
@@ -242,11 +280,13 @@ def _collect(
             keys,
         )
         offsets[row + 1 : stop + 1] = batch_offsets[1:] + offsets[row]
-        if offsets[stop] > len(flat):
-            flat.resize(max(int(offsets[stop]), len(flat) * 5 // 4), refcheck=False)
-        flat[offsets[row] : offsets[stop]] = batch_hashes
+        if settings.keep_sequences:
+            if offsets[stop] > len(flat):
+                flat.resize(max(int(offsets[stop]), len(flat) * 5 // 4), refcheck=False)
+            flat[offsets[row] : offsets[stop]] = batch_hashes
         row = stop
-    flat.resize(int(offsets[row]), refcheck=False)
+    if settings.keep_sequences:
+        flat.resize(int(offsets[row]), refcheck=False)
     keys_or_none = band_keys if len(band_keys) else None
     return SignedCorpus(ShingleBatch(flat, offsets), signatures, prefix, text_hashes, keys_or_none)
 
