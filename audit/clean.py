@@ -335,6 +335,16 @@ def _to_representative(clusters: pd.DataFrame) -> tuple[list[str], list[Any], li
     return tuple(flat.combine_chunks().field(name).to_pylist() for name in ("id", "jaccard", "containment"))
 
 
+def _is_in(column: pd.Series, values: list[str]) -> np.ndarray:
+    """Whether each cell of the string ``column`` is one of ``values``, as a numpy bool array
+    (Arrow's hash table on an Arrow-backed column: pandas' ``isin`` boxes every cell first)."""
+    chunks = arrow_strings(column)
+    if chunks is None:
+        return column.isin(values).to_numpy(bool) if len(column) else np.zeros(0, bool)
+    found = pc.is_in(chunks, value_set=pa.array(values, chunks.type))
+    return np.asarray(found.to_numpy(zero_copy_only=False), bool) if len(column) else np.zeros(0, bool)
+
+
 def plan_clean(
     records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame
 ) -> tuple[CleanCorpus, pd.DataFrame]:
@@ -344,8 +354,7 @@ def plan_clean(
     repair is in the cleaned corpus). Only records with repairs, and representatives lacking a
     field a copy has, are looked at one by one.
     """
-    ids = records["id"]
-    duplicate = ids.isin(list(dedup.duplicate_of)).to_numpy(bool) if len(ids) else np.zeros(0, bool)
+    duplicate = _is_in(records["id"], list(dedup.duplicate_of))
     kept, removed_at = np.flatnonzero(~duplicate), np.flatnonzero(duplicate)
 
     # Only the columns used are read (not the clusters' similarities).

@@ -50,3 +50,30 @@ def test_comparable_texts_share_chunks_without_blank_texts() -> None:
     assert body.tolist() == ["a", "T2", "b", "c"]  # what str.strip() leaves empty is blank
     untouched = pa.chunked_array(body).chunk(1)
     assert untouched.buffers()[2].address == pa.chunked_array(frame["text"]).chunk(1).buffers()[2].address
+
+
+def test_column_values_of_arrow_columns_are_what_pandas_gives_with_none_for_missing() -> None:
+    members = pa.array([[{"id": "a", "jaccard": 0.5}], None, [], [{"id": "b", "jaccard": None}]])
+    frame = pd.DataFrame(
+        {
+            "members": pd.Series(pd.arrays.ArrowExtensionArray(members)),
+            "count": pd.Series([1, None, 3, 4], dtype="int64[pyarrow]"),
+            "score": pd.Series([0.5, None, float("nan"), 1.0], dtype="float64[pyarrow]"),
+            "name": pd.Series(["x", None, "z", ""], dtype="string[pyarrow]"),
+        }
+    )
+    for name in frame.columns:
+        expected = [None if cell is pd.NA else cell for cell in frame[name].tolist()]
+        got = column_values(frame[name])
+        assert repr(got) == repr(expected), name
+
+
+def test_is_in_matches_pandas_isin_on_arrow_and_plain_columns() -> None:
+    from audit.clean import _is_in
+
+    values = ["r1", "r2", "r3", "r1", ""]
+    for dtype in ("string[pyarrow]", object):
+        column = pd.Series(values, dtype=dtype)
+        for wanted in ([], ["r1"], ["r3", "", "nope"]):
+            assert _is_in(column, wanted).tolist() == column.isin(wanted).tolist()
+    assert _is_in(pd.Series([], dtype="string[pyarrow]"), ["a"]).tolist() == []
