@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 import audit
 from audit.cli import main
@@ -27,14 +27,6 @@ from bench.corpus import generate
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 COMPARED = ("clean.jsonl", "removed.jsonl", "clusters.jsonl")
-
-
-@pytest.fixture(scope="module")
-def scheduler() -> Iterator[str]:
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 def both_engines(paths: list[Path], tmp_path: Path, scheduler: str, **options) -> audit.AuditResult:

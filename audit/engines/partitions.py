@@ -6,10 +6,6 @@ pass that only counts line ends, as ``bytes.splitlines`` does), so that every re
 default id and every quarantine row's line and byte offset are the whole file's. Every other
 file (CSV, Parquet, page dumps, gzipped files, a file that is not text) is one partition read
 by its own reader.
-
-Example:
-    >>> count_line_ends(b"a\\r\\nb\\rc\\n\\nd")
-    5
 """
 
 from __future__ import annotations
@@ -18,11 +14,9 @@ from dataclasses import dataclass
 
 from audit.ingest import _read_one, reader_for
 from audit.ingest.base import SNIFF_BYTES, FieldMap, ReadResult, SourceFile, not_text_reason
-from audit.ingest.jsonl import JsonlReader, Span, read_span
+from audit.ingest.jsonl import JsonlReader, Span, line_ends_between, read_span
 
 _BOM = b"\xef\xbb\xbf"
-#: Bytes read at a time when counting lines or looking for a line end.
-_READ = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -34,32 +28,16 @@ class Part:
     span: Span | None = None
 
 
-def count_line_ends(data: bytes) -> int:
-    """Lines in ``data`` as ``len(data.splitlines())`` counts them (CR, LF and CRLF end a line)."""
-    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
-    return ends + (1 if data and not data.endswith((b"\n", b"\r")) else 0)
-
-
 def count_lines(source: SourceFile, start: int, stop: int) -> int:
-    """Lines in bytes ``start:stop`` of ``source`` (a range that ends at a line end or the file's
-    end, so no CRLF is cut in two), read a block at a time."""
-    total = 0
+    """Lines in bytes ``start:stop`` of ``source`` as ``bytes.splitlines`` cuts them (a range that
+    ends at a line end or the file's end, so no CRLF is cut in two)."""
+    if stop <= start:
+        return 0
     with source.path.open("rb") as handle:
-        handle.seek(start)
-        left, last = stop - start, b""
-        while left > 0:
-            block = handle.read(min(_READ, left))
-            if not block:
-                break
-            left -= len(block)
-            # A CRLF split between two blocks is one line end: counted once.
-            total += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
-            if last == b"\r" and block[:1] == b"\n":
-                total -= 1
-            last = block[-1:]
-        if last and last not in (b"\n", b"\r"):
-            total += 1
-    return total
+        ends = line_ends_between(handle, start, stop)  # the parallel ingest's own count
+        handle.seek(stop - 1)
+        last = handle.read(1)
+    return ends + (1 if last not in (b"\n", b"\r") else 0)  # an unterminated last line
 
 
 def _next_line_start(source: SourceFile, at: int, size: int) -> int:

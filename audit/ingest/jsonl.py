@@ -110,7 +110,7 @@ def _workers(size: int) -> int:
     return cores() if size >= PARALLEL_MIN_BYTES and idle_cores() >= 1 else 1
 
 
-def _line_ends(handle: BinaryIO, start: int, end: int) -> int:
+def line_ends_between(handle: BinaryIO, start: int, end: int) -> int:
     """The line ends (``\\n``, ``\\r``, ``\\r\\n``) between bytes ``start`` and ``end``."""
     handle.seek(start)
     count, left, previous = 0, end - start, b""
@@ -162,7 +162,7 @@ def _ranges(source: SourceFile) -> list[Span]:
         ranges, start, lines = [], 0, 0
         for cut in cuts:
             ranges.append(Span(start, cut, lines, max(start - skipped, 0)))
-            lines += _line_ends(handle, max(start, skipped), cut)
+            lines += line_ends_between(handle, max(start, skipped), cut)
             start = cut
     return [*ranges, Span(start, None, lines, max(start - skipped, 0))] if ranges else whole
 
