@@ -91,7 +91,10 @@ def test_concurrent_runs_share_the_index_and_a_held_lock_fails_clearly(
 
     import redis
 
-    redis.Redis.from_url(redis_url).set("scrape-audit:lock", "someone-else", px=20_000)
+    # Held for longer than the CLI can take to start on a loaded machine (a 20 s lock once
+    # expired first), and released once the blocked run has been seen to fail.
+    holder = redis.Redis.from_url(redis_url)
+    holder.set("scrape-audit:lock", "someone-else", px=300_000)
     blocked = _run_cli(
         [
             "run",
@@ -106,6 +109,7 @@ def test_concurrent_runs_share_the_index_and_a_held_lock_fails_clearly(
             "--quiet",
         ]
     )
+    holder.delete("scrape-audit:lock")
     assert blocked.returncode == 2 and "in use by another run" in blocked.stderr
 
 
