@@ -87,6 +87,17 @@ def as_reference(source: SourceFile) -> tuple[list[dict], list[dict]]:
 
 
 @settings(max_examples=150, deadline=None)
+
+def hostile_file(
+    tmp_path_factory: pytest.TempPathFactory, picks: list[int], ends: list[bytes], bom: bool
+) -> SourceFile:
+    """A JSONL file of the ``LINES`` picked, ended by ``ends`` in turn, maybe after a byte-order mark."""
+    data = b"\xef\xbb\xbf" if bom else b""
+    data += b"".join(LINES[p] + ends[n % len(ends)] for n, p in enumerate(picks))
+    path = tmp_path_factory.mktemp("jsonl") / "x.jsonl"
+    path.write_bytes(data)
+    return SourceFile(path, "x.jsonl")
+
 @given(
     st.lists(st.sampled_from(range(len(LINES))), max_size=30),
     st.lists(st.sampled_from([b"\n", b"\r\n", b"\r"]), min_size=1, max_size=30),
@@ -96,11 +107,7 @@ def as_reference(source: SourceFile) -> tuple[list[dict], list[dict]]:
 def test_same_records_and_quarantine_as_the_line_reader(
     tmp_path_factory: pytest.TempPathFactory, picks: list[int], ends: list[bytes], bom: bool, block: int
 ) -> None:
-    data = b"\xef\xbb\xbf" if bom else b""
-    data += b"".join(LINES[p] + ends[n % len(ends)] for n, p in enumerate(picks))
-    path = tmp_path_factory.mktemp("jsonl") / "x.jsonl"
-    path.write_bytes(data)
-    source = SourceFile(path, "x.jsonl")
+    source = hostile_file(tmp_path_factory, picks, ends, bom)
     original = jsonl.BLOCK_BYTES
     jsonl.BLOCK_BYTES = block  # small blocks cut lines and CRLFs at every place
     try:
@@ -174,11 +181,8 @@ def test_ranges_read_by_several_processes_give_the_same_records_and_quarantine(
     workers: int,
     block: int,
 ) -> None:
-    data = b"\xef\xbb\xbf" if bom else b""
-    data += b"".join(LINES[p] + ends[n % len(ends)] for n, p in enumerate(picks))
-    path = tmp_path_factory.mktemp("jsonl") / "x.jsonl"
-    path.write_bytes(data)
-    source = SourceFile(path, "x.jsonl")
+    source = hostile_file(tmp_path_factory, picks, ends, bom)
+    data = source.path.read_bytes()
     saved = jsonl._workers, jsonl.BLOCK_BYTES
     jsonl._workers, jsonl.BLOCK_BYTES = (lambda size: workers), block  # cut anywhere, counted in blocks
     try:
