@@ -7,11 +7,13 @@ import random
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from audit.dedup import _default_completeness, _rank, find_duplicates, shingles
 from audit.dedup.clusters import components, split_chains, split_chains_bulk
 from audit.dedup.lsh import Banding, all_band_keys, candidate_pairs, candidate_pairs_from_keys, unique_pairs
+from audit.dedup.ranking import char_lengths
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings, sign_texts
 from audit.dedup.verify import (
@@ -177,3 +179,29 @@ def test_default_rank_counts_a_missing_url_as_no_url() -> None:
     assert find_duplicates(records).duplicate_of == {"a": "b"}
     empty = pd.DataFrame({"id": [], "title": [], "text": [], "url": []})
     assert find_duplicates(empty).clusters.empty
+
+
+def test_char_lengths_at_rows_equal_pandas_str_len_on_hostile_columns() -> None:
+    rng = random.Random(17)
+    alphabet = ["a", "é", "€", "😀", " ", "\n", "ß"]
+    values = [
+        None if rng.random() < 0.15 else "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9)))
+        for _ in range(300)
+    ]
+    arrow = pa.array(values, pa.large_string())
+    sliced = pa.chunked_array([arrow.slice(0, 7), arrow.slice(7, 150), arrow.slice(157)])
+    two_chunks = pa.chunked_array([pa.array(values[:100]), pa.array(values[100:])])  # int32 offsets
+    strings = [
+        pd.Series(values, dtype=object),
+        pd.Series(values, dtype="str"),
+        pd.Series(pd.array(sliced, dtype="str")),
+        pd.Series(pd.arrays.ArrowExtensionArray(two_chunks)),
+    ]
+    rows = np.array([rng.randrange(300) for _ in range(200)] + [0, 299])
+    for column in strings:
+        expected = column.str.len().fillna(0).to_numpy(np.int64)
+        assert char_lengths(column, rows).tolist() == expected[rows].tolist(), column.dtype
+    for column in (pd.Series([float("nan")] * 300), pd.Series(range(300))):  # no strings: zeros
+        assert char_lengths(column, rows).tolist() == [0] * len(rows)
+    assert char_lengths(None, rows).tolist() == [0] * len(rows)
+    assert char_lengths(strings[1], np.empty(0, np.int64)).tolist() == []

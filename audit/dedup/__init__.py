@@ -38,6 +38,7 @@ from audit.dedup.clusters import split_chains_bulk
 from audit.dedup.engine import Engine, LocalEngine, Signed
 from audit.dedup.kernel import normalise_many
 from audit.dedup.lsh import Banding, choose_banding, sorted_unique
+from audit.dedup.ranking import char_lengths
 from audit.dedup.signer import SignerSettings
 from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, RELATION_CODES, TRUNCATED_COPY
 from audit.frames import arrow_strings, take_values
@@ -122,32 +123,24 @@ class _Stopwatch:
         self._last, self._last_cpu = now, cpu
 
 
-def _field_lengths(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lengths of text, url and title per row (counted by pandas: no copy of the texts)."""
-
-    def lengths(column: str) -> np.ndarray:
-        if column not in records or len(records) == 0:
-            return np.zeros(len(records), dtype=np.int64)
-        values = records[column]
-        if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
-            return np.zeros(len(records), dtype=np.int64)  # no strings at all (e.g. every URL missing)
-        return values.str.len().fillna(0).to_numpy(dtype=np.int64)
-
-    return lengths("text"), lengths("url"), lengths("title")
-
-
 def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
-    """Longest text, then a URL, then a title."""
-    texts, urls, titles = (column.tolist() for column in _field_lengths(records))
+    """Longest text, then a URL, then a title: the key :func:`_rank` sorts by in numpy, per row
+    in Python (the reference the tests compare it to)."""
+
+    def lengths(column: str) -> list[int]:
+        values = records[column].tolist() if column in records else [None] * len(records)
+        return [len(v) if isinstance(v, str) else 0 for v in values]
+
+    texts, urls, titles = lengths("text"), lengths("url"), lengths("title")
     return lambda row: (texts[row], urls[row] > 0, titles[row] > 0)
 
 
 def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records: pd.DataFrame) -> np.ndarray:
     """1 + position of each row in ascending ``(completeness(row), -row)`` order (the highest: the
-    representative); the default key is sorted in numpy."""
+    representative); the default key is sorted in numpy, from the lengths at ``rows`` only."""
     if completeness is None:
-        texts, urls, titles = _field_lengths(records)
-        order = rows[np.lexsort((-rows, titles[rows] > 0, urls[rows] > 0, texts[rows]))]
+        texts, urls, titles = (char_lengths(records.get(name), rows) for name in ("text", "url", "title"))
+        order = rows[np.lexsort((-rows, titles > 0, urls > 0, texts))]
     else:
         order = np.asarray(sorted(rows.tolist(), key=lambda m: (completeness(m), -m)), dtype=np.int64)
     rank = np.zeros(len(records), dtype=np.int64)
