@@ -109,18 +109,39 @@ class DedupResult:
 
 class _Stopwatch:
     """Seconds per stage, for ``DedupResult.stats``: wall time, and this process's CPU time
-    (on a shared machine the wall time also counts waiting for a core)."""
+    (on a shared machine the wall time also counts waiting for a core); and within a stage,
+    seconds per part (:meth:`part`)."""
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
         self.cpu_laps: dict[str, float] = {}
+        self.parts: dict[str, float] = {}
+        self.cpu_parts: dict[str, float] = {}
         self._last, self._last_cpu = time.perf_counter(), time.process_time()
+        self._part, self._part_cpu = self._last, self._last_cpu
 
     def lap(self, name: str) -> None:
         now, cpu = time.perf_counter(), time.process_time()
         self.laps[name] = round(now - self._last, 3)
         self.cpu_laps[name] = round(cpu - self._last_cpu, 3)
-        self._last, self._last_cpu = now, cpu
+        self._last, self._last_cpu = self._part, self._part_cpu = now, cpu
+
+    def part(self, name: str) -> None:
+        """The time since the stage's previous part (or its start) is part ``name`` of the stage."""
+        now, cpu = time.perf_counter(), time.process_time()
+        self.parts[name] = round(now - self._part, 3)
+        self.cpu_parts[name] = round(cpu - self._part_cpu, 3)
+        self._part, self._part_cpu = now, cpu
+
+    def total(self, stages: tuple[str, ...]) -> dict[str, Any]:
+        """Wall and CPU seconds of ``stages`` together, with their parts."""
+        return {
+            "stages": list(stages),
+            "seconds": round(sum(self.laps[name] for name in stages), 3),
+            "cpu_seconds": round(sum(self.cpu_laps[name] for name in stages), 3),
+            "parts_seconds": dict(self.parts),
+            "parts_cpu_seconds": dict(self.cpu_parts),
+        }
 
 
 def _default_completeness(records: pd.DataFrame) -> Callable[[int], tuple]:
@@ -362,9 +383,11 @@ def find_duplicates(
     leader_row = first[codes]
     follower = np.flatnonzero((counts > 0) & (leader_row != np.arange(count)))
     leaders = first[counts[first] > 0]
+    clock.part("exact_copies")
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
     candidates = engine.candidates(signed, leaders)  # whole-text bands, then prefix bands: one search
+    clock.part("band_buckets")  # the bands' buckets, their pairs, duplicate pairs removed
     clock.lap("candidates")
     # Verified where the shingles are (this process: compiled, straight from the shingles in text
     # order; a cluster: on the workers); every cluster's leaders are among the candidates.
@@ -418,11 +441,15 @@ def find_duplicates(
 
     edges = np.column_stack((edge_a, edge_b)).astype(np.int64)
     in_graph = sorted_unique(edges)
+    clock.part("graph")  # the edges as one array, the rows in them, the guard's lookups
     rank = _rank(in_graph, completeness, records)
+    clock.part("rank")
     labels = engine.components(count, edges)
+    clock.part("components")
     cluster, representative = split_chains_bulk(count, edges, rank, compare, engine.components, labels)
     components_count = int(np.count_nonzero(np.bincount(labels) > 1))
     del compare, verify  # the shingles are done with: freed before the output's Python objects
+    clock.part("chain_guard")  # its rounds, with their verification of members against representatives
     clock.lap("cluster")
 
     result = _output(
@@ -450,6 +477,11 @@ def find_duplicates(
         "prefix_banding": {"bands": config.prefix_banding.bands, "rows": config.prefix_banding.rows},
         "seconds": clock.laps,
         "cpu_seconds": clock.cpu_laps,  # this process only (signing workers not counted)
+        # Issue 3's "LSH bucketing + clustering": the whole of both stages, from the signed
+        # corpus to each record's cluster (grouping exact copies, bucketing both signatures'
+        # bands, removing duplicate pairs; ranking copies, components, the chaining guard with
+        # its own verification). Not in it: signing, verifying the candidates, the output rows.
+        "lsh_bucketing_and_clustering": clock.total(("candidates", "cluster")),
     }
     result.stats = stats
     return result
