@@ -197,11 +197,14 @@ TITLES = st.sampled_from(["", "Deep Nets", "deep  nets!", "Ｄeep nets", "graphs
 def test_title_similarities_in_one_call_equal_one_ratio_per_pair(titles: list[str]) -> None:
     from audit.dedup import _normalised_titles, _title_similarities, _title_similarity
 
-    title_of = _normalised_titles(pd.Series(titles, dtype=object), np.arange(len(titles)))
-    a = list(range(len(titles)))
-    b = a[::-1]
-    expected = [_title_similarity(title_of, x, y) for x, y in zip(a, b, strict=True)]
-    assert _title_similarities(title_of, a, b) == expected
+    column = pd.Series(titles, dtype=object)
+    title_of = _normalised_titles(column, np.arange(len(titles)))
+    a = np.array(list(range(len(titles))) * 2, dtype=np.int64)
+    b = np.concatenate((a[: len(titles)][::-1], a[: len(titles)]))
+    expected = [_title_similarity(title_of, x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    got = _title_similarities(column, a, b)
+    assert [None if np.isnan(x) else x for x in got.tolist()] == expected
+    assert np.isnan(_title_similarities(None, a, b)).all()
 
 
 @given(st.lists(st.integers(-(2**62), 2**62), max_size=50), st.booleans())

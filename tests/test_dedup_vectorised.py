@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from audit.dedup import _default_completeness, _rank, find_duplicates, shingles
+from audit.dedup import _default_completeness, _rank, _round4, find_duplicates, shingles
 from audit.dedup.clusters import components, split_chains, split_chains_bulk
 from audit.dedup.lsh import Banding, all_band_keys, candidate_pairs, candidate_pairs_from_keys, unique_pairs
 from audit.dedup.ranking import char_lengths
@@ -19,10 +19,12 @@ from audit.dedup.signer import SignerSettings, sign_texts
 from audit.dedup.verify import (
     RELATION_CODES,
     PairVerifier,
+    at_near_threshold,
     shared_count,
     shared_counts,
     similarity,
     verify_pairs,
+    verify_sequences,
 )
 
 
@@ -205,3 +207,50 @@ def test_char_lengths_at_rows_equal_pandas_str_len_on_hostile_columns() -> None:
         assert char_lengths(column, rows).tolist() == [0] * len(rows)
     assert char_lengths(None, rows).tolist() == [0] * len(rows)
     assert char_lengths(strings[1], np.empty(0, np.int64)).tolist() == []
+
+
+@pytest.mark.parametrize("near_threshold", [0.65, 0.8, 0.9])
+def test_relations_looked_up_at_the_guards_threshold_equal_verifying_again(near_threshold: float) -> None:
+    rng = np.random.default_rng(19)
+    docs = 120
+    base = _batch(rng, docs, alphabet=1_500)
+    hashes = [base.of(row) for row in range(docs)]
+    for row in range(40):  # truncated copies, near copies, and copies with as many distinct shingles
+        text = hashes[row]
+        hashes.append(text[: max(1, int(len(text) * rng.uniform(0.3, 1.0)))])
+        hashes.append(np.concatenate((text, rng.integers(0, 1_500, 3).astype(np.uint32))))
+        hashes.append(np.roll(text, int(rng.integers(0, max(len(text), 1)))))  # same set, other prefix
+    offsets = np.concatenate(([0], np.cumsum([len(h) for h in hashes])))
+    sequences = ShingleBatch(np.concatenate(hashes), offsets)
+    total = len(sequences)
+    related = [(row, docs + 3 * row + k) for row in range(40) for k in range(3)]
+    pairs = np.array(related + [tuple(rng.integers(0, total, 2)) for _ in range(800)], dtype=np.int64)
+    a, b = pairs[:, 0], pairs[:, 1]
+    before = verify_sequences(sequences, a, b, 0.8)
+    relation, order_matters = at_near_threshold(before, 0.8, near_threshold)
+    again = verify_sequences(sequences, a, b, 0.8, near_threshold)
+    reversed_ = verify_sequences(sequences, b, a, 0.8, near_threshold)
+    assert relation.tolist() == again.relation.tolist()
+    assert np.array_equal(again.jaccard, reversed_.jaccard)
+    assert np.array_equal(again.containment, reversed_.containment)
+    same = ~order_matters
+    assert relation[same].tolist() == reversed_.relation[same].tolist()
+    assert set(relation.tolist()) == {0, 1, 2}
+
+
+def test_rounding_in_numpy_equals_pythons_round_to_four_places() -> None:
+    rng = np.random.default_rng(23)
+    ratios = [p / q for q in range(1, 400) for p in range(0, q + 1, 7)]
+    halves = [(k + 0.5) / 10_000 for k in range(0, 10_000, 13)]  # ties, and doubles next to them
+    values = np.array(
+        ratios
+        + halves
+        + [np.nextafter(x, 2.0) for x in halves]
+        + [np.nextafter(x, -1.0) for x in halves]
+        + rng.random(20_000).tolist()
+        + [0.0, -0.0, 1.0, -0.00004, 0.99995, 1e12 + 0.123456, float("nan"), float("inf")]
+    )
+    got = _round4(values)
+    expected = np.array([round(x, 4) for x in values.tolist()])
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))

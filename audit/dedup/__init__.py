@@ -40,8 +40,15 @@ from audit.dedup.kernel import normalise_many
 from audit.dedup.lsh import Banding, choose_banding, sorted_unique
 from audit.dedup.ranking import char_lengths
 from audit.dedup.signer import SignerSettings
-from audit.dedup.verify import EXACT_DUPLICATE, NEAR_DUPLICATE, RELATION_CODES, TRUNCATED_COPY
+from audit.dedup.verify import (
+    EXACT_DUPLICATE,
+    NEAR_DUPLICATE,
+    RELATION_CODES,
+    TRUNCATED_COPY,
+    at_near_threshold,
+)
 from audit.frames import arrow_strings, take_values
+from audit.normalise import normalise_text
 
 __all__ = ["DedupConfig", "DedupResult", "find_duplicates"]
 
@@ -170,15 +177,13 @@ def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records
 
 
 def _normalised_titles(titles: pd.Series | None, rows: np.ndarray) -> dict[int, str]:
-    """Normalised title of each row (once per distinct title: copies share theirs; ASCII titles
-    by the kernel, :func:`audit.dedup.kernel.normalise_many`); rows without a title left out.
-    ``titles``: the title column (None: no titles), read at ``rows`` only."""
+    """Normalised title of each row (``normalise_text``); rows without a title left out: the
+    reference :func:`_title_similarities` is tested against. ``titles``: the title column (None:
+    no titles), read at ``rows`` only."""
     unique = sorted_unique(rows)
-    unique_rows = unique.tolist()
-    row_titles = take_values(titles, unique) if titles is not None else [""] * len(unique_rows)
-    distinct = list(dict.fromkeys(title for title in row_titles if title))
-    normalised = dict(zip(distinct, normalise_many(distinct), strict=True))
-    return {row: normalised[title] for row, title in zip(unique_rows, row_titles, strict=True) if title}
+    row_titles = take_values(titles, unique) if titles is not None else [""] * len(unique)
+    pairs = zip(unique.tolist(), row_titles, strict=True)
+    return {row: normalise_text(title) for row, title in pairs if title}
 
 
 def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
@@ -188,22 +193,54 @@ def _title_similarity(title_of: dict[int, str], a: int, b: int) -> float | None:
     return round(fuzz.ratio(title_of[a], title_of[b]) / 100, 4)
 
 
-def _title_similarities(title_of: dict[int, str], a: list[int], b: list[int]) -> list[float | None]:
-    """:func:`_title_similarity` of every pair ``(a[k], b[k])``, the ratios computed by rapidfuzz in
-    one call (the same float64 values as one ``fuzz.ratio`` call per pair)."""
-    both = [k for k, (x, y) in enumerate(zip(a, b, strict=True)) if x in title_of and y in title_of]
-    found: list[float | None] = [None] * len(a)
-    if both:
-        left, right = [title_of[a[k]] for k in both], [title_of[b[k]] for k in both]
+def _title_similarities(titles: pd.Series | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`_title_similarity` of every pair of rows ``(a[k], b[k])``, NaN where it is None.
+
+    Copies mostly share their title: each distinct title is normalised once (the ASCII ones by
+    the kernel, :func:`audit.dedup.kernel.normalise_many`) and each distinct pair of titles
+    compared once, by rapidfuzz in one call (the same float64 values as one ``fuzz.ratio``
+    call per pair). ``titles``: the title column (None: no titles), read at ``a`` and ``b`` only.
+    """
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    rows = sorted_unique(np.concatenate((a, b)))
+    row_titles = take_values(titles, rows) if titles is not None else [""] * len(rows)
+    index: dict[str, int] = {}
+    code_of = (index.setdefault(title, len(index)) if title else -1 for title in row_titles)
+    codes = np.fromiter(code_of, np.int64, len(rows))
+    code_a, code_b = codes[np.searchsorted(rows, a)], codes[np.searchsorted(rows, b)]
+    found = np.full(len(a), np.nan)
+    both = np.flatnonzero((code_a >= 0) & (code_b >= 0))
+    if len(both):
+        normalised = normalise_many(list(index))
+        pairs, inverse = np.unique(code_a[both] * len(index) + code_b[both], return_inverse=True)
+        left = [normalised[code] for code in (pairs // len(index)).tolist()]
+        right = [normalised[code] for code in (pairs % len(index)).tolist()]
         ratios = process.cpdist(left, right, scorer=fuzz.ratio, dtype=np.float64)
-        for k, ratio in zip(both, ratios.tolist(), strict=True):
-            found[k] = round(ratio / 100, 4)
+        found[both] = _round4(ratios / 100)[inverse]
     return found
 
 
+def _round4(values: np.ndarray) -> np.ndarray:
+    """``round(value, 4)`` of each value, Python's rounding (as the output always had), in numpy.
+
+    ``rint(x * 1e4) / 1e4`` is the same double wherever ``x * 1e4`` is not within its rounding
+    error (~1e-12 for values up to 1) of a half: the integer is the correctly rounded one, and
+    both divide it by 10**4 to the nearest double. The values near a half (and any not finite or
+    large) are rounded by Python.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    scaled = values * 10_000
+    rounded = np.rint(scaled) / 10_000
+    with np.errstate(invalid="ignore"):
+        doubtful = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6) | ~(np.abs(values) < 1e9)
+    for k in np.flatnonzero(doubtful).tolist():
+        rounded[k] = round(float(values[k]), 4)
+    return rounded
+
+
 def _rounded(values: np.ndarray) -> pa.Array:
-    """``round(value, 4)`` of each value (Python's rounding, as the output always had), as Arrow doubles."""
-    return pa.array([round(x, 4) for x in values.tolist()], pa.float64())
+    """:func:`_round4` of each value, as Arrow doubles."""
+    return pa.array(_round4(values), pa.float64())
 
 
 def _ids_at(id_column: pd.Series, rows: np.ndarray) -> pa.Array:
@@ -263,17 +300,15 @@ def _output(
     inside = inside[np.lexsort((edge_b[inside], edge_a[inside], cluster_a[inside]))]
     numbers = np.arange(len(representative) + 1)
     edge_bounds = np.searchsorted(cluster_a[inside], numbers)
-    title_of = _normalised_titles(titles, edges[inside].ravel())
     inside_a, inside_b = edge_a[inside], edge_b[inside]
+    title_similarity = _title_similarities(titles, inside_a, inside_b)
     edge_columns = {
         "a": _ids_at(id_column, inside_a),
         "b": _ids_at(id_column, inside_b),
         "jaccard": _rounded(edge_jaccard[inside]),
         "containment": _rounded(edge_containment[inside]),
         "relation": pa.array(edge_relation[inside].tolist(), pa.string()),
-        "title_similarity": pa.array(
-            _title_similarities(title_of, inside_a.tolist(), inside_b.tolist()), pa.float64()
-        ),
+        "title_similarity": pa.array(title_similarity, pa.float64(), mask=np.isnan(title_similarity)),
     }
 
     # Members by cluster, ascending rows within one; those that are not the representative
@@ -410,29 +445,31 @@ def find_duplicates(
     # Relation codes (:data:`RELATION_NAMES`): an object array of a million names took ~0.2 s to fill.
     to_rep_relation = np.full(count, _EXACT_CODE, dtype=np.int8)
 
-    # Candidates proven near duplicates at a Jaccard reaching both thresholds: comparing such a
-    # pair again in the chaining guard gives the same numbers (they do not depend on the
-    # pair's order) and a near duplicate, so it is looked up, not verified again.
-    proven = np.flatnonzero(verified.jaccard >= max(config.threshold, chain_threshold))
-    proven_codes = candidates[proven, 0] << 32 | candidates[proven, 1]  # sorted: candidates are
-    proven_jaccard, proven_containment = verified.jaccard[proven], verified.containment[proven]
+    # The chaining guard compares members with their representative, and most of those pairs
+    # are candidates verified already: their numbers are looked up (at the guard's near
+    # threshold, :func:`audit.dedup.verify.at_near_threshold`), not verified again; where the
+    # answer depends on the pair's order, only when the representative is the pair's first row.
+    candidate_codes = candidates[:, 0] << 32 | candidates[:, 1]  # sorted: candidates are
+    guard_relation, order_matters = at_near_threshold(verified, config.threshold, chain_threshold)
 
     def compare(reps: np.ndarray, members: np.ndarray, verify: Callable = verify) -> np.ndarray:
         lead_rep, lead_member = leader_row[reps], leader_row[members]
         differ = np.flatnonzero(lead_rep != lead_member)
         pair_rep, pair_member = lead_rep[differ], lead_member[differ]
         codes = np.minimum(pair_rep, pair_member) << 32 | np.maximum(pair_rep, pair_member)
-        at = np.minimum(np.searchsorted(proven_codes, codes), max(len(proven_codes) - 1, 0))
-        known = proven_codes[at] == codes if len(proven_codes) else np.zeros(len(codes), bool)
+        at, known = np.zeros(len(codes), np.int64), np.zeros(len(codes), bool)
+        if len(candidate_codes):
+            at = np.minimum(np.searchsorted(candidate_codes, codes), len(candidate_codes) - 1)
+            known = (candidate_codes[at] == codes) & (~order_matters[at] | (pair_rep < pair_member))
         unknown = np.flatnonzero(~known)
         result = verify(pair_rep[unknown], pair_member[unknown], config.threshold, chain_threshold)
         to_rep_jaccard[members] = 1.0
         to_rep_containment[members] = 1.0
         to_rep_relation[members] = _EXACT_CODE
         looked_up = members[differ[known]]
-        to_rep_jaccard[looked_up] = proven_jaccard[at[known]]
-        to_rep_containment[looked_up] = proven_containment[at[known]]
-        to_rep_relation[looked_up] = RELATION_CODES.index(NEAR_DUPLICATE)
+        to_rep_jaccard[looked_up] = verified.jaccard[at[known]]
+        to_rep_containment[looked_up] = verified.containment[at[known]]
+        to_rep_relation[looked_up] = guard_relation[at[known]]
         verified_now = members[differ[unknown]]
         to_rep_jaccard[verified_now] = result.jaccard
         to_rep_containment[verified_now] = result.containment

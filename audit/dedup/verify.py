@@ -161,6 +161,26 @@ class VerifiedPairs:
         return np.array(RELATION_CODES, dtype=object)[self.relation]
 
 
+def at_near_threshold(
+    verified: VerifiedPairs, threshold: float, near_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The relation codes :func:`verify_pairs` gives at ``(threshold, near_threshold)`` for pairs it
+    verified before at ``(threshold, None)``, without verifying them again; and where that answer
+    holds only for the pairs in the same order (a, b).
+
+    Jaccard and containment do not depend on the threshold nor on the pair's order. A near
+    duplicate now needs ``near_threshold``; below it, the truncated-copy test is the same one
+    (it runs where ``jaccard < threshold <= containment``), except that a pair near at
+    ``threshold`` but not at ``near_threshold`` never ran it (0). That test reads the prefix
+    of the text with more distinct shingles (the first on ties): reversed, a tie reads the
+    other text's prefix, so where it decides the answer, the order matters.
+    """
+    jaccard, containment = verified.jaccard, verified.containment
+    relation = np.where(jaccard >= near_threshold, 1, np.where(jaccard >= threshold, 0, verified.relation))
+    order_matters = (jaccard < min(threshold, near_threshold)) & (containment >= threshold)
+    return relation.astype(np.int8), order_matters
+
+
 def _keyed(batch: ShingleBatch) -> np.ndarray:
     """``(entry << 32) | hash`` for every hash: sorted when each entry's hashes are."""
     entry = np.repeat(np.arange(len(batch), dtype=np.uint64), batch.counts)
