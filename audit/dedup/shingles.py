@@ -156,10 +156,13 @@ def _powers(base: int, count: int) -> np.ndarray:
     """``base**0 .. base**(count-1)`` modulo 2**64 (uint64 products wrap: that is the modulo).
 
     Cached per base and grown by doubling: recomputing them was the slowest part of a batch.
+    Started small: the kernel asks for a batch's longest text only (a few KB of abstracts),
+    and the cache lives as long as the process (it started at 4 M powers: 64 MB kept by
+    every run that signed anything).
     """
     cached = _POWER_CACHE.get(base)
     if cached is None or len(cached) < count:
-        size = max(count, 2 * len(cached) if cached is not None else 1 << 22)
+        size = max(count, 2 * len(cached) if cached is not None else 1 << 14)
         cached = np.full(size, base, dtype=np.uint64)
         cached[0] = 1
         cached = _POWER_CACHE[base] = np.cumprod(cached, dtype=np.uint64)
