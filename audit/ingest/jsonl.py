@@ -32,6 +32,7 @@ from audit.ingest.base import (
     text_problem,
 )
 from audit.ingest.fields import row_from_mapping
+from audit.ingest.jsonl_arrow import plain_block
 from audit.parallel import cores, forked_map, idle_cores
 from audit.schema import RECORD_TYPES, RecordColumns
 from audit.urls import find_urls
@@ -277,6 +278,15 @@ def _read_range(shared: tuple[SourceFile, FieldMap], lines: Span) -> ReadResult:
     name = source.name
     number, offset = lines.lines_before, lines.offset
     for block in _line_blocks(source, result, lines.start, lines.end):
+        table = plain_block(block, fields, name, JsonlReader.name, number)
+        if table is not None:  # Arrow read the block: the rows gathered before it go first
+            if len(ids):
+                result.tables.append(_table(batch, name))
+                ids, lines_at, titles, texts, urls, found_urls = (batch.columns[c] for c in _READ_COLUMNS)
+            result.tables.append(table)
+            number += table.num_rows  # a record a line
+            offset += len(block)
+            continue
         for raw in block.splitlines(keepends=True):
             number += 1
             try:
