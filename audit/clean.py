@@ -10,7 +10,7 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +138,48 @@ def _among(rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return np.flatnonzero(chosen[at] == rows)
 
 
+def _take_any(column: pd.Series, rows: np.ndarray) -> pa.Array:
+    """:func:`take_arrow` of ``rows`` in any order: taken ascending (a chunk at a time), then put back."""
+    if not len(rows) or (np.diff(rows) >= 0).all():
+        return take_arrow(column, rows)
+    order = np.argsort(rows, kind="stable")
+    back = np.empty(len(rows), np.int64)
+    back[order] = np.arange(len(rows))
+    return take_arrow(column, rows[order]).take(pa.array(back))
+
+
+def _source_lists(
+    records: pd.DataFrame,
+    rows: np.ndarray,
+    reps: np.ndarray,
+    bounds: np.ndarray,
+    members: np.ndarray,
+    skipped: np.ndarray,
+) -> pa.LargeListArray:
+    """The ``sources`` of the records at ``rows`` (ascending) as Arrow lists of ``{id, source, line}``:
+    for a representative in ``reps`` (not in ``skipped``) with members, its members (record rows
+    ``members[bounds[k]:bounds[k + 1]]``), else the record itself."""
+    at = _among(rows, reps)
+    k = np.searchsorted(reps, rows[at])
+    counts = bounds[k + 1] - bounds[k]
+    lending = (counts > 0) & ~np.isin(rows[at], skipped)
+    at, k, counts = at[lending], k[lending], counts[lending]
+    lengths = np.ones(len(rows), np.int64)
+    lengths[at] = counts
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    listed = np.repeat(rows, lengths)  # every row itself, then each lender's members over its place
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    listed[np.repeat(offsets[at], counts) + within] = members[np.repeat(bounds[k], counts) + within]
+    fields = [
+        _take_any(records["id"], listed),
+        _take_any(records["source"], listed),
+        _take_any(records["line"], listed).cast(pa.int64()),
+    ]
+    entries = pa.StructArray.from_arrays(fields, names=list(_SOURCE_KEYS))
+    return pa.LargeListArray.from_arrays(pa.array(offsets), entries)
+
+
 @dataclass
 class CleanCorpus:
     """The cleaned corpus and the removed records as row positions into ``records``, plus what changed.
@@ -175,9 +217,9 @@ class CleanCorpus:
         carrying repair notes patched in: no text goes through Python unless it was changed.
         """
         records = self.records
-        changed, represents, noted = (
-            np.fromiter(sorted(d), np.int64, len(d)) for d in (self.changed, self.sources, self.notes)
-        )
+        changed, noted = (np.fromiter(sorted(d), np.int64, len(d)) for d in (self.changed, self.notes))
+        reps, bounds, members, explicit = _source_parts(self.sources)
+        set_rows = np.fromiter(sorted(explicit), np.int64, len(explicit))
         for start in range(0, len(self.kept), batch):
             rows = self.kept[start : start + batch]
             ids = take_arrow(records["id"], rows)
@@ -191,19 +233,11 @@ class CleanCorpus:
                 at,
                 _as_arrow([find_urls(f["text"]) for f in fields], _TEXT_LISTS, _text_list),
             )
-            own = pa.StructArray.from_arrays(
-                [
-                    ids,
-                    take_arrow(records["source"], rows),
-                    take_arrow(records["line"], rows).cast(pa.int64()),
-                ],
-                names=["id", "source", "line"],
-            )
-            at = _among(rows, represents)
-            lent = [(n, self.sources[row]) for n, row in zip(at.tolist(), rows[at].tolist(), strict=True)]
+            at = _among(rows, set_rows)
+            lent = [(n, explicit[row]) for n, row in zip(at.tolist(), rows[at].tolist(), strict=True)]
             lent = [(n, members) for n, members in lent if members]  # an empty list: its own source
             columns["sources"] = Patched(
-                pa.LargeListArray.from_arrays(pa.array(np.arange(len(rows) + 1)), own),
+                _source_lists(records, rows, reps, bounds, members, set_rows),
                 np.array([n for n, _ in lent], np.int64),
                 _as_arrow([members for _, members in lent], _SOURCE_LISTS, _source_list),
             )
@@ -320,6 +354,18 @@ class _Sources(MutableMapping[int, list[dict[str, Any]]]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def _source_parts(
+    sources: Mapping[int, list[dict[str, Any]]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[dict[str, Any]]]]:
+    """``sources`` as member arrays (representatives, bounds, members: see :class:`_Sources`) and
+    the lists set over them (an empty list: the record's own source); any other mapping as lists
+    set only."""
+    if isinstance(sources, _Sources):
+        explicit = {row: [] for row in sources._deleted} | sources._set
+        return sources.reps, sources.bounds, sources.members, explicit
+    return _NONE, np.zeros(1, np.int64), _NONE, dict(sources)
 
 
 def _to_representative(clusters: pd.DataFrame) -> tuple[list[str], list[Any], list[Any]]:
