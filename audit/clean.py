@@ -87,11 +87,12 @@ class _Positions:
         values = records["id"].tolist() if chunks is None else None
         self.ids = pa.array(values, pa.large_string()) if chunks is None else chunks.combine_chunks()
 
-    def __call__(self, ids: list[str]) -> np.ndarray:
+    def __call__(self, ids: list[str] | pa.Array) -> np.ndarray:
         """The position of each of ``ids``, -1 for an id that is no record."""
-        if not ids:
+        if not len(ids):
             return np.empty(0, np.int64)
-        found = pc.index_in(pa.array(ids, self.ids.type), value_set=self.ids)
+        values = ids.cast(self.ids.type) if isinstance(ids, pa.Array) else pa.array(ids, self.ids.type)
+        found = pc.index_in(values, value_set=self.ids)
         return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
 
 
@@ -391,6 +392,67 @@ def _is_in(column: pd.Series, values: list[str]) -> np.ndarray:
     return np.asarray(found.to_numpy(zero_copy_only=False), bool) if len(column) else np.zeros(0, bool)
 
 
+@dataclass(frozen=True)
+class _KeptClusters:
+    """The clusters whose representative is kept, in record order of it: representative ``k`` is at
+    row ``rows[k]`` and its members (itself included) at ``member_rows[bounds[k]:bounds[k + 1]]``,
+    with ids ``member_ids`` (Arrow, the same order)."""
+
+    rows: np.ndarray
+    bounds: np.ndarray
+    member_rows: np.ndarray
+    member_ids: pa.Array
+
+    def members_of(self, rows: np.ndarray) -> dict[int, tuple[np.ndarray, list[str]]]:
+        """For each of ``rows`` (by its index there) that is a representative: its members' rows and ids."""
+        k = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+        found = np.flatnonzero(self.rows[k] == rows) if len(self.rows) else _NONE
+        spans = [(int(self.bounds[k[n]]), int(self.bounds[k[n] + 1])) for n in found.tolist()]
+        return {
+            n: (self.member_rows[lo:hi], self.member_ids.slice(lo, hi - lo).to_pylist())
+            for n, (lo, hi) in zip(found.tolist(), spans, strict=True)
+        }
+
+
+def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
+    """A column as one Arrow array of ``kind`` (its own Arrow values when it has them)."""
+    chunks = arrow_chunks(column)
+    if chunks is None:
+        return pa.array(column_values(column), kind)
+    return (chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)).cast(kind)
+
+
+def _kept_clusters(clusters: pd.DataFrame, duplicate: np.ndarray, positions: _Positions) -> _KeptClusters:
+    """The clusters of a kept representative, their members found by id (a member that is no record
+    of this run is an error) in one lookup, without a Python list of the members."""
+    if not len(clusters):
+        return _KeptClusters(_NONE, np.zeros(1, np.int64), _NONE, pa.array([], pa.large_string()))
+    reps = _arrow_column(clusters["representative"], pa.large_string())
+    members = _arrow_column(clusters["members"], pa.large_list(pa.large_string()))
+    sizes = pc.list_value_length(members).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = members.flatten()
+    found = positions(pa.concat_arrays([reps, flat]))
+    rep_rows, flat_rows = found[: len(reps)], found[len(reps) :]
+    kept = np.flatnonzero(rep_rows >= 0)
+    kept = kept[~duplicate[rep_rows[kept]]]
+    kept = kept[np.argsort(rep_rows[kept], kind="stable")]
+    counts = sizes[kept]
+    bounds = np.zeros(len(kept) + 1, np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    starts = np.cumsum(sizes) - sizes
+    gather = np.repeat(starts[kept] - bounds[:-1], counts) + np.arange(bounds[-1])
+    member_rows = flat_rows[gather]
+    if (member_rows < 0).any():  # as before: a member that is no record of this run is an error
+        raise KeyError(min(flat.take(pa.array(gather[member_rows < 0])).to_pylist()))
+    return _KeptClusters(rep_rows[kept], bounds, member_rows, flat.take(pa.array(gather)))
+
+
+def _blank(strings: pa.Array) -> np.ndarray:
+    """Whether each string is empty or missing."""
+    empty = pc.equal(pc.binary_length(strings), 0).fill_null(True)
+    return np.asarray(empty.to_numpy(zero_copy_only=False), bool)
+
+
 def plan_clean(
     records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame
 ) -> tuple[CleanCorpus, pd.DataFrame]:
@@ -421,28 +483,11 @@ def plan_clean(
     )
     del similarity, to_rep_jaccard, to_rep_containment
 
-    # Members of clusters with a kept representative: their positions (for ``sources``, read
-    # when written) and, for representatives lacking a field, the fields to lend.
-    rep_ids = column_values(dedup.clusters["representative"]) if len(dedup.clusters) else []
-    members_of = dict(
-        zip(rep_ids, column_values(dedup.clusters["members"]) if len(dedup.clusters) else [], strict=True)
-    )
+    # Clusters with a kept representative: their members' positions (for ``sources``, read when
+    # written) and, for representatives lacking a field, the fields to lend.
     positions = _Positions(records)
-    rep_rows = positions(rep_ids)
-    pairs = zip(rep_rows.tolist(), rep_ids, strict=True)
-    kept_rep = sorted((row, rep) for row, rep in pairs if row >= 0 and not duplicate[row])
-    member_lists = [members_of[rep] for _, rep in kept_rep]
-    member_ids = [m for members in member_lists for m in members]
-    member_rows = positions(member_ids)
-    if (member_rows < 0).any():  # as before: a member that is no record of this run is an error
-        raise KeyError(min(member_ids[k] for k in np.flatnonzero(member_rows < 0).tolist()))
-    del member_ids
-    bounds = np.zeros(len(kept_rep) + 1, np.int64)
-    np.cumsum([len(members) for members in member_lists], out=bounds[1:])
-    kept_rep_rows = np.array([row for row, _ in kept_rep], np.int64)
-    sources = _Sources(records, kept_rep_rows, bounds, member_rows)
-    kept_rep_at = {rep: n for n, (_, rep) in enumerate(kept_rep)}
-    rep_titles, rep_urls = (_take(records, name, kept_rep_rows) for name in ("title", "url"))
+    kept_clusters = _kept_clusters(dedup.clusters, duplicate, positions)
+    sources = _Sources(records, kept_clusters.rows, kept_clusters.bounds, kept_clusters.member_rows)
 
     # Findings with a repair (a few percent): only their ids and fields are read.
     repair_list = findings["repair"].tolist()  # tolist(): iterating a column boxes each cell
@@ -461,19 +506,20 @@ def plan_clean(
     # The kept records looked at one by one: repaired ones, and representatives (a field to fill).
     repaired_ids = sorted({record_id for record_id, _ in repairs_at})
     repaired_rows = positions(repaired_ids)
-    rep_fields = zip(kept_rep, rep_titles, rep_urls, strict=True)
-    lacking = {row for (row, _), title, url in rep_fields if not title or not url}
-    todo = sorted({int(r) for r in repaired_rows if r >= 0} | lacking)
-    todo_rows = np.asarray(todo, np.int64)
+    titles, urls = (take_arrow(records[name], kept_clusters.rows) for name in ("title", "url"))
+    lacking = kept_clusters.rows[_blank(titles) | _blank(urls)]
+    todo_rows = np.union1d(repaired_rows[repaired_rows >= 0], lacking)
+    todo = todo_rows.tolist()
     todo_values = {name: _take(records, name, todo_rows) for name in ("id", "title", "text", "url")}
-    # The title and url of every member of a representative looked at: the fields it may borrow.
-    lenders = [kept_rep_at[i] for i in todo_values["id"] if i in kept_rep_at]
-    lender_rows = np.concatenate([member_rows[bounds[k] : bounds[k + 1]] for k in lenders] + [_NONE])
-    lender_ids = [m for k in lenders for m in member_lists[k]]
+    # The members of each representative looked at, and their title and url: the fields it may borrow.
+    members_of = kept_clusters.members_of(todo_rows)
+    lender_rows = np.concatenate([rows for rows, _ in members_of.values()] + [_NONE])
+    lender_ids = [m for _, ids in members_of.values() for m in ids]
     member_fields = {
         name: dict(zip(lender_ids, _take(records, name, lender_rows), strict=True))
         for name in ("title", "url")
     }
+    member_ids = {todo[n]: ids for n, (_, ids) in members_of.items()}
     changed: dict[int, dict[str, str]] = {}
     notes: dict[int, list[str]] = {}
     for n, row in enumerate(todo):
@@ -493,8 +539,8 @@ def plan_clean(
         for name in ("url", "title"):  # a field the representative lacks, taken from a copy
             if not fields[name]:
                 own = {record_id: todo_values[name][n]}  # a record outside clusters is its own copy
-                lend = member_fields[name] if record_id in members_of else own
-                donor = next((m for m in members_of.get(record_id, [record_id]) if lend[m]), None)
+                lend = member_fields[name] if row in member_ids else own
+                donor = next((m for m in member_ids.get(row, [record_id]) if lend[m]), None)
                 if donor is not None:
                     fields[name] = lend[donor]
                     repair_notes.append(f"{name}: filled from duplicate {donor}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 import audit
-from audit.clean import CleanCorpus, _Sources
+from audit.clean import CleanCorpus, _Sources, plan_clean
 from audit.frames import batch_rows
 from audit.report.writers import write_jsonl
 from audit.schema import records_from_tables, rows_table
@@ -129,3 +130,21 @@ def test_sources_lists_made_from_member_arrays_equal_the_sources_mapping(seed: i
     written = [row["sources"] for batch in corpus.clean_batches(batch=64) for row in batch_rows([batch])]
     own = [[{"id": f"r{n}", "source": f"f{n % 4}.jsonl", "line": n + 1}] for n in range(count)]
     assert written == [sources.get(row) or own[row] for row in kept.tolist()]
+
+
+def test_clusters_of_records_from_elsewhere(tmp_path: Path) -> None:
+    """A representative that is no record of this run (an index's earlier run) is skipped; a member
+    that is no record of a kept representative's cluster is an error naming the smallest such id."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    result = audit.run([data], out=None)
+    elsewhere = pd.DataFrame(
+        {"representative": ["old"], "members": [["old", "c"]], "to_representative": [[]]}
+    )
+    dedup = replace(result.dedup, clusters=pd.concat([result.dedup.clusters, elsewhere], ignore_index=True))
+    corpus, _ = plan_clean(result.records, dedup, result.findings)
+    assert list(corpus.clean_rows()) == list(result.corpus.clean_rows())
+    broken = result.dedup.clusters.copy()
+    broken["members"] = [[*members, "zz", "gone"] for members in broken["members"].tolist()]
+    with pytest.raises(KeyError, match="gone"):
+        plan_clean(result.records, replace(result.dedup, clusters=broken), result.findings)
