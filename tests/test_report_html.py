@@ -226,3 +226,29 @@ def test_explorer_marks_the_words_a_near_copy_changed(tmp_path: Path) -> None:
     assert kept == "cut"  # the longer text is kept: what it has extra is struck in the copy
     assert "<del>&lt;i&gt;</del>" in html and "<del>&lt;/i&gt;</del>" in html
     assert "near.jsonl line 1" in html and "Jaccard" in html
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_least_jaccard_of_arrow_clusters_is_pythons_min(seed: int) -> None:
+    """From the Arrow entries as Python's min gives it: 1.0 for no entry, a NaN left to Python."""
+    import pyarrow as pa
+
+    from audit.report.views import _min_jaccards
+
+    rng = np.random.default_rng(seed)
+    kind = pa.large_list(pa.struct([("id", pa.large_string()), ("jaccard", pa.float64())]))
+    lists = [
+        [{"id": f"m{k}", "jaccard": float(rng.choice([0.5, 0.25, 1.0, -0.0, 0.0]))} for k in range(size)]
+        for size in rng.integers(0, 4, 50)
+    ]
+    if seed % 2:
+        lists[3] = [{"id": "n", "jaccard": float("nan")}, {"id": "o", "jaccard": 0.5}]
+    arrow = pd.Series(
+        pd.arrays.ArrowExtensionArray(
+            pa.chunked_array([pa.array(lists[:20], kind), pa.array(lists[20:], kind)])
+        )
+    )
+    expected = [min((t["jaccard"] for t in tr), default=1.0) for tr in lists]
+    found = _min_jaccards(arrow)
+    assert [repr(v) for v in found] == [repr(v) for v in expected]
+    assert [repr(v) for v in _min_jaccards(pd.Series(lists, dtype=object))] == [repr(v) for v in expected]

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup
 
 from audit.checks.base import SEVERITIES
-from audit.frames import arrow_strings, take_values
+from audit.frames import arrow_chunks, arrow_strings, column_values, take_values
 from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
 from audit.report.diffs import Segment, changed_chars, word_diff
 
@@ -256,7 +256,7 @@ def length_chart(records: pd.DataFrame, findings: pd.DataFrame) -> tuple[Markup,
 
 
 def cluster_size_chart(clusters: pd.DataFrame, largest_alone: int = 12) -> Markup:
-    sizes = Counter(int(s) for s in clusters["size"]) if len(clusters) else Counter()
+    sizes = Counter(int(s) for s in column_values(clusters["size"])) if len(clusters) else Counter()
     columns = [
         Column(sizes.get(s, 0), str(s), f"{sizes.get(s, 0):,} clusters of {s} copies")
         for s in range(2, largest_alone + 1)
@@ -281,7 +281,7 @@ def source_overlap_chart(clusters: pd.DataFrame, source_of: dict[str, str]) -> t
     """Clusters with copies in both files (diagonal: clusters with two or more copies in one file)."""
     pairs: Counter[tuple[str, str]] = Counter()
     involvement: set[str] = set()
-    for members in clusters["members"].tolist() if len(clusters) else []:
+    for members in column_values(clusters["members"]) if len(clusters) else []:
         copies: dict[str, int] = {}  # a dict, not a Counter: a Counter per cluster was most of the time
         for source in map(source_of.get, members, repeat("?")):
             copies[source] = copies.get(source, 0) + 1
@@ -369,6 +369,26 @@ def _record_ids(records: pd.DataFrame) -> pa.Array:
     )
 
 
+def _min_jaccards(to_representative: pd.Series) -> list[float]:
+    """Each cluster's least ``jaccard`` to its representative (1.0 for none), as Python's ``min``
+    gives it: from the Arrow values when the column has them (no dict per entry), unless a NaN
+    is among them (then ``min``'s result depends on the order: Python decides)."""
+    chunks = arrow_chunks(to_representative)
+    if chunks is not None and chunks.num_chunks:
+        lists = chunks.combine_chunks()
+        scores = lists.flatten().field("jaccard").to_numpy(zero_copy_only=False).astype(np.float64)
+        if not np.isnan(scores).any():
+            lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+            owners = np.repeat(np.arange(len(lists)), lengths)
+            # Each cluster's first smallest entry (min keeps the first of equals: -0.0 or 0.0).
+            order = np.lexsort((np.arange(len(scores)), scores, owners))
+            first = order[np.flatnonzero(np.diff(owners[order], prepend=-1))]
+            least = np.ones(len(lists))
+            least[owners[first]] = scores[first]
+            return least.tolist()
+    return [min((t["jaccard"] for t in tr), default=1.0) for tr in column_values(to_representative)]
+
+
 def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFrame) -> list[ClusterView]:
     """The clusters most worth a look first: least similar copies, then the largest clusters."""
     if not len(clusters):
@@ -377,9 +397,9 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     reasons = (
         dict(zip(removed["id"].tolist(), removed["reason"].tolist(), strict=True)) if len(removed) else {}
     )
-    ranked = clusters.assign(
-        min_jaccard=[min((t["jaccard"] for t in tr), default=1.0) for tr in clusters["to_representative"]]
-    ).sort_values(["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable")
+    ranked = clusters.assign(min_jaccard=_min_jaccards(clusters["to_representative"])).sort_values(
+        ["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable"
+    )
     # With an index, a cluster's representative may be a record of an earlier run, not in
     # ``records``: clusters.jsonl and removed.jsonl explain those matches; the explorer skips them.
     representatives = pa.array(ranked["representative"].tolist(), ids.type)
