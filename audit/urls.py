@@ -31,6 +31,8 @@ def trim_url(candidate: str) -> str:
     """Drop sentence punctuation and unbalanced closing brackets from the end of a URL."""
     if not candidate or candidate[-1] not in _ENDS_TRIMMED:
         return candidate  # the common case: nothing to drop
+    if ")" not in candidate and "]" not in candidate:
+        return candidate.rstrip(_TRAILING_PUNCTUATION)  # no closer: only punctuation is dropped
     # Bracket counts are kept up to date as characters are dropped: linear, even for a
     # URL followed by a million ')'.
     counts = {char: candidate.count(char) for char in "()[]"}

@@ -52,3 +52,28 @@ def test_url_lists_of_nulls_and_empty_arrays() -> None:
         [],
     ]
     assert url_lists(pa.array([None], pa.large_string())).type == pa.list_(pa.large_string())
+
+
+def _trim_reference(candidate: str) -> str:
+    """trim_url as specified: drop trailing punctuation and closers without an opener, one at a time."""
+    while candidate:
+        last = candidate[-1]
+        opener = {")": "(", "]": "["}.get(last)
+        if last in ".,;:!?'" or (opener and candidate.count(last) > candidate.count(opener)):
+            candidate = candidate[:-1]
+        else:
+            break
+    return candidate
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", "/", ".", ",", ";", ":", "!", "?", "'", "(", ")", "[", "]", "é"]), max_size=14
+    )
+)
+def test_trim_url_drops_what_the_rule_drops(chars: list[str]) -> None:
+    from audit.urls import trim_url
+
+    candidate = "https://x.org/" + "".join(chars)
+    assert trim_url(candidate) == _trim_reference(candidate)
