@@ -369,17 +369,37 @@ def _source_parts(
     return _NONE, np.zeros(1, np.int64), _NONE, dict(sources)
 
 
-def _to_representative(clusters: pd.DataFrame) -> tuple[list[str], list[Any], list[Any]]:
-    """Every ``to_representative`` entry's id, jaccard and containment, flat (Arrow-backed
-    clusters are flattened by Arrow; no dict per entry is made)."""
+def _similarities(clusters: pd.DataFrame, removed_ids: pa.Array) -> tuple[Any, Any]:
+    """The ``jaccard`` and ``containment`` of each removed record to its representative (from the
+    clusters' ``to_representative`` entries; None when it has none), as removed_info's columns
+    hold them: what pandas makes of the Python values. Arrow-backed clusters are looked up by
+    Arrow (no dict per entry)."""
     if not len(clusters):
-        return [], [], []
+        return [None] * len(removed_ids), [None] * len(removed_ids)
     chunks = arrow_chunks(clusters["to_representative"])
     if chunks is None:
         entries = [m for members in clusters["to_representative"].tolist() for m in members]
-        return tuple([m[name] for m in entries] for name in ("id", "jaccard", "containment"))
+        at = {m["id"]: n for n, m in enumerate(entries)}  # the last entry of an id wins
+        found = [at.get(i) for i in removed_ids.to_pylist()]
+        return tuple(
+            [None if n is None else entries[n][name] for n in found] for name in ("jaccard", "containment")
+        )
     flat = pa.chunked_array([chunk.flatten() for chunk in chunks.chunks], chunks.type.value_type)
-    return tuple(flat.combine_chunks().field(name).to_pylist() for name in ("id", "jaccard", "containment"))
+    flat = flat.combine_chunks()
+    ids = flat.field("id").cast(pa.large_string())
+    # The last entry of an id, as a dict built in order would keep: looked up in reverse.
+    last = pc.index_in(removed_ids.cast(pa.large_string()), value_set=ids[::-1])
+    at = pc.subtract(pa.scalar(len(ids) - 1, pa.int64()), last.cast(pa.int64()))
+    columns = []
+    for name in ("jaccard", "containment"):
+        scores = flat.field(name).take(at)
+        if scores.null_count == len(scores):
+            columns.append([None] * len(scores))  # pandas: an object column of None
+        elif pa.types.is_floating(scores.type):
+            columns.append(scores.cast(pa.float64()).to_numpy(zero_copy_only=False))  # None as NaN
+        else:
+            columns.append(scores.to_pylist())
+    return tuple(columns)
 
 
 def _is_in(column: pd.Series, values: list[str]) -> np.ndarray:
@@ -466,22 +486,20 @@ def plan_clean(
     kept, removed_at = np.flatnonzero(~duplicate), np.flatnonzero(duplicate)
 
     # Only the columns used are read (not the clusters' similarities).
-    to_rep_ids, to_rep_jaccard, to_rep_containment = _to_representative(dedup.clusters)
-    rep_similarity = {i: n for n, i in enumerate(to_rep_ids)}
-    removed_ids = _take(records, "id", removed_at)
-    similarity = [rep_similarity.get(i) for i in removed_ids]
-    del rep_similarity, to_rep_ids
+    removed_arrow = take_arrow(records["id"], removed_at)
+    removed_ids = removed_arrow.to_pylist()
+    jaccard, containment = _similarities(dedup.clusters, removed_arrow)
     removed_info = pd.DataFrame(
         {
             "id": removed_ids,
             "reason": [dedup.relation_of[i] for i in removed_ids],
             "duplicate_of": [dedup.duplicate_of[i] for i in removed_ids],
-            "jaccard": [None if n is None else to_rep_jaccard[n] for n in similarity],
-            "containment": [None if n is None else to_rep_containment[n] for n in similarity],
+            "jaccard": jaccard,
+            "containment": containment,
         },
         columns=["id", "reason", "duplicate_of", "jaccard", "containment"],
     )
-    del similarity, to_rep_jaccard, to_rep_containment
+    del removed_arrow, jaccard, containment
 
     # Clusters with a kept representative: their members' positions (for ``sources``, read when
     # written) and, for representatives lacking a field, the fields to lend.
