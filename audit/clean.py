@@ -423,15 +423,15 @@ class _KeptClusters:
     member_rows: np.ndarray
     member_ids: pa.Array
 
-    def members_of(self, rows: np.ndarray) -> dict[int, tuple[np.ndarray, list[str]]]:
-        """For each of ``rows`` (by its index there) that is a representative: its members' rows and ids."""
+    def members_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """Which of ``rows`` are representatives (their indices there), how many members each has,
+        and those members' rows and ids, one representative after the other."""
         k = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
         found = np.flatnonzero(self.rows[k] == rows) if len(self.rows) else _NONE
-        spans = [(int(self.bounds[k[n]]), int(self.bounds[k[n] + 1])) for n in found.tolist()]
-        return {
-            n: (self.member_rows[lo:hi], self.member_ids.slice(lo, hi - lo).to_pylist())
-            for n, (lo, hi) in zip(found.tolist(), spans, strict=True)
-        }
+        lows, counts = self.bounds[k[found]], self.bounds[k[found] + 1] - self.bounds[k[found]]
+        wanted = np.repeat(lows - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        ids = self.member_ids.take(pa.array(wanted, pa.int64())).to_pylist()  # one take for all
+        return found, counts, self.member_rows[wanted], ids
 
 
 def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
@@ -530,14 +530,16 @@ def plan_clean(
     todo = todo_rows.tolist()
     todo_values = {name: _take(records, name, todo_rows) for name in ("id", "title", "text", "url")}
     # The members of each representative looked at, and their title and url: the fields it may borrow.
-    members_of = kept_clusters.members_of(todo_rows)
-    lender_rows = np.concatenate([rows for rows, _ in members_of.values()] + [_NONE])
-    lender_ids = [m for _, ids in members_of.values() for m in ids]
+    found, counts, lender_rows, lender_ids = kept_clusters.members_of(todo_rows)
     member_fields = {
         name: dict(zip(lender_ids, _take(records, name, lender_rows), strict=True))
         for name in ("title", "url")
     }
-    member_ids = {todo[n]: ids for n, (_, ids) in members_of.items()}
+    ends = np.cumsum(counts).tolist()
+    member_ids = {
+        todo[n]: lender_ids[end - count : end]
+        for n, count, end in zip(found.tolist(), counts.tolist(), ends, strict=True)
+    }
     changed: dict[int, dict[str, str]] = {}
     notes: dict[int, list[str]] = {}
     for n, row in enumerate(todo):
