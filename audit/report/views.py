@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement, repeat
+from itertools import combinations_with_replacement
 from typing import Any
 
 import numpy as np
@@ -277,18 +277,74 @@ def _top(counter: Counter[str], limit: int) -> list[str]:
     return [name for name, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-def source_overlap_chart(clusters: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
+class SourceLookup:
+    """The source file of records by id, looked up in Arrow's hash table (no dict of every id)."""
+
+    def __init__(self, records: pd.DataFrame) -> None:
+        self.ids = _record_ids(records) if len(records) else pa.array([], pa.large_string())
+        sources = records["source"] if len(records) else pd.Series([], dtype=object)
+        chunks = arrow_strings(sources)
+        values = (
+            chunks.combine_chunks() if chunks is not None else pa.array(sources.tolist(), pa.large_string())
+        )
+        encoded = values.dictionary_encode()
+        #: Each record's source as a number into ``names``.
+        self.codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64)
+        self.names: list[str] = encoded.dictionary.to_pylist()
+
+    def codes_of(self, ids: pa.Array | list[str]) -> np.ndarray:
+        """The source number of each id, -1 for an id that is no record."""
+        values = ids.cast(self.ids.type) if isinstance(ids, pa.Array) else pa.array(ids, self.ids.type)
+        if not len(values):
+            return np.empty(0, np.int64)
+        rows = pc.index_in(values, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        rows = np.asarray(rows, np.int64)
+        return np.where(rows >= 0, self.codes[np.maximum(rows, 0)] if len(self.codes) else -1, -1)
+
+    def of(self, ids: pa.Array | list[str]) -> list[str]:
+        """The source of each id, ``"?"`` for an id that is no record."""
+        names = [*self.names, "?"]  # code -1: the last
+        return [names[code] for code in self.codes_of(ids).tolist()]
+
+
+def _member_lists(clusters: pd.DataFrame) -> pa.ListArray:
+    """The clusters' members as one Arrow list array."""
+    chunks = arrow_chunks(clusters["members"])
+    if chunks is None:
+        return pa.array(column_values(clusters["members"]), pa.large_list(pa.large_string()))
+    return chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
+
+
+def source_overlap_chart(clusters: pd.DataFrame, sources: SourceLookup) -> tuple[Markup | None, int]:
     """Clusters with copies in both files (diagonal: clusters with two or more copies in one file)."""
     pairs: Counter[tuple[str, str]] = Counter()
     involvement: set[str] = set()
-    for members in column_values(clusters["members"]) if len(clusters) else []:
-        copies: dict[str, int] = {}  # a dict, not a Counter: a Counter per cluster was most of the time
-        for source in map(source_of.get, members, repeat("?")):
-            copies[source] = copies.get(source, 0) + 1
-        for a, b in combinations_with_replacement(sorted(copies), 2):
-            if a != b or copies[a] > 1:
-                pairs[a, b] += 1
-        involvement.update(copies)
+    if len(clusters):
+        members = _member_lists(clusters)
+        sizes = pc.list_value_length(members).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = sources.codes_of(members.flatten()) + 1  # 0: no record ("?")
+        names = ["?", *sources.names]
+        cluster = np.repeat(np.arange(len(sizes)), sizes)
+        # Copies of each cluster in each file, one row per (cluster, file), clusters in order.
+        keys, copies = np.unique(cluster * len(names) + codes, return_counts=True)
+        owner, code = keys // len(names), keys % len(names)
+        files = np.bincount(owner, minlength=len(sizes))
+        involvement.update(names[c] for c in np.unique(code).tolist())
+        # A cluster in one file: a diagonal pair when it has two copies there (most clusters).
+        alone = (files[owner] == 1) & (copies > 1)
+        for c, count in zip(*np.unique(code[alone], return_counts=True), strict=True):
+            pairs[names[int(c)], names[int(c)]] += int(count)
+        several = np.flatnonzero(files[owner] > 1)  # rows of clusters in several files, in order
+        by_cluster: dict[int, dict[str, int]] = {}
+        for k, c, count in zip(
+            owner[several].tolist(), code[several].tolist(), copies[several].tolist(), strict=True
+        ):
+            found = by_cluster.setdefault(k, {})
+            found[names[c]] = found.get(names[c], 0) + count  # a file named "?" is one with "?"
+        for found in by_cluster.values():
+            for a, b in combinations_with_replacement(sorted(found), 2):
+                if a != b or found[a] > 1:
+                    pairs[a, b] += 1
     if not pairs:
         return None, 0
     # The files of the heaviest overlaps, so a large run shows where its duplicates are.
@@ -311,10 +367,11 @@ def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
     return stacked_bars(checks, SEVERITIES, values, SEVERITY_COLOURS)
 
 
-def findings_by_source_chart(findings: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
+def findings_by_source_chart(findings: pd.DataFrame, lookup: SourceLookup) -> tuple[Markup | None, int]:
     if not len(findings):
         return None, 0
-    sources = list(map(source_of.get, findings["record_id"].tolist(), repeat("?")))
+    ids = arrow_strings(findings["record_id"])
+    sources = lookup.of(ids.combine_chunks() if ids is not None else findings["record_id"].tolist())
     found_checks = findings["check"].tolist()
     per_pair = Counter(zip(sources, found_checks, strict=True))
     names = sorted(_top(Counter(sources), MAX_SOURCES))
