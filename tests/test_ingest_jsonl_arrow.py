@@ -132,3 +132,23 @@ def test_fields_named_otherwise(tmp_path_factory: pytest.TempPathFactory) -> Non
 
 def test_python_whitespace_is_every_character_strip_removes() -> None:
     assert python_whitespace() == "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(PLAIN), st.sampled_from(HOSTILE)), max_size=40),
+    st.sampled_from([2, 3]),
+    st.sampled_from([64, 1 << 20]),
+)
+def test_ranges_read_by_several_processes_with_arrow_blocks(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], workers: int, block: int
+) -> None:
+    """Forked readers of byte ranges, each taking plain blocks by Arrow, give what one line reader gives."""
+    source = write(tmp_path_factory, [*lines, b""])
+    expected = reference_read(source)
+    saved = jsonl._workers, jsonl.BLOCK_BYTES
+    jsonl._workers, jsonl.BLOCK_BYTES = (lambda size: workers), block
+    try:
+        assert read(source) == expected
+    finally:
+        jsonl._workers, jsonl.BLOCK_BYTES = saved
