@@ -50,9 +50,9 @@ _READ_COLUMNS = ("id", "line", "title", "text", "url", "urls")
 
 def _line_blocks(
     source: SourceFile, result: ReadResult, start: int = 0, end: int | None = None
-) -> Iterator[bytes]:
+) -> Iterator[bytes | memoryview]:
     """The file's bytes (from ``start`` to ``end``, both at line starts) as blocks of whole lines,
-    as ``bytes.splitlines`` cuts them.
+    as ``bytes.splitlines`` cuts them (bytes, or a view of bytes).
 
     Read from its start, a file that is not text at all is quarantined as one row (judged on its
     first block, as :func:`~audit.ingest.base.decode_lines` does) and yields nothing; a UTF-8
@@ -90,7 +90,7 @@ def _line_blocks(
             if cut < 0:  # one line longer than a block: keep reading
                 carry = data
                 continue
-            yield data[: cut + 1]
+            yield memoryview(data)[: cut + 1]  # a view: the block's bytes are not copied again
             carry = data[cut + 1 :]
 
 
@@ -287,7 +287,7 @@ def _read_range(shared: tuple[SourceFile, FieldMap], lines: Span) -> ReadResult:
             number += table.num_rows  # a record a line
             offset += len(block)
             continue
-        for raw in block.splitlines(keepends=True):
+        for raw in bytes(block).splitlines(keepends=True):
             number += 1
             try:
                 value = loads(raw)

@@ -49,7 +49,7 @@ def _options(fields: FieldMap, size: int) -> tuple[pajson.ReadOptions, pajson.Pa
     )
 
 
-def _plain_lines(block: bytes) -> int | None:
+def _plain_lines(block: bytes | memoryview) -> int | None:
     """The lines of ``block``, or None when something in it would make Arrow read it otherwise than
     line by line ``json`` does (checked on the bytes; Arrow's parse and a UTF-8 check do the rest).
 
@@ -78,7 +78,9 @@ def _plain_lines(block: bytes) -> int | None:
     return len(ends) + (codes[-1] != 0x0A)
 
 
-def plain_block(block: bytes, fields: FieldMap, name: str, fmt: str, lines_before: int) -> pa.Table | None:
+def plain_block(
+    block: bytes | memoryview, fields: FieldMap, name: str, fmt: str, lines_before: int
+) -> pa.Table | None:
     """The records of ``block`` (whole lines, after ``lines_before`` lines of the file ``name``,
     read as format ``fmt``) as a table of :data:`~audit.schema.RECORD_TYPES`, or None when some
     line is not a plain record (then the block is read line by line)."""
