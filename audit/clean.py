@@ -10,7 +10,7 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,11 +87,12 @@ class _Positions:
         values = records["id"].tolist() if chunks is None else None
         self.ids = pa.array(values, pa.large_string()) if chunks is None else chunks.combine_chunks()
 
-    def __call__(self, ids: list[str]) -> np.ndarray:
+    def __call__(self, ids: list[str] | pa.Array) -> np.ndarray:
         """The position of each of ``ids``, -1 for an id that is no record."""
-        if not ids:
+        if not len(ids):
             return np.empty(0, np.int64)
-        found = pc.index_in(pa.array(ids, self.ids.type), value_set=self.ids)
+        values = ids.cast(self.ids.type) if isinstance(ids, pa.Array) else pa.array(ids, self.ids.type)
+        found = pc.index_in(values, value_set=self.ids)
         return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
 
 
@@ -138,6 +139,48 @@ def _among(rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return np.flatnonzero(chosen[at] == rows)
 
 
+def _take_any(column: pd.Series, rows: np.ndarray) -> pa.Array:
+    """:func:`take_arrow` of ``rows`` in any order: taken ascending (a chunk at a time), then put back."""
+    if not len(rows) or (np.diff(rows) >= 0).all():
+        return take_arrow(column, rows)
+    order = np.argsort(rows, kind="stable")
+    back = np.empty(len(rows), np.int64)
+    back[order] = np.arange(len(rows))
+    return take_arrow(column, rows[order]).take(pa.array(back))
+
+
+def _source_lists(
+    records: pd.DataFrame,
+    rows: np.ndarray,
+    reps: np.ndarray,
+    bounds: np.ndarray,
+    members: np.ndarray,
+    skipped: np.ndarray,
+) -> pa.LargeListArray:
+    """The ``sources`` of the records at ``rows`` (ascending) as Arrow lists of ``{id, source, line}``:
+    for a representative in ``reps`` (not in ``skipped``) with members, its members (record rows
+    ``members[bounds[k]:bounds[k + 1]]``), else the record itself."""
+    at = _among(rows, reps)
+    k = np.searchsorted(reps, rows[at])
+    counts = bounds[k + 1] - bounds[k]
+    lending = (counts > 0) & ~np.isin(rows[at], skipped)
+    at, k, counts = at[lending], k[lending], counts[lending]
+    lengths = np.ones(len(rows), np.int64)
+    lengths[at] = counts
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    listed = np.repeat(rows, lengths)  # every row itself, then each lender's members over its place
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    listed[np.repeat(offsets[at], counts) + within] = members[np.repeat(bounds[k], counts) + within]
+    fields = [
+        _take_any(records["id"], listed),
+        _take_any(records["source"], listed),
+        _take_any(records["line"], listed).cast(pa.int64()),
+    ]
+    entries = pa.StructArray.from_arrays(fields, names=list(_SOURCE_KEYS))
+    return pa.LargeListArray.from_arrays(pa.array(offsets), entries)
+
+
 @dataclass
 class CleanCorpus:
     """The cleaned corpus and the removed records as row positions into ``records``, plus what changed.
@@ -175,9 +218,9 @@ class CleanCorpus:
         carrying repair notes patched in: no text goes through Python unless it was changed.
         """
         records = self.records
-        changed, represents, noted = (
-            np.fromiter(sorted(d), np.int64, len(d)) for d in (self.changed, self.sources, self.notes)
-        )
+        changed, noted = (np.fromiter(sorted(d), np.int64, len(d)) for d in (self.changed, self.notes))
+        reps, bounds, members, explicit = _source_parts(self.sources)
+        set_rows = np.fromiter(sorted(explicit), np.int64, len(explicit))
         for start in range(0, len(self.kept), batch):
             rows = self.kept[start : start + batch]
             ids = take_arrow(records["id"], rows)
@@ -191,19 +234,11 @@ class CleanCorpus:
                 at,
                 _as_arrow([find_urls(f["text"]) for f in fields], _TEXT_LISTS, _text_list),
             )
-            own = pa.StructArray.from_arrays(
-                [
-                    ids,
-                    take_arrow(records["source"], rows),
-                    take_arrow(records["line"], rows).cast(pa.int64()),
-                ],
-                names=["id", "source", "line"],
-            )
-            at = _among(rows, represents)
-            lent = [(n, self.sources[row]) for n, row in zip(at.tolist(), rows[at].tolist(), strict=True)]
+            at = _among(rows, set_rows)
+            lent = [(n, explicit[row]) for n, row in zip(at.tolist(), rows[at].tolist(), strict=True)]
             lent = [(n, members) for n, members in lent if members]  # an empty list: its own source
             columns["sources"] = Patched(
-                pa.LargeListArray.from_arrays(pa.array(np.arange(len(rows) + 1)), own),
+                _source_lists(records, rows, reps, bounds, members, set_rows),
                 np.array([n for n, _ in lent], np.int64),
                 _as_arrow([members for _, members in lent], _SOURCE_LISTS, _source_list),
             )
@@ -322,17 +357,49 @@ class _Sources(MutableMapping[int, list[dict[str, Any]]]):
         return sum(1 for _ in self)
 
 
-def _to_representative(clusters: pd.DataFrame) -> tuple[list[str], list[Any], list[Any]]:
-    """Every ``to_representative`` entry's id, jaccard and containment, flat (Arrow-backed
-    clusters are flattened by Arrow; no dict per entry is made)."""
+def _source_parts(
+    sources: Mapping[int, list[dict[str, Any]]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[dict[str, Any]]]]:
+    """``sources`` as member arrays (representatives, bounds, members: see :class:`_Sources`) and
+    the lists set over them (an empty list: the record's own source); any other mapping as lists
+    set only."""
+    if isinstance(sources, _Sources):
+        explicit = {row: [] for row in sources._deleted} | sources._set
+        return sources.reps, sources.bounds, sources.members, explicit
+    return _NONE, np.zeros(1, np.int64), _NONE, dict(sources)
+
+
+def _similarities(clusters: pd.DataFrame, removed_ids: pa.Array) -> tuple[Any, Any]:
+    """The ``jaccard`` and ``containment`` of each removed record to its representative (from the
+    clusters' ``to_representative`` entries; None when it has none), as removed_info's columns
+    hold them: what pandas makes of the Python values. Arrow-backed clusters are looked up by
+    Arrow (no dict per entry)."""
     if not len(clusters):
-        return [], [], []
+        return [None] * len(removed_ids), [None] * len(removed_ids)
     chunks = arrow_chunks(clusters["to_representative"])
     if chunks is None:
         entries = [m for members in clusters["to_representative"].tolist() for m in members]
-        return tuple([m[name] for m in entries] for name in ("id", "jaccard", "containment"))
+        at = {m["id"]: n for n, m in enumerate(entries)}  # the last entry of an id wins
+        found = [at.get(i) for i in removed_ids.to_pylist()]
+        return tuple(
+            [None if n is None else entries[n][name] for n in found] for name in ("jaccard", "containment")
+        )
     flat = pa.chunked_array([chunk.flatten() for chunk in chunks.chunks], chunks.type.value_type)
-    return tuple(flat.combine_chunks().field(name).to_pylist() for name in ("id", "jaccard", "containment"))
+    flat = flat.combine_chunks()
+    ids = flat.field("id").cast(pa.large_string())
+    # The last entry of an id, as a dict built in order would keep: looked up in reverse.
+    last = pc.index_in(removed_ids.cast(pa.large_string()), value_set=ids[::-1])
+    at = pc.subtract(pa.scalar(len(ids) - 1, pa.int64()), last.cast(pa.int64()))
+    columns = []
+    for name in ("jaccard", "containment"):
+        scores = flat.field(name).take(at)
+        if scores.null_count == len(scores):
+            columns.append([None] * len(scores))  # pandas: an object column of None
+        elif pa.types.is_floating(scores.type):
+            columns.append(scores.cast(pa.float64()).to_numpy(zero_copy_only=False))  # None as NaN
+        else:
+            columns.append(scores.to_pylist())
+    return tuple(columns)
 
 
 def _is_in(column: pd.Series, values: list[str]) -> np.ndarray:
@@ -343,6 +410,67 @@ def _is_in(column: pd.Series, values: list[str]) -> np.ndarray:
         return column.isin(values).to_numpy(bool) if len(column) else np.zeros(0, bool)
     found = pc.is_in(chunks, value_set=pa.array(values, chunks.type))
     return np.asarray(found.to_numpy(zero_copy_only=False), bool) if len(column) else np.zeros(0, bool)
+
+
+@dataclass(frozen=True)
+class _KeptClusters:
+    """The clusters whose representative is kept, in record order of it: representative ``k`` is at
+    row ``rows[k]`` and its members (itself included) at ``member_rows[bounds[k]:bounds[k + 1]]``,
+    with ids ``member_ids`` (Arrow, the same order)."""
+
+    rows: np.ndarray
+    bounds: np.ndarray
+    member_rows: np.ndarray
+    member_ids: pa.Array
+
+    def members_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """Which of ``rows`` are representatives (their indices there), how many members each has,
+        and those members' rows and ids, one representative after the other."""
+        k = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
+        found = np.flatnonzero(self.rows[k] == rows) if len(self.rows) else _NONE
+        lows, counts = self.bounds[k[found]], self.bounds[k[found] + 1] - self.bounds[k[found]]
+        wanted = np.repeat(lows - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        ids = self.member_ids.take(pa.array(wanted, pa.int64())).to_pylist()  # one take for all
+        return found, counts, self.member_rows[wanted], ids
+
+
+def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
+    """A column as one Arrow array of ``kind`` (its own Arrow values when it has them)."""
+    chunks = arrow_chunks(column)
+    if chunks is None:
+        return pa.array(column_values(column), kind)
+    return (chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)).cast(kind)
+
+
+def _kept_clusters(clusters: pd.DataFrame, duplicate: np.ndarray, positions: _Positions) -> _KeptClusters:
+    """The clusters of a kept representative, their members found by id (a member that is no record
+    of this run is an error) in one lookup, without a Python list of the members."""
+    if not len(clusters):
+        return _KeptClusters(_NONE, np.zeros(1, np.int64), _NONE, pa.array([], pa.large_string()))
+    reps = _arrow_column(clusters["representative"], pa.large_string())
+    members = _arrow_column(clusters["members"], pa.large_list(pa.large_string()))
+    sizes = pc.list_value_length(members).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    flat = members.flatten()
+    found = positions(pa.concat_arrays([reps, flat]))
+    rep_rows, flat_rows = found[: len(reps)], found[len(reps) :]
+    kept = np.flatnonzero(rep_rows >= 0)
+    kept = kept[~duplicate[rep_rows[kept]]]
+    kept = kept[np.argsort(rep_rows[kept], kind="stable")]
+    counts = sizes[kept]
+    bounds = np.zeros(len(kept) + 1, np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    starts = np.cumsum(sizes) - sizes
+    gather = np.repeat(starts[kept] - bounds[:-1], counts) + np.arange(bounds[-1])
+    member_rows = flat_rows[gather]
+    if (member_rows < 0).any():  # as before: a member that is no record of this run is an error
+        raise KeyError(min(flat.take(pa.array(gather[member_rows < 0])).to_pylist()))
+    return _KeptClusters(rep_rows[kept], bounds, member_rows, flat.take(pa.array(gather)))
+
+
+def _blank(strings: pa.Array) -> np.ndarray:
+    """Whether each string is empty or missing."""
+    empty = pc.equal(pc.binary_length(strings), 0).fill_null(True)
+    return np.asarray(empty.to_numpy(zero_copy_only=False), bool)
 
 
 def plan_clean(
@@ -358,45 +486,26 @@ def plan_clean(
     kept, removed_at = np.flatnonzero(~duplicate), np.flatnonzero(duplicate)
 
     # Only the columns used are read (not the clusters' similarities).
-    to_rep_ids, to_rep_jaccard, to_rep_containment = _to_representative(dedup.clusters)
-    rep_similarity = {i: n for n, i in enumerate(to_rep_ids)}
-    removed_ids = _take(records, "id", removed_at)
-    similarity = [rep_similarity.get(i) for i in removed_ids]
-    del rep_similarity, to_rep_ids
+    removed_arrow = take_arrow(records["id"], removed_at)
+    removed_ids = removed_arrow.to_pylist()
+    jaccard, containment = _similarities(dedup.clusters, removed_arrow)
     removed_info = pd.DataFrame(
         {
             "id": removed_ids,
             "reason": [dedup.relation_of[i] for i in removed_ids],
             "duplicate_of": [dedup.duplicate_of[i] for i in removed_ids],
-            "jaccard": [None if n is None else to_rep_jaccard[n] for n in similarity],
-            "containment": [None if n is None else to_rep_containment[n] for n in similarity],
+            "jaccard": jaccard,
+            "containment": containment,
         },
         columns=["id", "reason", "duplicate_of", "jaccard", "containment"],
     )
-    del similarity, to_rep_jaccard, to_rep_containment
+    del removed_arrow, jaccard, containment
 
-    # Members of clusters with a kept representative: their positions (for ``sources``, read
-    # when written) and, for representatives lacking a field, the fields to lend.
-    rep_ids = column_values(dedup.clusters["representative"]) if len(dedup.clusters) else []
-    members_of = dict(
-        zip(rep_ids, column_values(dedup.clusters["members"]) if len(dedup.clusters) else [], strict=True)
-    )
+    # Clusters with a kept representative: their members' positions (for ``sources``, read when
+    # written) and, for representatives lacking a field, the fields to lend.
     positions = _Positions(records)
-    rep_rows = positions(rep_ids)
-    pairs = zip(rep_rows.tolist(), rep_ids, strict=True)
-    kept_rep = sorted((row, rep) for row, rep in pairs if row >= 0 and not duplicate[row])
-    member_lists = [members_of[rep] for _, rep in kept_rep]
-    member_ids = [m for members in member_lists for m in members]
-    member_rows = positions(member_ids)
-    if (member_rows < 0).any():  # as before: a member that is no record of this run is an error
-        raise KeyError(min(member_ids[k] for k in np.flatnonzero(member_rows < 0).tolist()))
-    del member_ids
-    bounds = np.zeros(len(kept_rep) + 1, np.int64)
-    np.cumsum([len(members) for members in member_lists], out=bounds[1:])
-    kept_rep_rows = np.array([row for row, _ in kept_rep], np.int64)
-    sources = _Sources(records, kept_rep_rows, bounds, member_rows)
-    kept_rep_at = {rep: n for n, (_, rep) in enumerate(kept_rep)}
-    rep_titles, rep_urls = (_take(records, name, kept_rep_rows) for name in ("title", "url"))
+    kept_clusters = _kept_clusters(dedup.clusters, duplicate, positions)
+    sources = _Sources(records, kept_clusters.rows, kept_clusters.bounds, kept_clusters.member_rows)
 
     # Findings with a repair (a few percent): only their ids and fields are read.
     repair_list = findings["repair"].tolist()  # tolist(): iterating a column boxes each cell
@@ -415,18 +524,21 @@ def plan_clean(
     # The kept records looked at one by one: repaired ones, and representatives (a field to fill).
     repaired_ids = sorted({record_id for record_id, _ in repairs_at})
     repaired_rows = positions(repaired_ids)
-    rep_fields = zip(kept_rep, rep_titles, rep_urls, strict=True)
-    lacking = {row for (row, _), title, url in rep_fields if not title or not url}
-    todo = sorted({int(r) for r in repaired_rows if r >= 0} | lacking)
-    todo_rows = np.asarray(todo, np.int64)
+    titles, urls = (take_arrow(records[name], kept_clusters.rows) for name in ("title", "url"))
+    lacking = kept_clusters.rows[_blank(titles) | _blank(urls)]
+    todo_rows = np.union1d(repaired_rows[repaired_rows >= 0], lacking)
+    todo = todo_rows.tolist()
     todo_values = {name: _take(records, name, todo_rows) for name in ("id", "title", "text", "url")}
-    # The title and url of every member of a representative looked at: the fields it may borrow.
-    lenders = [kept_rep_at[i] for i in todo_values["id"] if i in kept_rep_at]
-    lender_rows = np.concatenate([member_rows[bounds[k] : bounds[k + 1]] for k in lenders] + [_NONE])
-    lender_ids = [m for k in lenders for m in member_lists[k]]
+    # The members of each representative looked at, and their title and url: the fields it may borrow.
+    found, counts, lender_rows, lender_ids = kept_clusters.members_of(todo_rows)
     member_fields = {
         name: dict(zip(lender_ids, _take(records, name, lender_rows), strict=True))
         for name in ("title", "url")
+    }
+    ends = np.cumsum(counts).tolist()
+    member_ids = {
+        todo[n]: lender_ids[end - count : end]
+        for n, count, end in zip(found.tolist(), counts.tolist(), ends, strict=True)
     }
     changed: dict[int, dict[str, str]] = {}
     notes: dict[int, list[str]] = {}
@@ -447,8 +559,8 @@ def plan_clean(
         for name in ("url", "title"):  # a field the representative lacks, taken from a copy
             if not fields[name]:
                 own = {record_id: todo_values[name][n]}  # a record outside clusters is its own copy
-                lend = member_fields[name] if record_id in members_of else own
-                donor = next((m for m in members_of.get(record_id, [record_id]) if lend[m]), None)
+                lend = member_fields[name] if row in member_ids else own
+                donor = next((m for m in member_ids.get(row, [record_id]) if lend[m]), None)
                 if donor is not None:
                     fields[name] = lend[donor]
                     repair_notes.append(f"{name}: filled from duplicate {donor}")

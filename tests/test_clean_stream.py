@@ -4,12 +4,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 import audit
+from audit.clean import CleanCorpus, _Sources, plan_clean
+from audit.frames import batch_rows
 from audit.report.writers import write_jsonl
+from audit.schema import records_from_tables, rows_table
 
 DOCS = [
     {
@@ -98,3 +104,47 @@ def test_lent_sources_and_notes_of_any_shape_are_written_as_json_writes_them(tmp
         '"sources": [{"source": "s", "id": "x", "line": 1}, {"id": "y", "source": "t", "line": true}]'
         in "".join(changed)
     )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sources_lists_made_from_member_arrays_equal_the_sources_mapping(seed: int) -> None:
+    """Representatives lend their members' {id, source, line} (members before or after them, in any
+    order, over many Arrow chunks), with lists set and deleted over them; the others list themselves."""
+    rng = np.random.default_rng(seed)
+    count = 300
+    rows = [
+        {"id": f"r{n}", "source": f"f{n % 4}.jsonl", "line": n + 1, "title": "", "text": "", "url": "",
+         "urls": [], "scraped_date": None, "format": "jsonl"}
+        for n in range(count)
+    ]  # fmt: skip
+    records = records_from_tables([rows_table(rows[n : n + 37]) for n in range(0, count, 37)])
+    reps = np.sort(rng.choice(count, 40, replace=False))
+    bounds = np.concatenate(([0], np.cumsum(rng.integers(0, 5, len(reps)))))
+    members = rng.integers(0, count, int(bounds[-1]))
+    sources = _Sources(records, reps, bounds, members)
+    sources[int(reps[0])] = [{"id": "set", "source": "s", "line": 1}]
+    sources[int(reps[1])] = []
+    del sources[int(reps[2])]
+    kept = np.sort(rng.choice(count, 200, replace=False))
+    corpus = CleanCorpus(records, kept, {}, {}, sources, np.empty(0, np.int64), pd.DataFrame())
+    written = [row["sources"] for batch in corpus.clean_batches(batch=64) for row in batch_rows([batch])]
+    own = [[{"id": f"r{n}", "source": f"f{n % 4}.jsonl", "line": n + 1}] for n in range(count)]
+    assert written == [sources.get(row) or own[row] for row in kept.tolist()]
+
+
+def test_clusters_of_records_from_elsewhere(tmp_path: Path) -> None:
+    """A representative that is no record of this run (an index's earlier run) is skipped; a member
+    that is no record of a kept representative's cluster is an error naming the smallest such id."""
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    result = audit.run([data], out=None)
+    elsewhere = pd.DataFrame(
+        {"representative": ["old"], "members": [["old", "c"]], "to_representative": [[]]}
+    )
+    dedup = replace(result.dedup, clusters=pd.concat([result.dedup.clusters, elsewhere], ignore_index=True))
+    corpus, _ = plan_clean(result.records, dedup, result.findings)
+    assert list(corpus.clean_rows()) == list(result.corpus.clean_rows())
+    broken = result.dedup.clusters.copy()
+    broken["members"] = [[*members, "zz", "gone"] for members in broken["members"].tolist()]
+    with pytest.raises(KeyError, match="gone"):
+        plan_clean(result.records, replace(result.dedup, clusters=broken), result.findings)

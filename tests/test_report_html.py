@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import re
 import time
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -226,3 +228,79 @@ def test_explorer_marks_the_words_a_near_copy_changed(tmp_path: Path) -> None:
     assert kept == "cut"  # the longer text is kept: what it has extra is struck in the copy
     assert "<del>&lt;i&gt;</del>" in html and "<del>&lt;/i&gt;</del>" in html
     assert "near.jsonl line 1" in html and "Jaccard" in html
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_least_jaccard_of_arrow_clusters_is_pythons_min(seed: int) -> None:
+    """From the Arrow entries as Python's min gives it: 1.0 for no entry, a NaN left to Python."""
+    import pyarrow as pa
+
+    from audit.report.views import _min_jaccards
+
+    rng = np.random.default_rng(seed)
+    kind = pa.large_list(pa.struct([("id", pa.large_string()), ("jaccard", pa.float64())]))
+    lists = [
+        [{"id": f"m{k}", "jaccard": float(rng.choice([0.5, 0.25, 1.0, -0.0, 0.0]))} for k in range(size)]
+        for size in rng.integers(0, 4, 50)
+    ]
+    if seed % 2:
+        lists[3] = [{"id": "n", "jaccard": float("nan")}, {"id": "o", "jaccard": 0.5}]
+    arrow = pd.Series(
+        pd.arrays.ArrowExtensionArray(
+            pa.chunked_array([pa.array(lists[:20], kind), pa.array(lists[20:], kind)])
+        )
+    )
+    expected = [min((t["jaccard"] for t in tr), default=1.0) for tr in lists]
+    found = _min_jaccards(arrow)
+    assert [repr(v) for v in found] == [repr(v) for v in expected]
+    assert [repr(v) for v in _min_jaccards(pd.Series(lists, dtype=object))] == [repr(v) for v in expected]
+
+
+def _overlap_reference(clusters: pd.DataFrame, source_of: dict[str, str]) -> tuple[Counter, set]:
+    """The overlap counts as they were made: a dict of every record's source, a cluster at a time."""
+    pairs: Counter = Counter()
+    involvement: set[str] = set()
+    for members in clusters["members"].tolist():
+        copies: dict[str, int] = {}
+        for source in (source_of.get(m, "?") for m in members):
+            copies[source] = copies.get(source, 0) + 1
+        for a, b in itertools.combinations_with_replacement(sorted(copies), 2):
+            if a != b or copies[a] > 1:
+                pairs[a, b] += 1
+        involvement.update(copies)
+    return pairs, involvement
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_source_overlap_from_arrow_lookups_equals_the_dict_of_sources(seed: int, monkeypatch) -> None:
+    """Clusters in one file or several, members that are no record ("?"), a file named "?" too."""
+    import pyarrow as pa
+
+    from audit.report import views
+
+    rng = np.random.default_rng(seed)
+    names = ["a.jsonl", "b.jsonl", "?", "c d.jsonl"]
+    records = pd.DataFrame(
+        {"id": [f"r{n}" for n in range(200)], "source": [names[int(k)] for k in rng.integers(0, 4, 200)]}
+    )
+    if seed % 2:
+        records = records.astype({"id": "str", "source": "str"})
+    lists = [
+        [f"r{int(m)}" if m < 200 else f"gone{int(m)}" for m in rng.integers(0, 215, size)]
+        for size in rng.integers(1, 6, 60)
+    ]
+    kind = pa.large_list(pa.large_string())
+    clusters = pd.DataFrame(
+        {"members": pd.arrays.ArrowExtensionArray(pa.chunked_array([pa.array(lists, kind)]))}
+    )
+    seen = {}
+    monkeypatch.setattr(views, "heat_map", lambda rows, columns, cells, unit: seen.setdefault("cells", cells))
+    _, involved = views.source_overlap_chart(clusters, views.SourceLookup(records))
+    pairs, involvement = _overlap_reference(
+        pd.DataFrame({"members": lists}), dict(zip(records["id"], records["source"], strict=True))
+    )
+    assert involved == len(involvement)
+    shown = sorted({name for pair in pairs for name in pair})[: views.MAX_SOURCES]
+    assert seen["cells"] == [[pairs.get((min(a, b), max(a, b)), 0) for b in shown] for a in shown]
+    found = views.SourceLookup(records).of(["r3", "nope", "r7"])
+    assert found == [records["source"][3], "?", records["source"][7]]

@@ -32,6 +32,7 @@ from audit.ingest.base import (
     text_problem,
 )
 from audit.ingest.fields import row_from_mapping
+from audit.ingest.jsonl_arrow import plain_block
 from audit.parallel import cores, forked_map, idle_cores
 from audit.schema import RECORD_TYPES, RecordColumns
 from audit.urls import find_urls
@@ -49,9 +50,9 @@ _READ_COLUMNS = ("id", "line", "title", "text", "url", "urls")
 
 def _line_blocks(
     source: SourceFile, result: ReadResult, start: int = 0, end: int | None = None
-) -> Iterator[bytes]:
+) -> Iterator[bytes | memoryview]:
     """The file's bytes (from ``start`` to ``end``, both at line starts) as blocks of whole lines,
-    as ``bytes.splitlines`` cuts them.
+    as ``bytes.splitlines`` cuts them (bytes, or a view of bytes).
 
     Read from its start, a file that is not text at all is quarantined as one row (judged on its
     first block, as :func:`~audit.ingest.base.decode_lines` does) and yields nothing; a UTF-8
@@ -89,7 +90,7 @@ def _line_blocks(
             if cut < 0:  # one line longer than a block: keep reading
                 carry = data
                 continue
-            yield data[: cut + 1]
+            yield memoryview(data)[: cut + 1]  # a view: the block's bytes are not copied again
             carry = data[cut + 1 :]
 
 
@@ -277,7 +278,16 @@ def _read_range(shared: tuple[SourceFile, FieldMap], lines: Span) -> ReadResult:
     name = source.name
     number, offset = lines.lines_before, lines.offset
     for block in _line_blocks(source, result, lines.start, lines.end):
-        for raw in block.splitlines(keepends=True):
+        table = plain_block(block, fields, name, JsonlReader.name, number)
+        if table is not None:  # Arrow read the block: the rows gathered before it go first
+            if len(ids):
+                result.tables.append(_table(batch, name))
+                ids, lines_at, titles, texts, urls, found_urls = (batch.columns[c] for c in _READ_COLUMNS)
+            result.tables.append(table)
+            number += table.num_rows  # a record a line
+            offset += len(block)
+            continue
+        for raw in bytes(block).splitlines(keepends=True):
             number += 1
             try:
                 value = loads(raw)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import combinations_with_replacement, repeat
+from itertools import combinations_with_replacement
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup
 
 from audit.checks.base import SEVERITIES
-from audit.frames import arrow_strings, take_values
+from audit.frames import arrow_chunks, arrow_strings, column_values, take_values
 from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
 from audit.report.diffs import Segment, changed_chars, word_diff
 
@@ -256,7 +256,7 @@ def length_chart(records: pd.DataFrame, findings: pd.DataFrame) -> tuple[Markup,
 
 
 def cluster_size_chart(clusters: pd.DataFrame, largest_alone: int = 12) -> Markup:
-    sizes = Counter(int(s) for s in clusters["size"]) if len(clusters) else Counter()
+    sizes = Counter(int(s) for s in column_values(clusters["size"])) if len(clusters) else Counter()
     columns = [
         Column(sizes.get(s, 0), str(s), f"{sizes.get(s, 0):,} clusters of {s} copies")
         for s in range(2, largest_alone + 1)
@@ -277,18 +277,74 @@ def _top(counter: Counter[str], limit: int) -> list[str]:
     return [name for name, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-def source_overlap_chart(clusters: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
+class SourceLookup:
+    """The source file of records by id, looked up in Arrow's hash table (no dict of every id)."""
+
+    def __init__(self, records: pd.DataFrame) -> None:
+        self.ids = _record_ids(records) if len(records) else pa.array([], pa.large_string())
+        sources = records["source"] if len(records) else pd.Series([], dtype=object)
+        chunks = arrow_strings(sources)
+        values = (
+            chunks.combine_chunks() if chunks is not None else pa.array(sources.tolist(), pa.large_string())
+        )
+        encoded = values.dictionary_encode()
+        #: Each record's source as a number into ``names``.
+        self.codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), np.int64)
+        self.names: list[str] = encoded.dictionary.to_pylist()
+
+    def codes_of(self, ids: pa.Array | list[str]) -> np.ndarray:
+        """The source number of each id, -1 for an id that is no record."""
+        values = ids.cast(self.ids.type) if isinstance(ids, pa.Array) else pa.array(ids, self.ids.type)
+        if not len(values):
+            return np.empty(0, np.int64)
+        rows = pc.index_in(values, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        rows = np.asarray(rows, np.int64)
+        return np.where(rows >= 0, self.codes[np.maximum(rows, 0)] if len(self.codes) else -1, -1)
+
+    def of(self, ids: pa.Array | list[str]) -> list[str]:
+        """The source of each id, ``"?"`` for an id that is no record."""
+        names = [*self.names, "?"]  # code -1: the last
+        return [names[code] for code in self.codes_of(ids).tolist()]
+
+
+def _member_lists(clusters: pd.DataFrame) -> pa.ListArray:
+    """The clusters' members as one Arrow list array."""
+    chunks = arrow_chunks(clusters["members"])
+    if chunks is None:
+        return pa.array(column_values(clusters["members"]), pa.large_list(pa.large_string()))
+    return chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
+
+
+def source_overlap_chart(clusters: pd.DataFrame, sources: SourceLookup) -> tuple[Markup | None, int]:
     """Clusters with copies in both files (diagonal: clusters with two or more copies in one file)."""
     pairs: Counter[tuple[str, str]] = Counter()
     involvement: set[str] = set()
-    for members in clusters["members"].tolist() if len(clusters) else []:
-        copies: dict[str, int] = {}  # a dict, not a Counter: a Counter per cluster was most of the time
-        for source in map(source_of.get, members, repeat("?")):
-            copies[source] = copies.get(source, 0) + 1
-        for a, b in combinations_with_replacement(sorted(copies), 2):
-            if a != b or copies[a] > 1:
-                pairs[a, b] += 1
-        involvement.update(copies)
+    if len(clusters):
+        members = _member_lists(clusters)
+        sizes = pc.list_value_length(members).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = sources.codes_of(members.flatten()) + 1  # 0: no record ("?")
+        names = ["?", *sources.names]
+        cluster = np.repeat(np.arange(len(sizes)), sizes)
+        # Copies of each cluster in each file, one row per (cluster, file), clusters in order.
+        keys, copies = np.unique(cluster * len(names) + codes, return_counts=True)
+        owner, code = keys // len(names), keys % len(names)
+        files = np.bincount(owner, minlength=len(sizes))
+        involvement.update(names[c] for c in np.unique(code).tolist())
+        # A cluster in one file: a diagonal pair when it has two copies there (most clusters).
+        alone = (files[owner] == 1) & (copies > 1)
+        for c, count in zip(*np.unique(code[alone], return_counts=True), strict=True):
+            pairs[names[int(c)], names[int(c)]] += int(count)
+        several = np.flatnonzero(files[owner] > 1)  # rows of clusters in several files, in order
+        by_cluster: dict[int, dict[str, int]] = {}
+        for k, c, count in zip(
+            owner[several].tolist(), code[several].tolist(), copies[several].tolist(), strict=True
+        ):
+            found = by_cluster.setdefault(k, {})
+            found[names[c]] = found.get(names[c], 0) + count  # a file named "?" is one with "?"
+        for found in by_cluster.values():
+            for a, b in combinations_with_replacement(sorted(found), 2):
+                if a != b or found[a] > 1:
+                    pairs[a, b] += 1
     if not pairs:
         return None, 0
     # The files of the heaviest overlaps, so a large run shows where its duplicates are.
@@ -311,10 +367,11 @@ def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
     return stacked_bars(checks, SEVERITIES, values, SEVERITY_COLOURS)
 
 
-def findings_by_source_chart(findings: pd.DataFrame, source_of: dict[str, str]) -> tuple[Markup | None, int]:
+def findings_by_source_chart(findings: pd.DataFrame, lookup: SourceLookup) -> tuple[Markup | None, int]:
     if not len(findings):
         return None, 0
-    sources = list(map(source_of.get, findings["record_id"].tolist(), repeat("?")))
+    ids = arrow_strings(findings["record_id"])
+    sources = lookup.of(ids.combine_chunks() if ids is not None else findings["record_id"].tolist())
     found_checks = findings["check"].tolist()
     per_pair = Counter(zip(sources, found_checks, strict=True))
     names = sorted(_top(Counter(sources), MAX_SOURCES))
@@ -369,6 +426,26 @@ def _record_ids(records: pd.DataFrame) -> pa.Array:
     )
 
 
+def _min_jaccards(to_representative: pd.Series) -> list[float]:
+    """Each cluster's least ``jaccard`` to its representative (1.0 for none), as Python's ``min``
+    gives it: from the Arrow values when the column has them (no dict per entry), unless a NaN
+    is among them (then ``min``'s result depends on the order: Python decides)."""
+    chunks = arrow_chunks(to_representative)
+    if chunks is not None and chunks.num_chunks:
+        lists = chunks.combine_chunks()
+        scores = lists.flatten().field("jaccard").to_numpy(zero_copy_only=False).astype(np.float64)
+        if not np.isnan(scores).any():
+            lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+            owners = np.repeat(np.arange(len(lists)), lengths)
+            # Each cluster's first smallest entry (min keeps the first of equals: -0.0 or 0.0).
+            order = np.lexsort((np.arange(len(scores)), scores, owners))
+            first = order[np.flatnonzero(np.diff(owners[order], prepend=-1))]
+            least = np.ones(len(lists))
+            least[owners[first]] = scores[first]
+            return least.tolist()
+    return [min((t["jaccard"] for t in tr), default=1.0) for tr in column_values(to_representative)]
+
+
 def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFrame) -> list[ClusterView]:
     """The clusters most worth a look first: least similar copies, then the largest clusters."""
     if not len(clusters):
@@ -377,9 +454,9 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     reasons = (
         dict(zip(removed["id"].tolist(), removed["reason"].tolist(), strict=True)) if len(removed) else {}
     )
-    ranked = clusters.assign(
-        min_jaccard=[min((t["jaccard"] for t in tr), default=1.0) for tr in clusters["to_representative"]]
-    ).sort_values(["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable")
+    ranked = clusters.assign(min_jaccard=_min_jaccards(clusters["to_representative"])).sort_values(
+        ["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable"
+    )
     # With an index, a cluster's representative may be a record of an earlier run, not in
     # ``records``: clusters.jsonl and removed.jsonl explain those matches; the explorer skips them.
     representatives = pa.array(ranked["representative"].tolist(), ids.type)
