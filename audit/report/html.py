@@ -45,7 +45,7 @@ def _sha256_source(script: str) -> str:
 def context(result: Any) -> dict[str, Any]:
     """Everything the template shows, from an :class:`audit.pipeline.AuditResult`."""
     report = result.report
-    records, findings, clusters = result.records, result.findings, result.clusters
+    records, findings, clusters = result.records, result.found, result.clusters
     # tolist(): iterating an Arrow-backed column boxes each cell (~1 µs).
     source_of = (
         dict(zip(records["id"].tolist(), records["source"].tolist(), strict=True)) if len(records) else {}
