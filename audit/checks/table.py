@@ -145,10 +145,9 @@ class FindingTable:
         """The findings (at ``rows``) as the DataFrame of :data:`FINDING_COLUMNS` (and ``applied``),
         evidence and repair as dicts."""
         names = [name for name in (*FINDING_COLUMNS, "applied") if name in self.table.column_names]
-        data = {name: pd.Series(self.values(name, rows), dtype=object) for name in names}
-        if "applied" in data:
-            data["applied"] = data["applied"].astype(bool)
-        return pd.DataFrame(data, columns=names)
+        # Dtypes inferred from the Python values, as the frame made from the findings' tuples.
+        frame = pd.DataFrame({name: self.values(name, rows) for name in names}, columns=names)
+        return frame.astype({"applied": bool}) if "applied" in names else frame
 
     def repairs(self) -> tuple[np.ndarray, list[str], list[str], list[dict[str, Any]]]:
         """The findings with a repair (a few percent): their rows, record ids, fields and repairs."""
