@@ -77,7 +77,8 @@ def _census(run: _Run, start: int) -> tuple[np.ndarray, np.ndarray, set[str], np
     truncation = run.checks.get(TRUNCATION)
     if truncation is not None:
         titles, texts = column_values(frame["title"]), column_values(frame["text"])
-        title_lengths, text_lengths = distinct_lengths(titles), distinct_lengths(texts)
+        # Python's string hash: the batches are read by this process and its forks (one hash seed).
+        title_lengths, text_lengths = distinct_lengths(titles, hash), distinct_lengths(texts, hash)
         if isinstance(truncation, TruncationCheck) and truncation.mid_word:
             words = last_words([*titles, *texts])
     conflicting = run.checks.get(CONFLICTING)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import NamedTuple, Protocol
 
@@ -288,15 +288,25 @@ class KnownFragments:
         return {word: self.longer_of.get(word) for word in words}
 
 
-def distinct_lengths(values: Iterable[str]) -> np.ndarray:
-    """(length, 128-bit hash) of each distinct stripped non-blank value, as a (n, 3) uint64 array:
+def _xxh3_128(value: str) -> int:
+    return xxhash.xxh3_128_intdigest(value.encode("utf-8", "surrogatepass"))
+
+
+def distinct_lengths(values: Iterable[str], digest: Callable[[str], int] = _xxh3_128) -> np.ndarray:
+    """(length, 128-bit digest) of each distinct stripped non-blank value, as a (n, 3) uint64 array:
     merged over batches of a corpus (``np.unique`` of the rows), the number of distinct values of
-    each length that :meth:`TruncationCheck.length_limit` counts, without the texts."""
-    distinct = {v.rstrip() for v in values if v.strip()}
+    each length that :meth:`TruncationCheck.length_limit` counts, without the texts.
+
+    ``digest``: xxh3-128 of the UTF-8 bytes (the same in every process); Python's ``hash`` is
+    free (cached in each string, made by the set here) and the same in forked processes only.
+    """
+    distinct = {s for v in values if (s := v.rstrip())}
+    lengths = np.fromiter(map(len, distinct), np.uint64, len(distinct))
+    digests = [digest(value) & 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF for value in distinct]
     found = np.empty((len(distinct), 3), np.uint64)
-    for n, value in enumerate(distinct):
-        digest = xxhash.xxh3_128_intdigest(value.encode("utf-8", "surrogatepass"))
-        found[n] = (len(value), digest >> 64, digest & 0xFFFFFFFFFFFFFFFF)
+    found[:, 0] = lengths
+    found[:, 1] = np.fromiter((d >> 64 for d in digests), np.uint64, len(digests))
+    found[:, 2] = np.fromiter((d & 0xFFFFFFFFFFFFFFFF for d in digests), np.uint64, len(digests))
     return found
 
 
@@ -304,9 +314,12 @@ def last_words(values: Iterable[str]) -> set[str]:
     """Every word a value may end in that the mid-word test asks the vocabulary about (a superset)."""
     words = set()
     for value in set(values):
-        word = last_letters(value.rstrip()[-200:])  # what TruncationCheck._ending asks about
-        if word:
-            words.add(word)
+        stripped = value.rstrip()
+        # last_letters finds none unless the last character is a letter (alphanumeric: a superset)
+        if stripped and stripped[-1].isalnum():
+            word = last_letters(stripped[-200:])  # what TruncationCheck._ending asks about
+            if word:
+                words.add(word)
     return words
 
 
