@@ -1,17 +1,18 @@
 """The checks run over record batches, on this process and a forked child, findings as Arrow.
 
 No piece of work lists a whole column of the corpus as Python values (at a million records the
-id, title and text lists took 1.5 GB, in each process). Two rounds of pieces:
+id, title and text lists took 1.5 GB, in each process). Three rounds of pieces, each round
+taken in turn by this process and the child (:func:`audit.parallel.forked_map`):
 
 1. **census**, one piece a batch: what the checks need of the whole corpus, small: the
    distinct title and text lengths (as hashes) and the words values may end in (truncation),
    each record's title and url key hash (conflicting_copies). Gathered here into truncation's
-   length limits and vocabulary answers (the vocabulary reads the corpus a chunk at a time,
-   :class:`~audit.checks.truncation.ValueChunks`), and the rows conflicting_copies can report.
-2. **findings**: one piece a batch (every check but truncation's proven copies and
-   conflicting_copies, with those corpus values), one piece of clusters a time for truncation's
-   proven cut-off copies (a cluster's members together, taken from the records by id), and one
-   for conflicting_copies over the rows sharing a key with another version group.
+   length limits and the rows conflicting_copies can report.
+2. **rows**: truncation's vocabulary answers for those words (the vocabulary reads the corpus a
+   chunk at a time, :class:`~audit.checks.truncation.ValueChunks`), beside conflicting_copies
+   over the rows sharing a key with another version group and truncation's proven cut-off
+   copies, a piece of clusters at a time (a cluster's members together, taken by id).
+3. **batches**, one piece a batch: every check but those two, with the corpus values.
 
 Each piece sends back its findings as a :class:`~audit.checks.table.FindingTable`; they are
 put together in the order of one run over every record: check by check (as named), batches
@@ -45,7 +46,7 @@ from audit.checks.truncation import (
 from audit.frames import arrow_strings, column_values, take_values
 from audit.parallel import forked_map, paused_gc
 
-TRUNCATION, CONFLICTING = "truncation", "conflicting_copies"
+TRUNCATION, CONFLICTING, VOCABULARY = "truncation", "conflicting_copies", "vocabulary"
 #: Records per batch: enough pieces to keep two processes busy to the end, each small enough
 #: that its column lists and findings are a few MB.
 BATCH_RECORDS = 10_000
@@ -155,7 +156,8 @@ def _version_groups(run: _Run) -> np.ndarray:
 
 
 def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
-    """The corpus values from the batches' censuses (into ``run.corpus``); the pieces over rows."""
+    """The corpus values from the batches' censuses (into ``run.corpus``); the pieces over rows
+    (and the vocabulary's, whose answers the batches' truncation needs)."""
     pieces: list[tuple[str, Any]] = []
     truncation = run.checks.get(TRUNCATION)
     if isinstance(truncation, TruncationCheck):
@@ -164,12 +166,12 @@ def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
             found = np.concatenate([np.zeros((0, 3), np.uint64), *(census[n] for census in censuses)])
             counts = Counter(np.unique(found, axis=0)[:, 0].tolist()) if len(found) else Counter()
             limits[name] = truncation.limit_of(counts)
-        vocabulary = None
+        run.corpus[TRUNCATION] = (None, limits)
         if truncation.mid_word:
             words = set().union(*(census[2] for census in censuses))
-            values = ValueChunks([run.records["title"], run.records["text"]])
-            vocabulary = KnownFragments(Vocabulary(values).fragments(words) if words else {})
-        run.corpus[TRUNCATION] = (vocabulary, limits)
+            run.corpus[TRUNCATION] = (KnownFragments({}), limits)
+            if words:
+                pieces.append((VOCABULARY, words))
         pieces += _proven_pieces(run)
     if isinstance(run.checks.get(CONFLICTING), ConflictingCopiesCheck):
         keys = np.concatenate([np.zeros((0, 2), np.uint64), *(census[3] for census in censuses)])
@@ -177,6 +179,15 @@ def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
         if len(rows):
             pieces.insert(0, (CONFLICTING, rows))
     return pieces
+
+
+def _rows_round(run: _Run, piece: tuple[str, Any]) -> dict[str, Any]:
+    """A piece of the middle round: the vocabulary's answers, or findings over rows."""
+    kind, words = piece
+    if kind == VOCABULARY:
+        values = ValueChunks([run.records["title"], run.records["text"]])
+        return {VOCABULARY: Vocabulary(values).fragments(words)}
+    return _findings(run, piece)
 
 
 def run_batched(
@@ -192,16 +203,21 @@ def run_batched(
     starts = list(range(0, len(records), run.batch))
     if "empty_or_short" in run.checks:
         run.corpus["titled_sources"] = titled(records)
-    pieces: list[tuple[str, Any]] = []
+    by_check: dict[str, list[FindingTable]] = {name: [] for name in run.checks}
+    proven: list[FindingTable] = []
     if TRUNCATION in run.checks or CONFLICTING in run.checks:
         pieces = _gather(run, forked_map(_census, run, starts, workers))
-    # The pieces over rows first: the largest; the batches then even out the two processes.
-    pieces += [("batch", start) for start in starts]
-    found = forked_map(_findings, run, pieces, workers)
-    by_check: dict[str, list[FindingTable]] = {name: [] for name in run.checks}
-    # Truncation's proven findings come after its batches' (stable sort: each kind in order).
-    done = sorted(zip(pieces, found, strict=True), key=lambda piece: piece[0][0] == "proven")
-    for _, tables in done:
+        # The vocabulary (the batches' truncation needs its answers) beside the pieces over rows.
+        for (kind, _), done in zip(pieces, forked_map(_rows_round, run, pieces, workers), strict=True):
+            if kind == VOCABULARY:
+                run.corpus[TRUNCATION] = (KnownFragments(done[VOCABULARY]), run.corpus[TRUNCATION][1])
+            elif kind == CONFLICTING:
+                by_check[CONFLICTING].append(done[CONFLICTING])
+            else:
+                proven.append(done[TRUNCATION])
+    for tables in forked_map(_findings, run, [("batch", start) for start in starts], workers):
         for name, table in tables.items():
             by_check[name].append(table)
+    if TRUNCATION in by_check:
+        by_check[TRUNCATION] += proven  # after its batches', in the order of the clusters
     return FindingTable.concat([table for name in order for table in by_check[name]])
