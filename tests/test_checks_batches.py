@@ -215,3 +215,21 @@ def test_length_limit_read_from_the_json_text() -> None:
     assert views.length_limit(table) == 120
     assert views.length_limit(FindingTable.empty()) is None
     assert json.loads(table.table["evidence"][1].as_py()) == evidence[1]
+
+
+def test_the_cli_run_never_decodes_every_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.cli import main
+
+    decoded: list[int | None] = []
+    frame = FindingTable.frame
+
+    def counted(self: FindingTable, rows: np.ndarray | None = None) -> pd.DataFrame:
+        decoded.append(None if rows is None else len(rows))
+        return frame(self, rows)
+
+    monkeypatch.setattr(FindingTable, "frame", counted)
+    assert main(["run", str(SEEDS), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert decoded and None not in decoded  # only the rows report.html and report.md show
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    lines = (tmp_path / "out" / "findings.jsonl").read_bytes().count(b"\n")
+    assert lines == report["findings"] > 0
