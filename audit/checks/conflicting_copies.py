@@ -44,6 +44,8 @@ def _url_key(url: str) -> str:
 
 #: Groups compared per batch of shingle hashing (bounds the hashing's working memory).
 _GROUP_CHUNK = 2_000
+#: Texts shingled and hashed at a time.
+_HASH_TEXTS = 1_000
 
 
 def _key_hash(key: str) -> int:
@@ -165,8 +167,13 @@ class ConflictingCopiesCheck(Check):
                 if len(members) - texts[text] - clusters[cluster] + both[text, cluster] > 0
             ]
         wanted = list(dict.fromkeys(wanted))
-        sets = hash_batch([text_of[record_id] for record_id in wanted]).as_sets()
-        self._shingles = {record_id: sets.of(n) for n, record_id in enumerate(wanted)}
+        self._shingles = {}
+        # Hashed a slice of texts at a time: hash_batch's working arrays take ~20 bytes per byte
+        # of text (a chunk of large groups held 350 MB of them at 100k records).
+        for start in range(0, len(wanted), _HASH_TEXTS):
+            part = wanted[start : start + _HASH_TEXTS]
+            sets = hash_batch([text_of[record_id] for record_id in part]).as_sets()
+            self._shingles.update((record_id, sets.of(n)) for n, record_id in enumerate(part))
 
     def _group_findings(
         self, kind: str, value: str, members: list[str], text_of: dict[str, str]
