@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit.checks.table import FindingTable
 from audit.dedup import DedupResult
 from audit.frames import (
     Column,
@@ -290,8 +291,8 @@ class CleanCorpus:
 
 def build_clean(records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame) -> CleanResult:
     """Build the cleaned corpus and the removed records from records, clusters and findings."""
-    corpus, findings = plan_clean(records, dedup, findings)
-    return CleanResult(corpus.clean_frame(), corpus.removed_frame(), findings)
+    corpus, table = plan_clean(records, dedup, FindingTable.from_frame(findings))
+    return CleanResult(corpus.clean_frame(), corpus.removed_frame(), table.frame())
 
 
 _NONE = np.empty(0, np.int64)
@@ -474,8 +475,8 @@ def _blank(strings: pa.Array) -> np.ndarray:
 
 
 def plan_clean(
-    records: pd.DataFrame, dedup: DedupResult, findings: pd.DataFrame
-) -> tuple[CleanCorpus, pd.DataFrame]:
+    records: pd.DataFrame, dedup: DedupResult, findings: FindingTable
+) -> tuple[CleanCorpus, FindingTable]:
     """Decide every record's fate and every kept record's repairs, without copying the corpus.
 
     Returns the :class:`CleanCorpus` and the findings with an ``applied`` column (whether its
@@ -507,19 +508,14 @@ def plan_clean(
     kept_clusters = _kept_clusters(dedup.clusters, duplicate, positions)
     sources = _Sources(records, kept_clusters.rows, kept_clusters.bounds, kept_clusters.member_rows)
 
-    # Findings with a repair (a few percent): only their ids and fields are read.
-    repair_list = findings["repair"].tolist()  # tolist(): iterating a column boxes each cell
-    with_repair = np.array([p for p, repair in enumerate(repair_list) if isinstance(repair, dict)], np.int64)
+    # Findings with a repair (a few percent): only their ids, fields and repairs are read.
+    with_repair, repair_ids, repair_fields, repair_dicts = findings.repairs()
+    repair_of = dict(zip(with_repair.tolist(), repair_dicts, strict=True))
     repairs_at: dict[tuple[str, str], list[int]] = {}
-    for position, record_id, field in zip(
-        with_repair.tolist(),
-        take_values(findings["record_id"], with_repair),
-        take_values(findings["field"], with_repair),
-        strict=True,
-    ):
+    for position, record_id, field in zip(with_repair.tolist(), repair_ids, repair_fields, strict=True):
         if record_id not in dedup.duplicate_of:
             repairs_at.setdefault((record_id, field), []).append(position)
-    applied_flags = [False] * len(repair_list)
+    applied_flags = np.zeros(len(findings), bool)
 
     # The kept records looked at one by one: repaired ones, and representatives (a field to fill).
     repaired_ids = sorted({record_id for record_id, _ in repairs_at})
@@ -550,7 +546,7 @@ def plan_clean(
             positions = repairs_at.get((record_id, field), [])
             if not positions:
                 continue
-            repairs = [repair_list[p] for p in positions]
+            repairs = [repair_of[p] for p in positions]
             fields[field], applied = apply_repairs(fields[field], repairs)
             for p, done, repair in zip(positions, applied, repairs, strict=True):
                 applied_flags[p] = done
@@ -568,6 +564,6 @@ def plan_clean(
             changed[row] = fields
         if repair_notes:
             notes[row] = repair_notes
-    findings = findings.assign(applied=applied_flags)
+    findings = findings.with_applied(applied_flags)
     corpus = CleanCorpus(records, kept, changed, notes, sources, removed_at, removed_info)
     return corpus, findings

@@ -285,7 +285,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     assert result.gate is not None
     gate = result.report["gate"]
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        for line in github_annotations(gate, result.findings, result.records, result.files):
+        for line in github_annotations(gate, result.found, result.records, result.files):
             print(line)
     print(_summary(result, args.out))
     if args.junit:

@@ -36,15 +36,20 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from audit.normalise import add_normalised
+
+if TYPE_CHECKING:
+    from audit.checks.table import FindingTable
 
 TABLES = ("records", "corpus")
 #: GX severities -> the audit's finding severities (one scale for the gate).
@@ -93,7 +98,7 @@ def validation_tables(
     clean: pd.DataFrame,
     removed: pd.DataFrame,
     quarantine: pd.DataFrame,
-    findings: pd.DataFrame,
+    findings: FindingTable,
 ) -> dict[str, pd.DataFrame]:
     """The DataFrames suites validate, by table name (see the module docstring)."""
     table_records = records.reindex(columns=RECORD_COLUMNS)
@@ -101,8 +106,10 @@ def validation_tables(
     kept = add_normalised(kept) if len(kept) else kept.assign(norm_text=pd.Series(dtype=object))
     unrepaired: dict[str, int] = {}
     if len(findings):
-        open_errors = findings[(findings["severity"] == "error") & ~findings["applied"].astype(bool)]
-        unrepaired = open_errors.groupby("record_id").size().to_dict()
+        errors = findings.mask(severities=["error"])
+        if "applied" in findings.table.column_names:
+            errors &= ~findings.table["applied"].to_numpy()
+        unrepaired = Counter(findings.values("record_id", np.flatnonzero(errors)))
     kept_ids = set(kept["id"])
     kept = kept.assign(
         status="kept",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -135,13 +136,24 @@ class Patched:
         return cells
 
 
-#: A column of rows read a batch at a time: Arrow values, Python values, or patched Arrow values.
-Column = pa.Array | pa.ChunkedArray | Sequence[Any] | Patched
+@dataclass(frozen=True)
+class JsonText:
+    """A column of values already encoded as JSON text (findings' evidence): written as it is."""
+
+    text: pa.Array
+
+    def to_pylist(self) -> list[Any]:
+        return [json.loads(value) for value in self.text.to_pylist()]
+
+
+#: A column of rows read a batch at a time: Arrow values, Python values, patched Arrow values,
+#: or JSON text.
+Column = pa.Array | pa.ChunkedArray | Sequence[Any] | Patched | JsonText
 
 
 def column_cells(column: Column) -> list[Any]:
     """The Python values of a :data:`Column`."""
-    if isinstance(column, pa.Array | pa.ChunkedArray | Patched):
+    if isinstance(column, pa.Array | pa.ChunkedArray | Patched | JsonText):
         return column.to_pylist()
     return list(column)
 

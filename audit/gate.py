@@ -26,11 +26,15 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from audit.checks.base import SEVERITIES
+
+if TYPE_CHECKING:
+    from audit.checks.table import FindingTable
 
 #: Failing record ids kept per criterion (report.json, JUnit).
 MAX_RECORD_IDS = 50
@@ -141,27 +145,41 @@ def _duplicates(report: Mapping[str, Any], gate: GateConfig) -> Criterion:
     )
 
 
-def _findings(report: Mapping[str, Any], findings: pd.DataFrame | None, gate: GateConfig) -> list[Criterion]:
+def _first_ids(findings: FindingTable, rows: np.ndarray, most: int) -> list[str]:
+    """The first ``most`` distinct record ids of the findings at ``rows``, in order."""
+    ids: dict[str, None] = {}
+    for start in range(0, len(rows), 10_000):  # read a slice at a time, up to the ids wanted
+        ids.update(dict.fromkeys(findings.values("record_id", rows[start : start + 10_000])))
+        if len(ids) >= most:
+            break
+    return list(ids)[:most]
+
+
+def _findings(report: Mapping[str, Any], findings: FindingTable | None, gate: GateConfig) -> list[Criterion]:
     by_check = report.get("findings_by_check_severity", {})
     checks = list(report.get("parameters", {}).get("checks") or []) or sorted(by_check)
     criteria = []
     for check in checks:
         counts = by_check.get(check, {})
-        own = findings[findings["check"] == check] if findings is not None and len(findings) else None
+        known = findings is not None and len(findings) > 0
         if check in gate.max_findings:
             observed, limit = sum(counts.values()), gate.max_findings[check]
             what = f"{observed} findings (any severity), limit {limit}"
-            failing = own
+            severities = None
         else:
             observed = sum(n for s, n in counts.items() if at_or_above(s, gate.fail_on))
             limit = 0
             what = f"{observed} findings at or above {gate.fail_on}"
-            counted = [s for s in SEVERITIES if at_or_above(s, gate.fail_on)]
-            failing = None if own is None else own.loc[own["severity"].isin(counted)]
-        ids = list(dict.fromkeys(failing["record_id"])) if failing is not None else []
-        if failing is not None and "applied" in failing and len(failing):
-            what += f" ({int(failing['applied'].astype(bool).sum())} repaired in the cleaned corpus)"
+            severities = [s for s in SEVERITIES if at_or_above(s, gate.fail_on)]
         passed = observed <= limit
+        ids: list[str] = []
+        if known:
+            assert findings is not None
+            failing = np.flatnonzero(findings.mask([check], severities))
+            ids = [] if passed else _first_ids(findings, failing, MAX_RECORD_IDS)
+            if "applied" in findings.table.column_names and len(failing):
+                applied = int(findings.table["applied"].to_numpy()[failing].sum())
+                what += f" ({applied} repaired in the cleaned corpus)"
         criteria.append(
             Criterion(
                 f"findings:{check}",
@@ -254,7 +272,7 @@ def _baseline(report: Mapping[str, Any], gate: GateConfig) -> list[Criterion]:
     return criteria
 
 
-def evaluate_gate(report: Mapping[str, Any], findings: pd.DataFrame | None, gate: GateConfig) -> GateResult:
+def evaluate_gate(report: Mapping[str, Any], findings: FindingTable | None, gate: GateConfig) -> GateResult:
     """Every criterion for one run's ``report`` (report.json content) and its ``findings``."""
     criteria = [_duplicates(report, gate), *_findings(report, findings, gate)]
     criteria += _expectations(report, gate) + _baseline(report, gate)
@@ -316,7 +334,7 @@ def _escape_property(text: str) -> str:
 
 
 def github_annotations(
-    gate: Mapping[str, Any], findings: pd.DataFrame, records: pd.DataFrame, files: list[dict[str, Any]]
+    gate: Mapping[str, Any], findings: FindingTable, records: pd.DataFrame, files: list[dict[str, Any]]
 ) -> list[str]:
     """GitHub Actions workflow commands: one ``::error`` per failed criterion that is not a
     check, then one per finding of a failed check (with the record's file and line); at most
@@ -334,13 +352,19 @@ def github_annotations(
         if not criterion["passed"] and criterion["kind"] != "findings":
             title = _escape_property(f"scrape-audit {criterion['name']}")
             lines.append(f"::error title={title}::" + _escape_data(criterion["message"]))
-    for row in findings.itertuples() if len(findings) else []:
-        if row.check not in failing_checks or row.record_id not in where:
-            continue
-        path, line = where[row.record_id]
-        title = _escape_property(f"scrape-audit {row.check} ({row.severity})")
-        lines.append(
-            f"::error file={_escape_property(path)},line={line},title={title}::"
-            + _escape_data(f"{row.record_id}: {row.message}")
-        )
+    rows = np.flatnonzero(findings.mask(sorted(failing_checks))) if len(findings) else np.zeros(0, np.int64)
+    for start in range(0, len(rows), 10_000):  # a slice of findings at a time, up to the most shown
+        if len(lines) >= MAX_ANNOTATIONS:
+            break
+        part = rows[start : start + 10_000]
+        columns = (findings.values(name, part) for name in ("record_id", "check", "severity", "message"))
+        for record_id, check, severity, message in zip(*columns, strict=True):
+            if record_id not in where:
+                continue
+            path, line = where[record_id]
+            title = _escape_property(f"scrape-audit {check} ({severity})")
+            lines.append(
+                f"::error file={_escape_property(path)},line={line},title={title}::"
+                + _escape_data(f"{record_id}: {message}")
+            )
     return lines[:MAX_ANNOTATIONS]

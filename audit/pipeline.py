@@ -21,8 +21,8 @@ from typing import Any
 import pandas as pd
 
 from audit.checks import CHECKS, CheckContext, run_checks
-from audit.checks.base import findings_frame
 from audit.checks.malformed_url import url_field_findings
+from audit.checks.table import FindingTable
 from audit.checks.truncation import ends_cut_off
 from audit.clean import CleanCorpus, plan_clean
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
@@ -90,7 +90,6 @@ class AuditResult:
     files: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     dedup: DedupResult | None = None
-    findings: pd.DataFrame = field(default_factory=lambda: findings_frame([]))
     #: What dedup compares each record by (text, or title when the text is blank), from normalise.
     comparable: pd.Series | None = None
     #: The cleaned corpus and removed records as row positions and changes (no copy of the texts);
@@ -105,7 +104,30 @@ class AuditResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     _clean: pd.DataFrame | None = field(default=None, init=False, repr=False)
+    _found: FindingTable = field(default_factory=FindingTable.empty, init=False, repr=False)
+    _findings: pd.DataFrame | None = field(default=None, init=False, repr=False)
     _removed: pd.DataFrame | None = field(default=None, init=False, repr=False)
+
+    @property
+    def found(self) -> FindingTable:
+        """The findings, compact (:mod:`audit.checks.table`): what the steps and writers read."""
+        return self._found
+
+    @found.setter
+    def found(self, table: FindingTable) -> None:
+        self._found, self._findings = table, None
+
+    @property
+    def findings(self) -> pd.DataFrame:
+        """The findings as a DataFrame (findings.jsonl's columns, evidence and repair as dicts),
+        built from :attr:`found` when first read."""
+        if self._findings is None:
+            self._findings = self.found.frame()
+        return self._findings
+
+    @findings.setter
+    def findings(self, frame: pd.DataFrame) -> None:
+        self._found, self._findings = FindingTable.from_frame(frame), frame
 
     @property
     def clean(self) -> pd.DataFrame:
@@ -257,8 +279,8 @@ class Checks(Step):
 
     def run(self, state: AuditResult) -> None:
         context = CheckContext(clusters=state.clusters if state.dedup is not None else None)
-        state.findings = run_checks(state.records, state.config.checks, context, state.config.check_options)
-        release_memory()  # the findings' pickles, unpickled
+        state.found = run_checks(state.records, state.config.checks, context, state.config.check_options)
+        release_memory()  # the pieces' findings, encoded
 
 
 class Clean(Step):
@@ -266,7 +288,7 @@ class Clean(Step):
 
     def run(self, state: AuditResult) -> None:
         assert state.dedup is not None, "clean needs the dedup step first"
-        state.corpus, state.findings = plan_clean(state.records, state.dedup, state.findings)
+        state.corpus, state.found = plan_clean(state.records, state.dedup, state.found)
         release_memory()
 
 
@@ -290,7 +312,7 @@ class Expectations(Step):
         if state.config.expectations is None:
             return
         tables = validation_tables(
-            state.records, state.clean, state.removed, state.quarantine, state.findings
+            state.records, state.clean, state.removed, state.quarantine, state.found
         )
         state.expectations = validate_suites(load_suites(state.config.expectations), tables)
 
@@ -305,7 +327,7 @@ class Summarise(Step):
             clusters=state.clusters,
             clean=range(state.kept_count()),  # only counted: the corpus is not built for it
             removed=state.removed_summary(),
-            findings=state.findings,
+            findings=state.found,
             files=state.files,
             skipped=state.skipped,
             parameters=state.config.as_dict() | {"fields": asdict(state.config.fields)},
@@ -323,7 +345,7 @@ class Gate(Step):
     def run(self, state: AuditResult) -> None:
         if state.config.gate is None:
             return
-        state.gate = evaluate_gate(state.report, state.findings, state.config.gate)
+        state.gate = evaluate_gate(state.report, state.found, state.config.gate)
         state.report["gate"] = state.gate.as_dict()
 
 

@@ -492,7 +492,7 @@ def measure(corpus: FaultCorpus) -> Scores:
     # conflicting_copies compares records with each other; this corpus gives unrelated clean
     # controls the same url field on purpose (GOOD_URLS) and injects no conflicts: not measured here.
     per_record = [name for name in CHECKS if name not in CROSS_RECORD_CHECKS]
-    findings = run_checks(corpus.records, per_record, context=CheckContext(clusters=corpus.clusters))
+    findings = run_checks(corpus.records, per_record, context=CheckContext(clusters=corpus.clusters)).frame()
     flagged: dict[str, set[str]] = defaultdict(set)
     for record_id, check, severity in zip(
         findings["record_id"], findings["check"], findings["severity"], strict=True

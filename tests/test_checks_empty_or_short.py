@@ -30,7 +30,7 @@ def test_threshold_is_configurable_through_run_checks() -> None:
     assert kinds(records) == [("r0", "short text", "warning")]
     assert kinds(records, min_text_chars=100) == []
     found = run_checks(records, ["empty_or_short"], options={"empty_or_short": {"min_text_chars": 100}})
-    assert found.empty
+    assert len(found) == 0
 
 
 def test_sources_without_titles_are_not_reported() -> None:

@@ -321,6 +321,7 @@ def test_checks_run_side_by_side_only_with_an_idle_core(
     monkeypatch: pytest.MonkeyPatch, idle: float, workers: int
 ) -> None:
     import audit.checks as checks
+    from audit.checks import batches
 
     used = []
 
@@ -331,7 +332,7 @@ def test_checks_run_side_by_side_only_with_an_idle_core(
     monkeypatch.setattr(checks, "PARALLEL_MIN_RECORDS", 1)
     monkeypatch.setattr(checks, "cores", lambda: 2)
     monkeypatch.setattr(checks, "idle_cores", lambda: idle)
-    monkeypatch.setattr(checks, "forked_map", fake_map)
+    monkeypatch.setattr(batches, "forked_map", fake_map)
     records = pd.DataFrame({"id": ["a", "b"], "source": ["s", "s"], "title": ["T", ""], "text": ["x", "y"]})
     checks.run_checks(records, ["empty_or_short"])
     assert used == [workers]

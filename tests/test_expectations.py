@@ -14,12 +14,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from gate_corpus import good_records, write_jsonl
 
 import audit
 from audit.checks import CHECKS
+from audit.checks.table import FindingTable
 from audit.cli import main
 from audit.expectations import RECORD_COLUMNS, SuiteError, load_suites, validate_suites, validation_tables
 from audit.gate import GateConfig, evaluate_gate
@@ -29,7 +31,7 @@ SUITES = ROOT / "expectations"
 
 
 def _tables(result: audit.AuditResult) -> dict[str, pd.DataFrame]:
-    return validation_tables(result.records, result.clean, result.removed, result.quarantine, result.findings)
+    return validation_tables(result.records, result.clean, result.removed, result.quarantine, result.found)
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +101,8 @@ def test_cleaned_corpus_suite_catches_defects(seeds_expectations: dict[str, Any]
         {"id": ["a", "b"], "title": ["T", "T"], "text": ["Same text.", "same   TEXT"], "url": ["", ""]}
     )
     removed = pd.DataFrame({"id": ["c"], "reason": ["near_duplicate"], "duplicate_of": ["gone"]})
-    findings = pd.DataFrame(
-        {"record_id": ["a", "b"], "severity": ["error", "error"], "applied": [False, True], "check": "x"}
-    )
+    findings = FindingTable.of([(i, "x", "error", "text", "m", {}, None) for i in ("a", "b")])
+    findings = findings.with_applied(np.array([False, True]))
     quarantine = pd.DataFrame(columns=["source", "line", "offset", "raw", "error"])
     tables = validation_tables(pd.DataFrame(columns=RECORD_COLUMNS), clean, removed, quarantine, findings)
     suites = [s for s in load_suites(SUITES) if s.table == "corpus"]

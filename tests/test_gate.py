@@ -16,6 +16,7 @@ from gate_corpus import good_records, write_jsonl
 
 import audit
 from audit.checks import CHECKS
+from audit.checks.table import FindingTable
 from audit.cli import main
 from audit.gate import GateConfig, evaluate_gate, github_annotations, junit_xml
 from audit.report.markdown import MAX_CHARS, render_markdown
@@ -133,13 +134,13 @@ def test_baseline_findings_per_record(seeds_result: audit.AuditResult) -> None:
     fewer = json.loads(json.dumps(report))
     fewer["findings_by_check"]["truncation"] = 1
     allow = {"malformed_url": 9}
-    gate = evaluate_gate(report, seeds_result.findings, GateConfig(max_findings=allow, baseline=fewer))
+    gate = evaluate_gate(report, seeds_result.found, GateConfig(max_findings=allow, baseline=fewer))
     failed = {c.name: c for c in gate.failures}
     assert list(failed) == ["baseline:findings:truncation"]
     assert failed["baseline:findings:truncation"].message.startswith(
         "3 findings (0.0051 per record)"
     )
-    same = evaluate_gate(report, seeds_result.findings, GateConfig(max_findings=allow, baseline=report))
+    same = evaluate_gate(report, seeds_result.found, GateConfig(max_findings=allow, baseline=report))
     assert same.passed
 
 
@@ -151,7 +152,7 @@ def test_baseline_must_be_a_report(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_seeds_default_gate(seeds_result: audit.AuditResult) -> None:
     """On seeds/ the default gate fails on exactly one criterion: the 9 malformed-URL errors."""
-    gate = evaluate_gate(seeds_result.report, seeds_result.findings, GateConfig())
+    gate = evaluate_gate(seeds_result.report, seeds_result.found, GateConfig())
     assert not gate.passed
     assert [c.name for c in gate.failures] == ["findings:malformed_url"]
     failure = gate.failures[0]
@@ -160,7 +161,7 @@ def test_seeds_default_gate(seeds_result: audit.AuditResult) -> None:
     assert len(failure.record_ids) == 9 and "000_1a2e1162499fffc1.txt:155" in failure.record_ids
     # allowing those 9 (repaired or not) makes seeds/ pass
     allowed = GateConfig(max_findings={"malformed_url": 9}, max_duplicate_rate=0.11)
-    assert evaluate_gate(seeds_result.report, seeds_result.findings, allowed).passed
+    assert evaluate_gate(seeds_result.report, seeds_result.found, allowed).passed
 
 
 def test_junit_counts_and_failures(tmp_path: Path) -> None:
@@ -222,7 +223,7 @@ def test_annotations_are_capped_and_escaped() -> None:
         ]
     }
     records = pd.DataFrame({"id": [f"r{i}" for i in range(30)], "source": "a,b.jsonl", "line": range(1, 31)})
-    findings = pd.DataFrame({"record_id": records["id"], "check": "c", "severity": "error", "message": "m"})
+    findings = FindingTable.of([(i, "c", "error", "text", "m", {}, None) for i in records["id"]])
     lines = github_annotations(gate, findings, records, [{"source": "a,b.jsonl", "path": "d/a,b.jsonl"}])
     assert len(lines) == 10
     assert lines[0] == "::error title=scrape-audit duplicates::50%25%0Aup"
@@ -231,8 +232,8 @@ def test_annotations_are_capped_and_escaped() -> None:
 
 def test_report_md_fits_a_pr_comment_with_the_gate_first(seeds_result: audit.AuditResult) -> None:
     report = dict(seeds_result.report)
-    report["gate"] = evaluate_gate(report, seeds_result.findings, GateConfig()).as_dict()
-    many = pd.concat([seeds_result.findings] * 2000, ignore_index=True)  # 24,000 findings
+    report["gate"] = evaluate_gate(report, seeds_result.found, GateConfig()).as_dict()
+    many = FindingTable.concat([seeds_result.found] * 2000)  # 24,000 findings
     text = render_markdown(report, many, seeds_result.clusters)
     assert len(text) < MAX_CHARS
     assert text.index("## Gate: FAILED") < text.index("## Top findings")

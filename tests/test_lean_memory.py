@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audit.checks.table import FindingTable
 from audit.clean import _Sources, plan_clean
 from audit.dedup import DedupConfig, find_duplicates
 from audit.dedup.engine import LocalEngine
@@ -122,9 +123,7 @@ def test_clean_plan_is_the_same_from_arrow_or_python_cluster_columns(planted) ->
     as_python = result.clusters.copy()
     for name in ("members", "to_representative", "similarities"):
         as_python[name] = pd.Series(result.clusters[name].tolist(), dtype=object)
-    findings = pd.DataFrame(
-        columns=["record_id", "check", "severity", "field", "message", "evidence", "repair"]
-    )
+    findings = FindingTable.empty()
     arrow_plan, _ = plan_clean(frame, result, findings)
     python_plan, _ = plan_clean(frame, replace(result, clusters=as_python), findings)
     assert list(arrow_plan.clean_rows()) == list(python_plan.clean_rows())

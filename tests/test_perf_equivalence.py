@@ -108,15 +108,15 @@ def test_findings_frame_equals_as_dict_rows(corpus: faults.FaultCorpus) -> None:
 
 
 def test_row_dicts_equal_to_dict(corpus: faults.FaultCorpus) -> None:
-    findings = run_checks(corpus.records)
+    findings = run_checks(corpus.records).frame()
     for frame in (corpus.records, findings, findings.iloc[:0]):
         assert list(row_dicts(frame)) == frame.to_dict("records")
 
 
 def test_checks_on_two_workers_equal_one(corpus: faults.FaultCorpus) -> None:
     context = CheckContext(clusters=corpus.clusters)
-    one = run_checks(corpus.records, context=context, workers=1)
-    two = run_checks(corpus.records, context=context, workers=2)
+    one = run_checks(corpus.records, context=context, workers=1).frame()
+    two = run_checks(corpus.records, context=context, workers=2).frame()
     pd.testing.assert_frame_equal(one, two)
     assert set(one["check"]) == set(CHECKS)
 

@@ -18,6 +18,7 @@ import pytest
 
 import audit
 from audit.checks.base import FINDING_COLUMNS
+from audit.checks.table import FindingTable
 from audit.report.diffs import Segment, changed_chars, word_diff
 from audit.report.html import render_html
 from audit.report.summary import summarise
@@ -179,20 +180,21 @@ def _synthetic_run(n: int, sources: int = 300) -> SimpleNamespace:
         ],
         columns=[*FINDING_COLUMNS, "applied"],
     )
+    found = FindingTable.from_frame(findings)
     report = summarise(
         records=records,
         quarantine=pd.DataFrame(),
         clusters=clusters,
         clean=records.iloc[: n - len(removed)],
         removed=removed,
-        findings=findings,
+        findings=found,
         files=[{"source": f"s{i:03d}.jsonl", "bytes": 1, "sha256": "0" * 64} for i in range(sources)],
         skipped=[],
         parameters=audit.AuditConfig().as_dict(),
         timings={"ingest": 1.0},
     )
     return SimpleNamespace(
-        records=records, findings=findings, clusters=clusters, removed=removed, report=report
+        records=records, found=found, clusters=clusters, removed=removed, report=report
     )
 
 

@@ -9,24 +9,25 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
 
-from audit.checks.base import Check, CheckContext, Finding, FindingRow, finding_rows, findings_frame
+from audit.checks.base import Check, CheckContext, Finding
+from audit.checks.batches import BATCH_RECORDS, run_batched
 from audit.checks.boilerplate import BoilerplateCheck
 from audit.checks.conflicting_copies import ConflictingCopiesCheck
 from audit.checks.empty_or_short import EmptyOrShortCheck
 from audit.checks.encoding import EncodingCheck
 from audit.checks.malformed_url import MalformedUrlCheck
 from audit.checks.markup_residue import MarkupResidueCheck
+from audit.checks.table import FindingTable
 from audit.checks.truncation import TruncationCheck
-from audit.parallel import cores, forked_map, idle_cores, paused_gc
+from audit.parallel import cores, idle_cores
 
-__all__ = ["CHECKS", "Check", "CheckContext", "Finding", "run_checks"]
+__all__ = ["CHECKS", "Check", "CheckContext", "Finding", "FindingTable", "run_checks"]
 
 CHECKS: dict[str, type[Check]] = {
     cls.name: cls
@@ -60,17 +61,6 @@ def make_check(name: str, options: Mapping[str, Any]) -> Check:
 #: machine a second process only competes with the other jobs (measured at 100k records, load
 #: 8-9 on 2 cores: 1 process 23.8 s wall / 12.5 s CPU, 2 processes 37.9 s / 15.6 s).
 PARALLEL_MIN_RECORDS = 20_000
-#: The order the checks are taken in by the processes: truncation first, taken by this process
-#: (it has the most findings, so the most to pickle back), then the slowest first, so the last
-#: one to start is a quick one (measured on 100k records).
-_TAKEN_FIRST = ("truncation", "malformed_url", "conflicting_copies", "markup_residue", "boilerplate")
-
-
-def _run_one(
-    shared: tuple[pd.DataFrame, CheckContext, Mapping[str, Mapping[str, Any]]], name: str
-) -> list[FindingRow]:
-    records, context, options = shared
-    return finding_rows(make_check(name, options.get(name, {})).run(records, context))
 
 
 def run_checks(
@@ -79,33 +69,24 @@ def run_checks(
     context: CheckContext | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int | None = None,
-) -> pd.DataFrame:
-    """Run the named checks (default: all) and return their findings as a DataFrame.
+    batch: int = BATCH_RECORDS,
+) -> FindingTable:
+    """Run the named checks (default: all) and return their findings (see :mod:`audit.checks.table`;
+    ``.frame()`` is the DataFrame with evidence and repair dicts).
 
-    ``options[name]`` are keyword arguments for that check's class (its thresholds).
-    ``workers``: processes to run the checks on (None: every core from
-    :data:`PARALLEL_MIN_RECORDS` records up when a core is idle, else one). The findings are
-    the same, in the same order, whatever the number.
+    ``options[name]`` are keyword arguments for that check's class (its thresholds). The checks
+    run over batches of ``batch`` records (:mod:`audit.checks.batches`) on ``workers``
+    processes (None: every core from :data:`PARALLEL_MIN_RECORDS` records up when a core is
+    idle, else one). The findings are the same, in the same order, whatever the two numbers.
     """
     selected = list(names) if names is not None else list(CHECKS)
     unknown = [n for n in selected if n not in CHECKS]
     if unknown:
         raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}")
-    # A context of this run's own: the column lists it holds are dropped when the run ends.
-    context = dataclasses.replace(context) if context is not None else CheckContext()
     options = options or {}
-    for name in selected:
-        make_check(name, options.get(name, {}))  # a bad option fails here, not inside a worker
+    # Each check built here: a bad option fails before any work.
+    checks = {name: make_check(name, options.get(name, {})) for name in dict.fromkeys(selected)}
     if workers is None:
         workers = cores() if len(records) >= PARALLEL_MIN_RECORDS and idle_cores() >= 1 else 1
-    rank = {name: n for n, name in enumerate(_TAKEN_FIRST)}
-    order = sorted(set(selected), key=lambda name: rank.get(name, len(rank)))
-    if workers > 1:
-        # Made before the fork, so each process reads them instead of decoding the text again.
-        for name in ("id", "title", "text"):
-            if name in records:
-                context.column(records, name)
-    with paused_gc():  # the findings are many small containers that all stay alive
-        found = forked_map(_run_one, (records, context, options), order, workers)
-        results = dict(zip(order, found, strict=True))
-        return findings_frame([], [row for name in selected for row in results[name]])
+    clusters = context.clusters if context is not None else None
+    return run_batched(records, checks, selected, clusters, workers, batch)

@@ -96,6 +96,10 @@ class CheckContext:
     records' columns as Python lists, made once for all the checks that run with this context."""
 
     clusters: pd.DataFrame | None = None
+    #: What checks run over one batch of a corpus need of the whole corpus, by name (gathered
+    #: first by :func:`audit.checks.run_checks`): ``"truncation"`` (its vocabulary's answers and
+    #: length limits), ``"titled_sources"`` (empty_or_short). Empty: the records are the corpus.
+    corpus: dict[str, Any] = dataclasses.field(default_factory=dict)
     _columns: dict[str, tuple[pd.DataFrame, list[Any]]] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -109,7 +113,8 @@ class CheckContext:
         return held[1]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"clusters": self.clusters, "_columns": {}}  # the lists are remade, never sent
+        # The column lists are remade, never sent.
+        return {"clusters": self.clusters, "corpus": self.corpus, "_columns": {}}
 
 
 def column(records: pd.DataFrame, name: str, context: CheckContext | None) -> list[Any]:

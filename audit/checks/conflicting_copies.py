@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import xxhash
 
 from audit.checks.base import Check, CheckContext, Finding, column
 from audit.dedup.shingles import hash_batch
@@ -43,6 +44,30 @@ def _url_key(url: str) -> str:
 
 #: Groups compared per batch of shingle hashing (bounds the hashing's working memory).
 _GROUP_CHUNK = 2_000
+#: Texts shingled and hashed at a time.
+_HASH_TEXTS = 1_000
+
+
+def _key_hash(key: str) -> int:
+    """A key's xxh64, odd (never 0: 0 is no key)."""
+    return xxhash.xxh64_intdigest(key.encode("utf-8", "surrogatepass")) | 1 if key else 0
+
+
+def shared_key_rows(keys: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The rows (ascending) sharing a title or url key with a row of another version group.
+
+    ``keys``: :meth:`ConflictingCopiesCheck.key_hashes` of every record; ``groups``: each
+    record's version group (its cluster, or a number of its own). The check run on these rows
+    alone finds what it finds on every row: a key group of one version is never reported.
+    """
+    wanted = np.zeros(len(keys), bool)
+    for kind in range(keys.shape[1]):
+        frame = pd.DataFrame({"key": keys[:, kind], "group": groups})
+        frame = frame[frame["key"] != 0]
+        counts = frame.groupby("key")["group"].nunique()
+        shared = counts.index[counts.to_numpy() >= 2]
+        wanted[frame.index[frame["key"].isin(shared)].to_numpy()] = True
+    return np.flatnonzero(wanted)
 
 
 def _each_distinct(function: Callable[[str], str], values: list[str]) -> list[str]:
@@ -107,6 +132,16 @@ class ConflictingCopiesCheck(Check):
         self._shingles = {}
         return findings
 
+    def key_hashes(self, titles: list[str], urls: list[str]) -> np.ndarray:
+        """The hash of each record's title key and url key (0: none), an (n, 2) uint64 array
+        (for :func:`shared_key_rows`: computed per batch or partition, no text kept)."""
+
+        def hashes(values: list[str], key: Callable[[str], str]) -> np.ndarray:
+            done = {value: _key_hash(key(value)) for value in dict.fromkeys(values)}
+            return np.fromiter((done[v] for v in values), np.uint64, len(values))
+
+        return np.stack((hashes(titles, self._title_key), hashes(urls, _url_key)), 1).reshape(-1, 2)
+
     def _title_key(self, title: str) -> str:
         """The normalised title, or "" for one of fewer than ``min_title_words`` words."""
         key = normalise_text(title)
@@ -132,8 +167,13 @@ class ConflictingCopiesCheck(Check):
                 if len(members) - texts[text] - clusters[cluster] + both[text, cluster] > 0
             ]
         wanted = list(dict.fromkeys(wanted))
-        sets = hash_batch([text_of[record_id] for record_id in wanted]).as_sets()
-        self._shingles = {record_id: sets.of(n) for n, record_id in enumerate(wanted)}
+        self._shingles = {}
+        # Hashed a slice of texts at a time: hash_batch's working arrays take ~20 bytes per byte
+        # of text (a chunk of large groups held 350 MB of them at 100k records).
+        for start in range(0, len(wanted), _HASH_TEXTS):
+            part = wanted[start : start + _HASH_TEXTS]
+            sets = hash_batch([text_of[record_id] for record_id in part]).as_sets()
+            self._shingles.update((record_id, sets.of(n)) for n, record_id in enumerate(part))
 
     def _group_findings(
         self, kind: str, value: str, members: list[str], text_of: dict[str, str]

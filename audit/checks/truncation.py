@@ -26,14 +26,17 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
+import numpy as np
 import pandas as pd
+import xxhash
 
 from audit.checks.base import Check, CheckContext, Finding, column, for_record
 from audit.checks.prefilter import offsets
+from audit.frames import column_values
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
 
@@ -261,6 +264,65 @@ def _ends_with_url_plain(text: str) -> bool:
     return last is not None and last.end() == len(tail)
 
 
+class ValueChunks:
+    """The values of some string columns of a records frame (one column after the other), read
+    a chunk at a time: the corpus the :class:`Vocabulary` of a run over batches reads."""
+
+    def __init__(self, columns: Sequence[pd.Series]) -> None:
+        self.columns = columns
+
+    def chunks(self, size: int) -> Iterator[list[str]]:
+        for values in self.columns:
+            for start in range(0, len(values), size):
+                yield column_values(values.iloc[start : start + size])
+
+
+class KnownFragments:
+    """The corpus vocabulary's answers worked out beforehand (for a run over one batch of the
+    corpus): what :meth:`Vocabulary.fragments` gives for each word asked."""
+
+    def __init__(self, longer_of: Mapping[str, str | None]) -> None:
+        self.longer_of = longer_of
+
+    def fragments(self, words: Iterable[str]) -> dict[str, str | None]:
+        return {word: self.longer_of.get(word) for word in words}
+
+
+def _xxh3_128(value: str) -> int:
+    return xxhash.xxh3_128_intdigest(value.encode("utf-8", "surrogatepass"))
+
+
+def distinct_lengths(values: Iterable[str], digest: Callable[[str], int] = _xxh3_128) -> np.ndarray:
+    """(length, 128-bit digest) of each distinct stripped non-blank value, as a (n, 3) uint64 array:
+    merged over batches of a corpus (``np.unique`` of the rows), the number of distinct values of
+    each length that :meth:`TruncationCheck.length_limit` counts, without the texts.
+
+    ``digest``: xxh3-128 of the UTF-8 bytes (the same in every process); Python's ``hash`` is
+    free (cached in each string, made by the set here) and the same in forked processes only.
+    """
+    distinct = {s for v in values if (s := v.rstrip())}
+    lengths = np.fromiter(map(len, distinct), np.uint64, len(distinct))
+    digests = [digest(value) & 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF for value in distinct]
+    found = np.empty((len(distinct), 3), np.uint64)
+    found[:, 0] = lengths
+    found[:, 1] = np.fromiter((d >> 64 for d in digests), np.uint64, len(digests))
+    found[:, 2] = np.fromiter((d & 0xFFFFFFFFFFFFFFFF for d in digests), np.uint64, len(digests))
+    return found
+
+
+def last_words(values: Iterable[str]) -> set[str]:
+    """Every word a value may end in that the mid-word test asks the vocabulary about (a superset)."""
+    words = set()
+    for value in set(values):
+        stripped = value.rstrip()
+        # last_letters finds none unless the last character is a letter (alphanumeric: a superset)
+        if stripped and stripped[-1].isalnum():
+            word = last_letters(stripped[-200:])  # what TruncationCheck._ending asks about
+            if word:
+                words.add(word)
+    return words
+
+
 class Vocabulary:
     """Words of the corpus, to tell a word cut in half from a real last word.
 
@@ -270,17 +332,28 @@ class Vocabulary:
     found nowhere (a fragment, a rare word) makes the whole corpus be read.
     """
 
-    def __init__(self, values: Iterable[str]) -> None:
+    def __init__(self, values: Iterable[str] | ValueChunks) -> None:
         self._values = values
         self._found: set[str] = set()
         self._pending: Iterator[list[str]] | None = None
         self._complete = False
 
-    def _chunks(self) -> Iterator[list[str]]:
-        """The words of each next chunk of distinct values (a set of words: each value once)."""
+    def _value_chunks(self) -> Iterator[list[str]]:
+        """The values a chunk at a time: of a list, its distinct values; of :class:`ValueChunks`,
+        each chunk's distinct values (read from the records a chunk at a time, never listed whole:
+        a value repeated in two chunks is only read twice, the answers are the same)."""
+        if isinstance(self._values, ValueChunks):
+            for chunk in self._values.chunks(_VOCABULARY_CHUNK):
+                yield list(dict.fromkeys(chunk))
+            return
         distinct = self._distinct
         for start in range(0, len(distinct), _VOCABULARY_CHUNK):
-            chunk, ascii_values, words = distinct[start : start + _VOCABULARY_CHUNK], [], []
+            yield distinct[start : start + _VOCABULARY_CHUNK]
+
+    def _chunks(self) -> Iterator[list[str]]:
+        """The words of each next chunk of distinct values (a set of words: each value once)."""
+        for chunk in self._value_chunks():
+            ascii_values, words = [], []
             for value in chunk:
                 if value.isascii():
                     ascii_values.append(value)
@@ -362,21 +435,23 @@ class Vocabulary:
         """For each of ``prefixes`` (lower case), the corpus words (each value's last left out)
         that begin with it; None when the search would take longer than collecting every word."""
         found: dict[str, set[str]] = {prefix: set() for prefix in prefixes}
-        distinct = self._distinct
-        plain = [v for v in distinct if v.isascii() and "\x00" not in v]
-        others = [v for v in distinct if not (v.isascii() and "\x00" not in v)]
-        for value in others:
-            lowered = value.lower()
-            if any(prefix in lowered for prefix in prefixes):
-                for word in _WORD.findall(lowered)[:-1]:
-                    for prefix in prefixes:
-                        if word.startswith(prefix):
-                            found[prefix].add(word)
         ascii_prefixes = [(prefix, prefix.encode("ascii")) for prefix in prefixes if prefix.isascii()]
         budget = _TARGETED_STEPS_MAX
-        for start in range(0, len(plain), _VOCABULARY_CHUNK):
+        for chunk in self._value_chunks():
+            plain = [v for v in chunk if v.isascii() and "\x00" not in v]
+            for value in chunk:
+                if value.isascii() and "\x00" not in value:
+                    continue
+                lowered = value.lower()
+                if any(prefix in lowered for prefix in prefixes):
+                    for word in _WORD.findall(lowered)[:-1]:
+                        for prefix in prefixes:
+                            if word.startswith(prefix):
+                                found[prefix].add(word)
+            if not plain:
+                continue
             # As in ascii_words_but_last: letters lower-cased, everything else a space, NUL between values.
-            data = "\x00".join([*plain[start : start + _VOCABULARY_CHUNK], ""]).encode("ascii")
+            data = "\x00".join([*plain, ""]).encode("ascii")
             data = data.translate(_ASCII_LETTERS)
             for prefix, needle in ascii_prefixes:
                 at = data.find(needle)
@@ -403,6 +478,12 @@ class Vocabulary:
         if at < len(self._sorted) and self._sorted[at].startswith(word):
             return self._sorted[at]
         return None
+
+
+class Fragments(Protocol):
+    """What the mid-word test asks of the corpus: :class:`Vocabulary` or :class:`KnownFragments`."""
+
+    def fragments(self, words: Iterable[str]) -> dict[str, str | None]: ...
 
 
 class _MidWord(NamedTuple):
@@ -482,7 +563,9 @@ class TruncationCheck(Check):
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
         ids, titles, texts = (column(records, name, context) for name in ("id", "title", "text"))
-        vocabulary, limits = self.corpus_values(titles, texts)
+        # Over a batch of the corpus, what it needs of the whole corpus is given (run_checks).
+        given = context.corpus.get(NAME)
+        vocabulary, limits = given if given is not None else self.corpus_values(titles, texts)
         # Two passes: the values that end in letters are collected first, so the vocabulary is
         # asked about all their last words at once (most need only a small part of the corpus).
         slots: list[list[Finding] | _MidWord] = []
@@ -515,7 +598,7 @@ class TruncationCheck(Check):
 
     def corpus_values(
         self, titles: list[str], texts: list[str]
-    ) -> tuple[Vocabulary | None, dict[str, dict[str, float] | None]]:
+    ) -> tuple[Fragments | None, dict[str, dict[str, float] | None]]:
         """What :meth:`run` needs of the whole corpus: its vocabulary and each field's length
         limit. A run over one partition of a corpus is given the whole corpus' (audit.engines)."""
         vocabulary = Vocabulary(titles + texts) if self.mid_word else None

@@ -24,13 +24,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xxhash
 
 from audit.checks import CheckContext, make_check
 from audit.checks.base import FindingRow, finding_rows
-from audit.checks.conflicting_copies import ConflictingCopiesCheck, _url_key
-from audit.checks.truncation import Vocabulary, last_letters
-from audit.normalise import normalise_text
+from audit.checks.conflicting_copies import ConflictingCopiesCheck, shared_key_rows
+from audit.checks.truncation import Vocabulary, distinct_lengths, last_words
 
 try:
     import dask
@@ -56,25 +54,10 @@ _MEMBER_META = pd.DataFrame(
 _CONFIG = {"dataframe.convert-string": False}
 
 
-def _distinct_lengths(values: list[str]) -> np.ndarray:
-    """(length, 128-bit hash) of each distinct stripped non-blank value, as a (n, 3) uint64 array."""
-    distinct = {v.rstrip() for v in values if v.strip()}
-    found = np.empty((len(distinct), 3), np.uint64)
-    for n, value in enumerate(distinct):
-        digest = xxhash.xxh3_128_intdigest(value.encode("utf-8", "surrogatepass"))
-        found[n] = (len(value), digest >> 64, digest & 0xFFFFFFFFFFFFFFFF)
-    return found
-
-
 def _census(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """A partition's distinct title and text lengths, and every last word a value may end in."""
     titles, texts = frame["title"].tolist(), frame["text"].tolist()
-    words = set()
-    for value in {*titles, *texts}:
-        word = last_letters(value.rstrip()[-200:])  # what TruncationCheck._ending asks about
-        if word:
-            words.add(word)
-    return _distinct_lengths(titles), _distinct_lengths(texts), words
+    return distinct_lengths(titles), distinct_lengths(texts), last_words([*titles, *texts])
 
 
 def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, list[str | None]]:
@@ -149,21 +132,11 @@ def _proven(frame: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
     )
 
 
-def _key_hashes(frame: pd.DataFrame, min_title_words: int) -> np.ndarray:
-    """xxh64 of each record's title key and url key (0: no key), as conflicting_copies makes them."""
-
-    def hashes(values: list[str], key: Any) -> np.ndarray:
-        done: dict[str, int] = {}
-        for value in dict.fromkeys(values):
-            made = key(value)
-            done[value] = xxhash.xxh64_intdigest(made.encode("utf-8", "surrogatepass")) | 1 if made else 0
-        return np.fromiter((done[v] for v in values), np.uint64, len(values))
-
-    def title_key(title: str) -> str:
-        key = normalise_text(title)
-        return key if len(key.split()) >= min_title_words else ""
-
-    return np.stack((hashes(frame["title"].tolist(), title_key), hashes(frame["url"].tolist(), _url_key)), 1)
+def _key_hashes(frame: pd.DataFrame, options: Mapping[str, Any]) -> np.ndarray:
+    """:meth:`ConflictingCopiesCheck.key_hashes` of a partition."""
+    check = make_check("conflicting_copies", options)
+    assert isinstance(check, ConflictingCopiesCheck)
+    return check.key_hashes(frame["title"].tolist(), frame["url"].tolist())
 
 
 def _rows_of(frame: pd.DataFrame, local: np.ndarray) -> pd.DataFrame:
@@ -272,10 +245,8 @@ class CorpusChecks:
         check = make_check("conflicting_copies", options)
         assert isinstance(check, ConflictingCopiesCheck)
         client = self.client
-        futures = [
-            client.submit(_key_hashes, frame, check.min_title_words, pure=False)
-            for frame in self.shards.frames
-        ]
+        frames = self.shards.frames
+        futures = [client.submit(_key_hashes, frame, dict(options), pure=False) for frame in frames]
         keys = (
             np.concatenate([future.result() for future in futures])
             if futures
@@ -283,14 +254,7 @@ class CorpusChecks:
         )
         # A record's version group: its cluster, or itself (as the check's cluster_of).
         own = np.where(self.cluster_of >= 0, self.cluster_of, -1 - np.arange(len(keys)))
-        wanted = np.zeros(len(keys), bool)
-        for column in range(2):
-            frame = pd.DataFrame({"key": keys[:, column], "group": own})
-            frame = frame[frame["key"] != 0]
-            groups = frame.groupby("key")["group"].nunique()
-            shared = groups.index[groups.to_numpy() >= 2]
-            wanted[frame.index[frame["key"].isin(shared)].to_numpy()] = True
-        rows = np.flatnonzero(wanted)
+        rows = shared_key_rows(keys, own)
         pieces = [
             client.submit(_rows_of, frame, local, pure=False)
             for frame, local in zip(self.shards.frames, self._per_part(rows), strict=True)

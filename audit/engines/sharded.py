@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from audit.checks import CHECKS
-from audit.checks.base import FindingRow, findings_frame
+from audit.checks.base import FindingRow
+from audit.checks.table import FindingTable
 from audit.clean import CleanCorpus, plan_clean
 from audit.engines.corpus_checks import CorpusChecks
 from audit.engines.dask import DaskEngine, dask_engine
@@ -80,20 +81,20 @@ class ShardedResult(AuditResult):
         compact = self.records
         removed = self.removed_summary()
         blank = compact.assign(text="")
-        wanted = {row.record_id for row in views.finding_rows(self.findings, compact)}
+        wanted = {row.record_id for row in views.finding_rows(self.found, compact)}
         for view in views.explorer(self.clusters, blank, removed):
             wanted |= {view.kept.id, *(copy.id for copy in view.copies)}
         rows = np.flatnonzero(compact["id"].isin(list(wanted)).to_numpy())
         texts = np.full(len(compact), "", object)
         texts[rows] = fetch(self.shards, rows, "text")
-        return _ReportView(self.report, compact.assign(text=texts), self.findings, self.clusters, removed)
+        return _ReportView(self.report, compact.assign(text=texts), self.found, self.clusters, removed)
 
 
 @dataclass
 class _ReportView:
     report: dict[str, Any]
     records: pd.DataFrame
-    findings: pd.DataFrame
+    found: FindingTable
     clusters: pd.DataFrame
     removed: pd.DataFrame
 
@@ -156,7 +157,7 @@ class ShardChecks(Step):
             found["truncation"] = corpus.truncation(options.get("truncation", {}))
         if "conflicting_copies" in selected:
             found["conflicting_copies"] = corpus.conflicting_copies(options.get("conflicting_copies", {}))
-        state.findings = findings_frame([], [row for name in selected for row in found[name]])
+        state.found = FindingTable.of([row for name in selected for row in found[name]])
 
 
 class ShardClean(Step):
@@ -166,16 +167,11 @@ class ShardClean(Step):
 
     def run(self, state: AuditResult) -> None:
         assert isinstance(state, ShardedResult) and state.dedup is not None and state.shards is not None
-        compact, dedup, findings = state.records, state.dedup, state.findings
+        compact, dedup, findings = state.records, state.dedup, state.found
         # The records plan_clean reads the text of: repaired kept ones, and representatives
         # (a field they lack is filled from a copy).
-        repaired = [
-            record_id
-            for record_id, repair in zip(
-                findings["record_id"].tolist(), findings["repair"].tolist(), strict=True
-            )
-            if isinstance(repair, dict) and record_id not in dedup.duplicate_of
-        ]
+        _, repaired_ids, _, _ = findings.repairs()
+        repaired = [record_id for record_id in repaired_ids if record_id not in dedup.duplicate_of]
         reps = dedup.clusters["representative"].tolist() if len(dedup.clusters) else []
         lacking = (compact["title"] == "") | (compact["url"] == "")
         wanted = compact["id"].isin(repaired) | (compact["id"].isin(reps) & lacking)
@@ -183,7 +179,7 @@ class ShardClean(Step):
         texts = np.full(len(compact), "", object)
         texts[rows] = fetch(state.shards, rows, "text")
         plan_records = compact[["id", "source", "line", "title", "url"]].assign(text=texts)
-        corpus, state.findings = plan_clean(plan_records, dedup, findings)
+        corpus, state.found = plan_clean(plan_records, dedup, findings)
         state.corpus = corpus
 
 

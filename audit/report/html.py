@@ -45,7 +45,7 @@ def _sha256_source(script: str) -> str:
 def context(result: Any) -> dict[str, Any]:
     """Everything the template shows, from an :class:`audit.pipeline.AuditResult`."""
     report = result.report
-    records, findings, clusters = result.records, result.findings, result.clusters
+    records, findings, clusters = result.records, result.found, result.clusters
     sources = views.SourceLookup(records)
     length_chart, limit = views.length_chart(records, findings)
     overlap_chart, overlap_sources = views.source_overlap_chart(clusters, sources)

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit.frames import Column, Patched
+from audit.frames import Column, JsonText, Patched
 
 #: The encoder every line was written with (values of no Arrow-encodable column are encoded as it
 #: does, by :func:`encode_value`).
@@ -225,7 +225,9 @@ def fragments(values: pa.Array | pa.ChunkedArray, top: bool = True) -> pa.Array:
 
 def column_text(column: Column) -> pa.Array:
     """The JSON text of each value of ``column``: Arrow values by :func:`fragments`, Python values by
-    :data:`REFERENCE`."""
+    :data:`REFERENCE`; :class:`~audit.frames.JsonText` as it is."""
+    if isinstance(column, JsonText):
+        return column.text.cast(_STRING)
     if isinstance(column, Patched):
         text = column_text(column.base)
         if not len(column.rows):

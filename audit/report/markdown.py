@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from audit.checks.table import FindingTable
+
 
 #: GitHub refuses comments over 65,536 characters; stay well under.
 MAX_CHARS = 60_000
@@ -64,7 +68,7 @@ def _expectations_section(expectations: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def render_markdown(report: dict[str, Any], findings: pd.DataFrame, clusters: pd.DataFrame) -> str:
+def render_markdown(report: dict[str, Any], findings: FindingTable, clusters: pd.DataFrame) -> str:
     counts, dup = report["counts"], report["duplicates"]
     lines = [
         "# scrape-audit report",
@@ -88,17 +92,14 @@ def render_markdown(report: dict[str, Any], findings: pd.DataFrame, clusters: pd
     lines += ["", f"Repairs applied in the cleaned corpus: {report['repairs_applied']}.", ""]
 
     if len(findings):
-        order = {"error": 0, "warning": 1, "info": 2}
-        top = findings.assign(_rank=findings["severity"].map(order)).sort_values(
-            ["_rank", "check", "record_id"], kind="stable"
-        )
+        top = findings.frame(findings.ranked()[:TOP_FINDINGS])  # only the rows shown are decoded
         lines += [
-            f"## Top findings (first {min(TOP_FINDINGS, len(top))} of {len(top)})",
+            f"## Top findings (first {len(top)} of {len(findings)})",
             "",
             "| severity | check | record | field | message | evidence | repair |",
             "|---|---|---|---|---|---|---|",
         ]
-        for row in top.head(TOP_FINDINGS).itertuples():
+        for row in top.itertuples():
             evidence = row.evidence.get("match", "") if isinstance(row.evidence, dict) else ""
             repair = row.repair["description"] if isinstance(row.repair, dict) else ""
             lines.append(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sized
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from audit._version import __version__
 from audit.checks.base import SEVERITIES
+
+if TYPE_CHECKING:
+    from audit.checks.table import FindingTable
 
 
 def summarise(
@@ -18,7 +21,7 @@ def summarise(
     clusters: pd.DataFrame,
     clean: Sized,
     removed: pd.DataFrame,
-    findings: pd.DataFrame,
+    findings: FindingTable,
     files: list[dict[str, Any]],
     skipped: list[dict[str, str]],
     parameters: dict[str, Any],
@@ -29,17 +32,14 @@ def summarise(
     ``clean`` is only counted (the cleaned corpus or anything of its length); of ``removed``
     only ``reason`` is read.
     """
-    by_check = findings.groupby("check").size().to_dict() if len(findings) else {}
-    by_severity = (
-        {s: int((findings["severity"] == s).sum()) for s in SEVERITIES}
-        if len(findings)
-        else dict.fromkeys(SEVERITIES, 0)
-    )
+    by_check: dict[str, int] = {}
+    by_severity = dict.fromkeys(SEVERITIES, 0)
     by_check_severity: dict[str, dict[str, int]] = {}
-    for (check, severity), count in (
-        findings.groupby(["check", "severity"]).size().items() if len(findings) else []
-    ):
-        by_check_severity.setdefault(check, {})[severity] = int(count)
+    for (check, severity), count in findings.counts().items():  # in order of (check, severity)
+        by_check_severity.setdefault(check, {})[severity] = count
+        by_check[check] = by_check.get(check, 0) + count
+        if severity in by_severity:
+            by_severity[severity] += count
     input_count = len(records) + len(quarantine)
     removed_reasons = removed["reason"].value_counts().to_dict() if len(removed) else {}
     return {
@@ -65,6 +65,6 @@ def summarise(
         "findings_by_check": {k: int(v) for k, v in sorted(by_check.items())},
         "findings_by_severity": by_severity,
         "findings_by_check_severity": by_check_severity,
-        "repairs_applied": int(findings["applied"].sum()) if "applied" in findings and len(findings) else 0,
+        "repairs_applied": findings.applied_count(),
         "timings_seconds": {k: round(v, 4) for k, v in timings.items()},
     }

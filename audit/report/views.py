@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,11 @@ from audit.frames import arrow_chunks, arrow_strings, column_values, take_values
 from audit.report.charts import SEVERITY_COLOURS, Column, column_chart, heat_map, stacked_bars
 from audit.report.diffs import Segment, changed_chars, word_diff
 
+if TYPE_CHECKING:
+    from audit.checks.table import FindingTable
+
 MAX_FINDING_ROWS = 2_000
+#: Findings read at a time where every one is counted.
 MAX_CLUSTERS = 100
 MAX_SOURCES = 25
 MAX_EXPLORER_CHARS = 4_000
@@ -198,10 +202,13 @@ def suites_view(expectations: dict[str, Any] | None) -> list[SuiteView]:
 # ---------------------------------------------------------------- charts
 
 
-def length_limit(findings: pd.DataFrame) -> int | None:
+def length_limit(findings: FindingTable) -> int | None:
     """The scraper's character limit, when a check reported one in its evidence."""
-    evidence = findings["evidence"].tolist() if "evidence" in findings else []
-    # "limit" in e first: a million findings, a few with a limit
+    if not len(findings):
+        return None
+    # Only the evidence whose JSON text holds the key is decoded: a million findings, a few with a limit.
+    holds = pc.match_substring(findings.table["evidence"], '"limit": ').to_numpy(zero_copy_only=False)
+    evidence = findings.values("evidence", np.flatnonzero(holds))
     limits = [
         e["limit"] for e in evidence if isinstance(e, dict) and "limit" in e and isinstance(e["limit"], int)
     ]
@@ -227,7 +234,7 @@ def _nice_width(span: int, bins: int) -> int:
     return int(next(s * power for s in (1, 2, 2.5, 5, 10) if s * power >= raw))
 
 
-def length_chart(records: pd.DataFrame, findings: pd.DataFrame) -> tuple[Markup, int | None]:
+def length_chart(records: pd.DataFrame, findings: FindingTable) -> tuple[Markup, int | None]:
     """Histogram of text lengths in characters, with the truncation limit marked if there is one."""
     # A run over partitions gives the lengths, not every text.
     length = records["text_length"] if "text_length" in records else records["text"].str.len()
@@ -367,17 +374,30 @@ def findings_by_check_chart(report: dict[str, Any]) -> Markup | None:
     return stacked_bars(checks, SEVERITIES, values, SEVERITY_COLOURS)
 
 
-def findings_by_source_chart(findings: pd.DataFrame, lookup: SourceLookup) -> tuple[Markup | None, int]:
+def findings_by_source_chart(findings: FindingTable, lookup: SourceLookup) -> tuple[Markup | None, int]:
     if not len(findings):
         return None, 0
-    ids = arrow_strings(findings["record_id"])
-    sources = lookup.of(ids.combine_chunks() if ids is not None else findings["record_id"].tolist())
-    found_checks = findings["check"].tolist()
-    per_pair = Counter(zip(sources, found_checks, strict=True))
-    names = sorted(_top(Counter(sources), MAX_SOURCES))
-    checks = sorted(set(found_checks))
+    # Counted as numbers: each finding's source code (-1: no record) and check code.
+    source_codes = lookup.codes_of(findings.table["record_id"].combine_chunks())
+    check_names = findings.strings("check").combine_chunks().dictionary_encode()
+    check_codes = np.asarray(check_names.indices.to_numpy(zero_copy_only=False), np.int64)
+    source_names = [*lookup.names, "?"]  # code -1: the last
+    width = len(check_names.dictionary)
+    pair_counts = np.bincount((source_codes % len(source_names)) * width + check_codes)
+    per_pair: Counter[tuple[str, str]] = Counter(
+        {
+            (source_names[pair // width], check_names.dictionary[pair % width].as_py()): int(count)
+            for pair, count in enumerate(pair_counts.tolist())
+            if count
+        }
+    )
+    per_source: Counter[str] = Counter()
+    for (source, _), count in per_pair.items():
+        per_source[source] += count
+    names = sorted(_top(per_source, MAX_SOURCES))
+    checks = sorted({check for _, check in per_pair})
     cells = [[per_pair.get((s, c), 0) for c in checks] for s in names]
-    return heat_map(names, checks, cells, unit="findings"), len(set(sources))
+    return heat_map(names, checks, cells, unit="findings"), len(per_source)
 
 
 # ---------------------------------------------------------------- near-duplicate explorer
@@ -560,20 +580,31 @@ def _repair_text(repair: Any) -> str:
     return f"{repair.get('description', '')}: {repair.get('old', '')!r} → {repair.get('new', '')!r}"
 
 
-def finding_rows(findings: pd.DataFrame, records: pd.DataFrame) -> list[FindingRow]:
+def shown_findings(findings: FindingTable) -> np.ndarray:
+    """The rows of the findings table, in order: errors first, then by check and record id;
+    past :data:`MAX_FINDING_ROWS`, the first of each (severity, check) group in an even share,
+    filled up with the first of the others."""
+    ordered = findings.ranked()
+    if len(ordered) <= MAX_FINDING_ROWS:
+        return ordered
+    # Rows of one (severity, check) are side by side in this order: a group starts where it changes.
+    severity, check = findings.codes("severity")[ordered], findings.codes("check")[ordered]
+    group = severity.astype(np.int64) * (1 << 32) + check
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    share = max(1, MAX_FINDING_ROWS // len(starts))
+    within = np.arange(len(ordered)) - np.repeat(starts, np.diff(np.r_[starts, len(ordered)]))
+    keep = np.zeros(len(ordered), bool)
+    sampled = np.flatnonzero(within < share)[:MAX_FINDING_ROWS]
+    keep[sampled] = True
+    keep[np.flatnonzero(~keep)[: MAX_FINDING_ROWS - len(sampled)]] = True
+    return ordered[keep]
+
+
+def finding_rows(findings: FindingTable, records: pd.DataFrame) -> list[FindingRow]:
     """Errors first; past :data:`MAX_FINDING_ROWS`, an even share per check and severity."""
     if not len(findings):
         return []
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    ordered = findings.assign(_rank=findings["severity"].map(rank)).sort_values(
-        ["_rank", "check", "record_id"], kind="stable"
-    )
-    if len(ordered) > MAX_FINDING_ROWS:
-        groups = ordered.groupby(["_rank", "check"], sort=False)
-        share = max(1, MAX_FINDING_ROWS // groups.ngroups)
-        sampled = groups.head(share).head(MAX_FINDING_ROWS).index
-        filler = ordered.index[~ordered.index.isin(sampled)][: MAX_FINDING_ROWS - len(sampled)]
-        ordered = ordered[ordered.index.isin(sampled.union(filler))]
+    ordered = findings.frame(shown_findings(findings))  # only the rows shown are decoded
     # The cells shown are read for the findings' records only, not a row Series per finding.
     ids = _record_ids(records)
     shown_ids = pa.array(ordered["record_id"].tolist(), ids.type)

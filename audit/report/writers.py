@@ -154,7 +154,9 @@ def _write_output(shared: tuple[Any, Path], name: str) -> None:
     if name == "report.html":
         _write_text(path, render_html(result))
     elif name == "report.md":
-        _write_text(path, render_markdown(result.report, result.findings, result.clusters))
+        _write_text(path, render_markdown(result.report, result.found, result.clusters))
+    elif name == "findings.jsonl":
+        write_jsonl(result.found.batches(), path)  # the evidence's JSON text as it is
     elif name in ("clean.jsonl", "removed.jsonl"):
         # Streamed from the records when the result can (no DataFrame of the whole corpus).
         write_jsonl(_rows(result, name.removesuffix(".jsonl")), path)
