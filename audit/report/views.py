@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from audit.checks.table import FindingTable
 
 MAX_FINDING_ROWS = 2_000
-#: Findings read at a time where every one is counted.
 MAX_CLUSTERS = 100
 MAX_SOURCES = 25
 MAX_EXPLORER_CHARS = 4_000
