@@ -142,9 +142,9 @@ def test_clusters_of_records_from_elsewhere(tmp_path: Path) -> None:
         {"representative": ["old"], "members": [["old", "c"]], "to_representative": [[]]}
     )
     dedup = replace(result.dedup, clusters=pd.concat([result.dedup.clusters, elsewhere], ignore_index=True))
-    corpus, _ = plan_clean(result.records, dedup, result.findings)
+    corpus, _ = plan_clean(result.records, dedup, result.found)
     assert list(corpus.clean_rows()) == list(result.corpus.clean_rows())
     broken = result.dedup.clusters.copy()
     broken["members"] = [[*members, "zz", "gone"] for members in broken["members"].tolist()]
     with pytest.raises(KeyError, match="gone"):
-        plan_clean(result.records, replace(result.dedup, clusters=broken), result.findings)
+        plan_clean(result.records, replace(result.dedup, clusters=broken), result.found)
