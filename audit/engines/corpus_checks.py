@@ -10,7 +10,9 @@
   :meth:`TruncationCheck._proven_findings` runs on each cluster where it lands.
 - **conflicting_copies**: each partition gives a hash of every record's title and url keys;
   the rows sharing a key with a record of another cluster are the only ones the check can
-  report, and it runs here on those rows alone (their texts fetched from the workers).
+  report. Those rows (with their texts) are shuffled on ``(kind, key)`` so that a key's group
+  lands in one partition, where :meth:`ConflictingCopiesCheck.group_findings` reports it; only
+  the findings come back, put in the check's order (kind, then the group's first row).
 
 The findings are those of one run over every record, in the same order.
 """
@@ -166,8 +168,67 @@ def _key_hashes(frame: pd.DataFrame, min_title_words: int) -> np.ndarray:
     return np.stack((hashes(frame["title"].tolist(), title_key), hashes(frame["url"].tolist(), _url_key)), 1)
 
 
-def _rows_of(frame: pd.DataFrame, local: np.ndarray) -> pd.DataFrame:
-    return frame.take(local)[["id", "title", "text", "url"]]
+#: conflicting_copies' kinds of key, in the order the check reports them.
+_KINDS = ("same title", "same url")
+_KEYED_META = pd.DataFrame(
+    {
+        "kind": pd.Series(dtype=np.int8),
+        "key": pd.Series(dtype=np.uint64),
+        "row": pd.Series(dtype=np.int64),
+        "cluster": pd.Series(dtype=np.int64),
+        **{name: pd.Series(dtype=object) for name in ("id", "text", "title", "url")},
+    }
+)
+_CONFLICT_META = pd.DataFrame(
+    {
+        "kind": pd.Series(dtype=np.int8),
+        "first": pd.Series(dtype=np.int64),
+        "seq": pd.Series(dtype=np.int64),
+        "row": pd.Series(dtype=object),
+    }
+)
+
+
+def _keyed_rows(frame: pd.DataFrame, keyed: pd.DataFrame) -> pd.DataFrame:
+    """``keyed`` (kind, key, row, cluster, local) with the fields of each local row of this partition."""
+    local = keyed["local"].to_numpy(np.int64)
+    fields = {
+        name: pd.Series(frame[name].take(local).tolist(), dtype=object)
+        for name in ("id", "text", "title", "url")
+    }
+    return keyed.drop(columns="local").reset_index(drop=True).assign(**fields)
+
+
+def _conflicts(frame: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
+    """conflicting_copies' findings of the key groups that landed in this partition (all rows of
+    a key are here), each with its kind and its group's first row."""
+    check = make_check("conflicting_copies", options)
+    assert isinstance(check, ConflictingCopiesCheck)
+    kinds, firsts, seqs, rows = [], [], [], []
+    for code, kind in enumerate(_KINDS):
+        mine = frame[frame["kind"] == code].sort_values("row", kind="stable")
+        if len(mine) < 2:
+            continue
+        ids, texts, titles = (mine[name].tolist() for name in ("id", "text", "title"))
+        key = check._title_key if kind == "same title" else _url_key
+        values = [key(v) for v in (titles if kind == "same title" else mine["url"].tolist())]
+        clusters = mine["cluster"].to_numpy(np.int64)
+        cluster_of = {i: int(c) for i, c in zip(ids, clusters.tolist(), strict=True) if c >= 0}
+        at = mine["row"].to_numpy(np.int64)
+        for first, found in check.group_findings(kind, values, ids, texts, titles, cluster_of):
+            for n, row in enumerate(finding_rows(found)):
+                kinds.append(code)
+                firsts.append(int(at[first]))
+                seqs.append(n)
+                rows.append(row)
+    return pd.DataFrame(
+        {
+            "kind": np.asarray(kinds, np.int8),
+            "first": np.asarray(firsts, np.int64),
+            "seq": np.asarray(seqs, np.int64),
+            "row": pd.Series(rows, dtype=object),
+        }
+    )
 
 
 class CorpusChecks:
@@ -281,22 +342,43 @@ class CorpusChecks:
             if futures
             else np.zeros((0, 2), np.uint64)
         )
-        # A record's version group: its cluster, or itself (as the check's cluster_of).
+        # A record's version group: its cluster, or itself (as the check's cluster_of). Only rows
+        # sharing a key with a record of another group can be reported: they alone are shuffled.
         own = np.where(self.cluster_of >= 0, self.cluster_of, -1 - np.arange(len(keys)))
-        wanted = np.zeros(len(keys), bool)
-        for column in range(2):
-            frame = pd.DataFrame({"key": keys[:, column], "group": own})
+        keyed = []
+        for code in range(len(_KINDS)):
+            frame = pd.DataFrame({"key": keys[:, code], "group": own})
             frame = frame[frame["key"] != 0]
             groups = frame.groupby("key")["group"].nunique()
             shared = groups.index[groups.to_numpy() >= 2]
-            wanted[frame.index[frame["key"].isin(shared)].to_numpy()] = True
-        rows = np.flatnonzero(wanted)
-        pieces = [
-            client.submit(_rows_of, frame, local, pure=False)
-            for frame, local in zip(self.shards.frames, self._per_part(rows), strict=True)
-            if len(local)
-        ]
+            rows = frame.index[frame["key"].isin(shared)].to_numpy(np.int64)
+            keyed.append(
+                pd.DataFrame(
+                    {
+                        "kind": np.full(len(rows), code, np.int8),
+                        "key": keys[rows, code],
+                        "row": rows,
+                        "cluster": self.cluster_of[rows],
+                    }
+                )
+            )
+        wanted = pd.concat(keyed, ignore_index=True).sort_values("row", kind="stable")
+        starts = self.shards.starts
+        part_of = np.searchsorted(starts, wanted["row"].to_numpy(), side="right") - 1
+        pieces = []
+        for n, frame in enumerate(self.shards.frames):
+            mine = wanted[part_of == n]
+            if len(mine):
+                pieces.append(
+                    client.submit(_keyed_rows, frame, mine.assign(local=mine["row"] - starts[n]), pure=False)
+                )
         if not pieces:
             return []
-        subset = pd.concat([future.result() for future in pieces], ignore_index=True)
-        return finding_rows(check.run(subset, CheckContext(clusters=self.clusters)))
+        with dask.config.set(_CONFIG):
+            frame = dd.from_delayed(pieces, meta=_KEYED_META, verify_meta=False)
+            shuffled = frame.shuffle(on=["kind", "key"], npartitions=max(1, len(pieces)))
+            found = self.client.compute(
+                shuffled.map_partitions(_conflicts, dict(options), meta=_CONFLICT_META)
+            ).result()
+        found = found.sort_values(["kind", "first", "seq"], kind="stable")
+        return list(found["row"])
