@@ -33,12 +33,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from distributed import Future
 
 from audit.checks import CHECKS
-from audit.checks.base import FindingRow, findings_frame
 from audit.clean import CleanCorpus, plan_clean
 from audit.engines.corpus_checks import CorpusChecks
 from audit.engines.dask import DaskEngine, dask_engine
+from audit.engines.held_findings import HeldFindings, hold, write_findings
 from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
 from audit.report import views
@@ -60,6 +61,9 @@ class ShardedResult(AuditResult):
 
     engine: DaskEngine | None = field(default=None, repr=False)
     shards: Shards | None = field(default=None, repr=False)
+    #: The whole findings, on the workers; ``findings`` is their lean frame
+    #: (:mod:`audit.engines.held_findings`).
+    held_findings: HeldFindings | None = field(default=None, repr=False)
 
     @property
     def clean(self) -> pd.DataFrame:
@@ -69,10 +73,16 @@ class ShardedResult(AuditResult):
     def removed(self) -> pd.DataFrame:
         raise RuntimeError("a run over partitions does not hold the removed records: read removed.jsonl")
 
-    def write_corpus(self, directory: Path) -> None:
-        """clean.jsonl and removed.jsonl in ``directory``, made per partition on the workers."""
-        assert self.shards is not None and self.corpus is not None
+    def write_corpus(self, directory: Path) -> tuple[str, ...]:
+        """clean.jsonl, removed.jsonl and findings.jsonl in ``directory``, made per partition on
+        the workers; returns their names."""
+        assert self.shards is not None and self.corpus is not None and self.held_findings is not None
         write_parts(self.shards, self.corpus, directory)
+        with (directory / "findings.jsonl").open("wb") as handle:
+            write_findings(self.held_findings, self.findings["applied"].to_numpy(bool), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return ("clean.jsonl", "removed.jsonl", "findings.jsonl")
 
     def report_view(self) -> _ReportView:
         """What report.html shows, with the texts of the rows it shows (fetched from the workers)."""
@@ -147,16 +157,15 @@ class ShardChecks(Step):
         assert isinstance(state, ShardedResult) and state.shards is not None
         selected = list(state.config.checks) if state.config.checks is not None else list(CHECKS)
         options = state.config.check_options
-        found: dict[str, list[FindingRow]] = {}
         record = [name for name in selected if name in RECORD_CHECKS]
-        for name, frame in state.shards.record_checks(record, options).items():
-            found[name] = list(frame.itertuples(index=False, name=None))
+        parts: dict[str, list[Future]] = state.shards.record_checks(record, options)
         corpus = CorpusChecks(state.shards, state.clusters if state.dedup is not None else None)
         if "truncation" in selected:
-            found["truncation"] = corpus.truncation(options.get("truncation", {}))
+            parts["truncation"] = corpus.truncation(options.get("truncation", {}))
         if "conflicting_copies" in selected:
-            found["conflicting_copies"] = corpus.conflicting_copies(options.get("conflicting_copies", {}))
-        state.findings = findings_frame([], [row for name in selected for row in found[name]])
+            parts["conflicting_copies"] = corpus.conflicting_copies(options.get("conflicting_copies", {}))
+        ordered = [part for name in selected for part in parts[name]]
+        state.held_findings, state.findings = hold(state.shards.client, ordered)
 
 
 class ShardClean(Step):
@@ -279,7 +288,7 @@ def run_sharded(
                 state.timings[step.name] = time.perf_counter() - started
             if progress:
                 progress(step.name, "done", time.perf_counter() - started)
-        state.engine = state.shards = None  # the cluster closes here
+        state.engine = state.shards = state.held_findings = None  # the cluster closes here
     return state
 
 

@@ -12,7 +12,8 @@
   signer's batches), so :func:`audit.dedup.find_duplicates` runs on the compact columns.
 - **checks** (:meth:`Shards.record_checks`): the checks that look at one record at a time run
   on each partition; ``empty_or_short`` is told which sources have titles in the whole corpus.
-  Each partition's findings come back in partition order: the findings of one whole run.
+  Each partition's findings stay there (:mod:`audit.engines.held_findings`), in partition order:
+  the findings of one whole run.
 
 Example::
 
@@ -34,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from audit.checks import CheckContext, make_check
-from audit.checks.base import FindingRow, finding_rows, findings_frame
+from audit.checks.base import FindingRow, finding_rows
 from audit.checks.empty_or_short import NAME as EMPTY_OR_SHORT
 from audit.checks.malformed_url import url_field_findings
 from audit.checks.truncation import ends_cut_off
@@ -176,8 +177,10 @@ class Shards:
 
     def record_checks(
         self, names: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None
-    ) -> dict[str, pd.DataFrame]:
-        """The findings of each of the record checks ``names`` (:data:`RECORD_CHECKS`), run per partition."""
+    ) -> dict[str, list[Future]]:
+        """The findings of each of the record checks ``names`` (:data:`RECORD_CHECKS`), run per
+        partition and held there: per check, one future per partition (a list of finding rows),
+        in partition order (the order of one run over every record)."""
         options = options or {}
         unknown = [name for name in names if name not in RECORD_CHECKS]
         assert not unknown, f"not record checks: {unknown}"
@@ -189,12 +192,10 @@ class Shards:
             self.client.submit(_record_checks, frame, list(names), dict(options), titled, pure=False)
             for frame in self.frames
         ]
-        found: dict[str, list[FindingRow]] = {name: [] for name in names}
-        for future in futures:  # in partition order: the order of one run over every record
-            for name, rows in future.result().items():
-                found[name] += rows
-            future.release()
-        return {name: findings_frame([], rows) for name, rows in found.items()}
+        return {
+            name: [self.client.submit(operator.getitem, future, name, pure=False) for future in futures]
+            for name in names
+        }
 
 
 def _files_entries(
