@@ -37,6 +37,7 @@ from audit.normalise import normalise_text
 try:
     import dask
     import dask.dataframe as dd
+    from distributed import Future
 except ImportError as missing:  # pragma: no cover - the test extra installs it
     raise ImportError("--engine dask needs Dask: pip install 'scrape-audit[dask]'") from missing
 
@@ -79,13 +80,14 @@ def _census(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, set[str]]:
     return _distinct_lengths(titles), _distinct_lengths(texts), words
 
 
-def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, list[str | None]]:
+def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, dict[int, str]]:
     """For each of ``words``: whether this partition has it (or an inflection) inside a value, and
-    the smallest longer word of the partition beginning with it."""
+    (by its number, for those that have one) the smallest longer word of the partition beginning
+    with it."""
     vocabulary = Vocabulary(frame["title"].tolist() + frame["text"].tolist())
     found, ordered = vocabulary.words, sorted(vocabulary.words)
     present = np.zeros(len(words), bool)
-    longer: list[str | None] = [None] * len(words)
+    longer: dict[int, str] = {}
     for n, word in enumerate(words):
         low = word.lower()
         if any(low + ending in found for ending in _INFLECTIONS):
@@ -259,7 +261,8 @@ class CorpusChecks:
         bounds = np.searchsorted(rows, starts)
         return [rows[bounds[n] : bounds[n + 1]] - starts[n] for n in range(len(starts) - 1)]
 
-    def truncation(self, options: Mapping[str, Any]) -> list[FindingRow]:
+    def truncation(self, options: Mapping[str, Any]) -> list[Future]:
+        """Truncation's findings: one part per partition, held there, then the proven copies'."""
         check = make_check("truncation", options)
         client, frames = self.client, self.shards.frames
         censuses = [client.submit(_census, frame, pure=False) for frame in frames]
@@ -280,22 +283,21 @@ class CorpusChecks:
             asked = sorted(words)
             [asked_future] = client.scatter([asked], broadcast=True, hash=False)
             present = np.zeros(len(asked), bool)
+            smallest: dict[int, str] = {}
             for future in [client.submit(_word_census, frame, asked_future, pure=False) for frame in frames]:
                 part_present, part_longer = future.result()
                 present |= part_present
-                for n, word in enumerate(part_longer):
-                    if word is not None and (longer_of.get(asked[n]) is None or word < longer_of[asked[n]]):
-                        longer_of[asked[n]] = word
-            longer_of = {word: None if present[n] else longer_of.get(word) for n, word in enumerate(asked)}
-        found: list[FindingRow] = []
+                for n, word in part_longer.items():
+                    if n not in smallest or word < smallest[n]:
+                        smallest[n] = word
+            # A word absent from the dict is answered None: present words, and words with no longer one.
+            longer_of = {asked[n]: word for n, word in smallest.items() if not present[n]}
+        [answers] = client.scatter([longer_of], broadcast=True, hash=False)  # sent once, not per task
         parts = [
-            client.submit(_truncation_part, frame, dict(options), longer_of, limits, pure=False)
+            client.submit(_truncation_part, frame, dict(options), answers, limits, pure=False)
             for frame in frames
         ]
-        for future in parts:
-            found += future.result()
-            future.release()
-        return found + self._proven(options)
+        return [*parts, *client.scatter([self._proven(options)], hash=False)]
 
     def _proven(self, options: Mapping[str, Any]) -> list[FindingRow]:
         """Truncation's cut-off copies proven within clusters, in the order of the clusters."""
@@ -329,7 +331,11 @@ class CorpusChecks:
         proven = proven.sort_values(["cluster", "seq"], kind="stable")
         return list(proven["row"])
 
-    def conflicting_copies(self, options: Mapping[str, Any]) -> list[FindingRow]:
+    def conflicting_copies(self, options: Mapping[str, Any]) -> list[Future]:
+        """conflicting_copies' findings, as one part held on a worker."""
+        return self.client.scatter([self._conflicting_copies(options)], hash=False)
+
+    def _conflicting_copies(self, options: Mapping[str, Any]) -> list[FindingRow]:
         check = make_check("conflicting_copies", options)
         assert isinstance(check, ConflictingCopiesCheck)
         client = self.client
