@@ -4,8 +4,10 @@ A run over partitions finds ~1.5 findings per record (1.55M on 1M records), each
 message and evidence dict: held in the calling process they were larger than the records' compact
 columns. Here each check's findings stay where they were made, one part per partition (a part
 is a list of :data:`audit.checks.base.FindingRow`, in the order of one run over every record);
-the parts of all checks, in the run's order, are the findings. findings.jsonl is written part by
-part on the workers (:func:`write_findings`) and joined here in order.
+the parts of all checks, in the run's order, are the findings. A part is held pickled (a few
+hundred bytes a finding instead of ~1 KB of Python objects, and nothing to pickle again when
+Dask spills it). findings.jsonl is written part by part on the workers (:func:`write_findings`)
+and joined here in order.
 
 What comes back (:func:`lean_frame`) is one row per finding with ``record_id``, ``check``,
 ``severity`` and ``field`` (what the summary, the gate and the charts count), and the message,
@@ -19,6 +21,7 @@ limit (the length chart's mark reads it of every finding).
 
 from __future__ import annotations
 
+import pickle
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,9 +51,14 @@ WRITE_WINDOW_PER_WORKER = 2
 _STRINGS = pd.ArrowDtype(pa.large_string())
 
 
-def _lean(rows: list[FindingRow]) -> dict[str, Any]:
+def _pack(rows: list[FindingRow]) -> bytes:
+    return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _lean(packed: bytes) -> dict[str, Any]:
     """What the calling process gets of one part: the columns it counts, and per row whether it
     has a repair and the length limit its evidence gives (-1: none)."""
+    rows: list[FindingRow] = pickle.loads(packed)
     limits = [
         e["limit"] if isinstance(e, dict) and isinstance(e.get("limit"), int) else -1
         for e in (r[5] for r in rows)
@@ -65,7 +73,8 @@ def _lean(rows: list[FindingRow]) -> dict[str, Any]:
     }
 
 
-def _take(rows: list[FindingRow], local: np.ndarray) -> list[FindingRow]:
+def _take(packed: bytes, local: np.ndarray) -> list[FindingRow]:
+    rows: list[FindingRow] = pickle.loads(packed)
     return [rows[n] for n in local.tolist()]
 
 
@@ -93,7 +102,8 @@ class HeldFindings:
 
 
 def hold(client: Client, parts: list[Future]) -> tuple[HeldFindings, pd.DataFrame]:
-    """``parts`` (futures of lists of finding rows, in order) held, and their lean frame."""
+    """``parts`` (futures of lists of finding rows, in order) held pickled, and their lean frame."""
+    parts = [client.submit(_pack, part, pure=False) for part in parts]  # the lists are released
     leans = [client.submit(_lean, part, pure=False) for part in parts]
     columns: dict[str, list[Any]] = {}
     for future in leans:
@@ -136,8 +146,9 @@ def lean_frame(held: HeldFindings, columns: dict[str, list[Any]]) -> pd.DataFram
     return frame.assign(message=message, evidence=evidence, repair=repair)
 
 
-def _write_part(rows: list[FindingRow], applied: np.ndarray) -> bytes:
+def _write_part(packed: bytes, applied: np.ndarray) -> bytes:
     """One part's lines of findings.jsonl, made on its worker."""
+    rows: list[FindingRow] = pickle.loads(packed)
     with tempfile.TemporaryDirectory(prefix="scrape-audit-findings-") as directory:
         path = Path(directory) / "findings.jsonl"
         write_jsonl(findings_frame([], rows).assign(applied=applied), path)
