@@ -80,6 +80,18 @@ def _census(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, set[str]]:
     return _distinct_lengths(titles), _distinct_lengths(texts), words
 
 
+def partition_values(frame: pd.DataFrame, census: bool, min_title_words: int | None) -> dict[str, Any]:
+    """What the corpus checks need of a partition alone, made in the record checks' pass over it
+    (a partition is read once for all: a spilled one comes back from disk once): truncation's
+    :func:`_census` and conflicting_copies' :func:`_key_hashes` (``min_title_words`` None: not run)."""
+    values: dict[str, Any] = {}
+    if census:
+        values["census"] = _census(frame)
+    if min_title_words is not None:
+        values["keys"] = _key_hashes(frame, min_title_words)
+    return values
+
+
 def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, dict[int, str]]:
     """For each of ``words``: whether this partition has it (or an inflection) inside a value, and
     (by its number, for those that have one) the smallest longer word of the partition beginning
@@ -261,11 +273,13 @@ class CorpusChecks:
         bounds = np.searchsorted(rows, starts)
         return [rows[bounds[n] : bounds[n + 1]] - starts[n] for n in range(len(starts) - 1)]
 
-    def truncation(self, options: Mapping[str, Any]) -> list[Future]:
-        """Truncation's findings: one part per partition, held there, then the proven copies'."""
+    def truncation(self, options: Mapping[str, Any], censuses: list[Future] | None = None) -> list[Future]:
+        """Truncation's findings: one part per partition, held there, then the proven copies'.
+        ``censuses``: each partition's :func:`_census`, when an earlier pass made them."""
         check = make_check("truncation", options)
         client, frames = self.client, self.shards.frames
-        censuses = [client.submit(_census, frame, pure=False) for frame in frames]
+        if censuses is None:
+            censuses = [client.submit(_census, frame, pure=False) for frame in frames]
         nothing = np.zeros((0, 3), np.uint64)
         titles, texts, words = [nothing], [nothing], set()
         for future in censuses:
@@ -331,18 +345,24 @@ class CorpusChecks:
         proven = proven.sort_values(["cluster", "seq"], kind="stable")
         return list(proven["row"])
 
-    def conflicting_copies(self, options: Mapping[str, Any]) -> list[Future]:
-        """conflicting_copies' findings, as one part held on a worker."""
-        return self.client.scatter([self._conflicting_copies(options)], hash=False)
+    def conflicting_copies(
+        self, options: Mapping[str, Any], keys: list[Future] | None = None
+    ) -> list[Future]:
+        """conflicting_copies' findings, as one part held on a worker. ``keys``: each partition's
+        :func:`_key_hashes`, when an earlier pass made them."""
+        return self.client.scatter([self._conflicting_copies(options, keys)], hash=False)
 
-    def _conflicting_copies(self, options: Mapping[str, Any]) -> list[FindingRow]:
+    def _conflicting_copies(
+        self, options: Mapping[str, Any], futures: list[Future] | None
+    ) -> list[FindingRow]:
         check = make_check("conflicting_copies", options)
         assert isinstance(check, ConflictingCopiesCheck)
         client = self.client
-        futures = [
-            client.submit(_key_hashes, frame, check.min_title_words, pure=False)
-            for frame in self.shards.frames
-        ]
+        if futures is None:
+            futures = [
+                client.submit(_key_hashes, frame, check.min_title_words, pure=False)
+                for frame in self.shards.frames
+            ]
         keys = (
             np.concatenate([future.result() for future in futures])
             if futures

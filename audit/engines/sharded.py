@@ -6,7 +6,8 @@ The steps of :mod:`audit.pipeline`, each on the corpus held by :mod:`audit.engin
 2. **dedup**: :func:`audit.dedup.find_duplicates` on the compact columns, the held partitions
    signed, candidates found, pairs verified and components labelled by the Dask engine.
 3. **checks**: the record checks per partition; truncation and conflicting_copies as
-   :mod:`audit.engines.corpus_checks` runs them; the findings in the order of one run.
+   :mod:`audit.engines.corpus_checks` runs them. The findings stay on the workers in parts, in
+   the order of one run; here only their lean frame (:mod:`audit.engines.held_findings`).
 4. **clean**: :func:`audit.clean.plan_clean` here, given the texts of the records it looks at
    one by one only (repaired records, representatives lacking a field: fetched from the workers).
 5. **summarise**, **gate**: :mod:`audit.pipeline`'s own steps (they read no text).
@@ -14,7 +15,8 @@ The steps of :mod:`audit.pipeline`, each on the corpus held by :mod:`audit.engin
 Writing: each partition's lines of clean.jsonl and removed.jsonl are made on its worker by
 :class:`audit.clean.CleanCorpus` and :func:`audit.report.writers.write_jsonl` with its part of
 the plan, and copied here into the files in partition order (a few parts in flight): the bytes
-of the local engine's files. report.html gets the texts of the rows it shows only.
+of the local engine's files; findings.jsonl likewise from the held findings' parts, with the
+``applied`` flags of the plan. report.html gets the texts of the rows it shows only.
 
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
 Dask): a run with an index (``--index``) or with expectation suites.
@@ -22,22 +24,24 @@ Dask): a run with an index (``--index``) or with expectation suites.
 
 from __future__ import annotations
 
+import operator
 import os
 import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from distributed import Future
 
-from audit.checks import CHECKS
+from audit.checks import CHECKS, make_check
+from audit.checks.conflicting_copies import ConflictingCopiesCheck
 from audit.clean import CleanCorpus, plan_clean
-from audit.engines.corpus_checks import CorpusChecks
+from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
 from audit.engines.held_findings import HeldFindings, hold, write_findings
 from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
@@ -158,12 +162,30 @@ class ShardChecks(Step):
         selected = list(state.config.checks) if state.config.checks is not None else list(CHECKS)
         options = state.config.check_options
         record = [name for name in selected if name in RECORD_CHECKS]
-        parts: dict[str, list[Future]] = state.shards.record_checks(record, options)
+        words = None
+        if "conflicting_copies" in selected:
+            conflicting = make_check("conflicting_copies", options.get("conflicting_copies", {}))
+            assert isinstance(conflicting, ConflictingCopiesCheck)
+            words = conflicting.min_title_words
+        # One pass over each partition makes its record checks' findings and what the corpus
+        # checks need of it.
+        also = partial(
+            partition_values,
+            census="truncation" in selected,
+            min_title_words=words,
+        )
+        parts, values = state.shards.record_checks(record, options, also)
+        client = state.shards.client
         corpus = CorpusChecks(state.shards, state.clusters if state.dedup is not None else None)
         if "truncation" in selected:
-            parts["truncation"] = corpus.truncation(options.get("truncation", {}))
+            censuses = [client.submit(operator.getitem, v, "census", pure=False) for v in values]
+            parts["truncation"] = corpus.truncation(options.get("truncation", {}), censuses)
         if "conflicting_copies" in selected:
-            parts["conflicting_copies"] = corpus.conflicting_copies(options.get("conflicting_copies", {}))
+            keys = [client.submit(operator.getitem, v, "keys", pure=False) for v in values]
+            parts["conflicting_copies"] = corpus.conflicting_copies(
+                options.get("conflicting_copies", {}), keys
+            )
+        del values
         ordered = [part for name in selected for part in parts[name]]
         state.held_findings, state.findings = hold(state.shards.client, ordered)
 
