@@ -289,3 +289,56 @@ def test_conflicting_copies_run_on_the_workers(corpus_dir: Path, client: Client)
         )
         [part] = CorpusChecks(shards, context).conflicting_copies(options)
         assert part.result() == expected and len(expected) > 20
+
+
+def test_the_lean_findings_hold_every_row_the_outputs_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.html's table (sampled past its limit), report.md's top findings and the gate's
+    annotations read the same rows of the lean frame as of the whole findings."""
+    from audit.gate import github_annotations
+    from audit.report.markdown import TOP_FINDINGS, render_markdown
+
+    monkeypatch.setattr(views, "MAX_FINDING_ROWS", 40)
+    monkeypatch.setattr(held_findings, "SHOWN_PER_GROUP", max(40, TOP_FINDINGS))  # as the module sets it
+    rng = random.Random(5)
+    count = 4000
+    ids = [f"r{rng.randrange(600):04d}" for _ in range(count)]
+    checks = [rng.choice(["truncation", "encoding", "boilerplate", "malformed_url"]) for _ in range(count)]
+    whole = pd.DataFrame(
+        {
+            "record_id": ids,
+            "check": checks,
+            "severity": [rng.choice(["error", "warning", "info"]) for _ in range(count)],
+            "field": [rng.choice(["text", "title"]) for _ in range(count)],
+            "message": [f"finding {n}" for n in range(count)],
+            "evidence": [{"offset": 0, "match": "r", "limit": n % 3} for n in range(count)],
+            "repair": [
+                {"offset": 0, "old": "a", "new": "b", "description": "d"} if n % 50 == 0 else None
+                for n in range(count)
+            ],
+        }
+    ).assign(applied=[n % 100 == 0 for n in range(count)])
+    repaired = whole["repair"].notna().to_numpy()
+    at = held_findings.shown(whole, repaired)
+    shown = set(at.tolist())
+    lean = whole.assign(
+        message=[m if n in shown else None for n, m in enumerate(whole["message"])],
+        evidence=[e if n in shown else {"limit": e["limit"]} for n, e in enumerate(whole["evidence"])],
+        repair=[r if n in shown else None for n, r in enumerate(whole["repair"])],
+    )
+    assert len(at) < count / 2
+    records = pd.DataFrame(
+        {"id": sorted(set(ids)), "source": "s.jsonl", "line": 1, "title": "r", "text": "r"}
+    )
+    assert views.finding_rows(lean, records) == views.finding_rows(whole, records)
+    assert views.length_limit(lean) == views.length_limit(whole)
+    report = {
+        "findings_by_check_severity": {},
+        "repairs_applied": 0,
+        "counts": dict.fromkeys(("input", "kept", "removed", "quarantined"), 0),
+        "duplicates": {"clusters": 0, "duplicate_rate": 0.0},
+    }
+    top = render_markdown(report, whole, pd.DataFrame()).split("## Top findings")[1]
+    assert render_markdown(report, lean, pd.DataFrame()).split("## Top findings")[1] == top
+    gate = {"criteria": [{"name": f"findings:{c}", "kind": "findings", "passed": False} for c in set(checks)]}
+    files = [{"source": "s.jsonl", "path": "s.jsonl"}]
+    assert github_annotations(gate, lean, records, files) == github_annotations(gate, whole, records, files)
