@@ -48,7 +48,6 @@ except ImportError as missing:  # pragma: no cover - the test extra installs it
 SHOWN_PER_GROUP = max(MAX_FINDING_ROWS, TOP_FINDINGS)
 #: Parts being written at once per worker.
 WRITE_WINDOW_PER_WORKER = 2
-_STRINGS = pd.ArrowDtype(pa.large_string())
 
 
 def _pack(rows: list[FindingRow]) -> bytes:
