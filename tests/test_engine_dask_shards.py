@@ -19,8 +19,10 @@ import pytest
 from distributed import Client
 
 import audit
+import audit.engines.held_findings as held_findings
 import audit.engines.sharded as sharded
 import audit.engines.shards as shards_module
+from audit.checks.table import FindingTable
 from audit.engines.partitions import count_lines, cut_points, spans
 from audit.engines.shards import ingest_shards
 from audit.ingest import read_inputs
@@ -165,7 +167,8 @@ def test_a_run_over_partitions_gives_the_local_outputs(
     findings = result.findings
     assert findings["applied"].sum() > 50  # repairs made on the workers' texts
     assert set(findings["check"]) >= {"truncation", "conflicting_copies", "boilerplate", "empty_or_short"}
-    assert (findings["evidence"].map(lambda e: e.get("signal")) == "prefix of a longer copy").sum() > 10
+    written = [json.loads(line) for line in (tmp_path / "dask" / "findings.jsonl").open(encoding="utf-8")]
+    assert sum(row["evidence"].get("signal") == "prefix of a longer copy" for row in written) > 10
     clean = [json.loads(line) for line in (tmp_path / "dask" / "clean.jsonl").open(encoding="utf-8")]
     assert any("filled from duplicate" in note for row in clean for note in row["repairs"])
     assert result.report["counts"]["quarantined"] > 30
@@ -228,3 +231,116 @@ def test_no_records_at_all_give_the_local_outputs(tmp_path: Path, scheduler: str
     (bad / "b.jsonl").write_bytes(b"")
     for inputs in ("empty", "bad"):
         both_runs([tmp_path / inputs], tmp_path / f"out-{inputs}", scheduler)
+
+
+def test_findings_stay_on_the_workers(
+    corpus_dir: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """findings.jsonl is written part by part on the workers; the client gets the columns it
+    counts and the whole rows of the findings the outputs show only."""
+    monkeypatch.setattr(shards_module, "PART_BYTES", 50_000)
+    monkeypatch.setattr(held_findings, "SHOWN_PER_GROUP", 4)
+    monkeypatch.setattr(held_findings, "MAX_ANNOTATIONS", 2)
+    fetched: list[int] = []
+    rows = held_findings.HeldFindings.rows
+
+    def counted(self: held_findings.HeldFindings, positions: np.ndarray) -> list:
+        fetched.append(len(positions))
+        return rows(self, positions)
+
+    monkeypatch.setattr(held_findings.HeldFindings, "rows", counted)
+    path = corpus_dir / "big.jsonl"
+    local = audit.run([path], out=tmp_path / "local", config=audit.AuditConfig())
+    result = audit.run(
+        [path], out=tmp_path / "dask", config=audit.AuditConfig(engine="dask", scheduler=scheduler)
+    )
+    for name in OUTPUTS[:-1]:  # report.md shows more rows than 4 a group
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
+    lean, whole = result.findings, local.findings
+    columns = ["record_id", "check", "severity", "field", "applied"]
+    assert lean[columns].astype(object).equals(whole[columns].astype(object))
+    assert result.report["findings_by_check_severity"] == local.report["findings_by_check_severity"]
+    groups = whole.groupby(["severity", "check"]).ngroups
+    repaired = int(whole["repair"].map(lambda r: isinstance(r, dict)).sum())
+    [got] = fetched
+    assert got <= 4 * groups + 2 * whole["check"].nunique() + repaired < len(whole) / 2
+    shown = lean["message"].notna().to_numpy()
+    assert shown.sum() == got
+    assert lean["message"][shown].tolist() == whole["message"][shown].tolist()
+    assert lean["repair"].tolist() == whole["repair"].tolist()  # the clean plan reads every repair
+    limits = whole["evidence"].map(lambda e: e.get("limit"))
+    assert lean["evidence"].map(lambda e: (e or {}).get("limit")).equals(limits)
+
+
+def test_conflicting_copies_run_on_the_workers(corpus_dir: Path, client: Client) -> None:
+    """The rows sharing a key are shuffled to their key's partition: the check's findings of one
+    run over every record, in its order, and no text comes back."""
+    from audit.checks import CheckContext
+    from audit.checks.base import finding_rows
+    from audit.checks.conflicting_copies import ConflictingCopiesCheck
+    from audit.dedup import DedupConfig, find_duplicates
+    from audit.engines.corpus_checks import CorpusChecks
+
+    shards = ingest_shards(client, [str(corpus_dir)], part_bytes=30_000)
+    records = shards.records()
+    clusters = find_duplicates(records, DedupConfig(), completeness(records)).clusters
+    for options, context in (({}, clusters), ({"min_title_words": 1}, clusters), ({}, None)):
+        expected = finding_rows(
+            ConflictingCopiesCheck(**options).run(records, CheckContext(clusters=context))
+        )
+        [part] = CorpusChecks(shards, context).conflicting_copies(options)
+        assert part.result() == expected and len(expected) > 20
+
+
+def test_the_lean_findings_hold_every_row_the_outputs_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    """report.html's table (sampled past its limit), report.md's top findings and the gate's
+    annotations read the same rows of the lean frame as of the whole findings."""
+    from audit.gate import github_annotations
+    from audit.report.markdown import TOP_FINDINGS, render_markdown
+
+    monkeypatch.setattr(views, "MAX_FINDING_ROWS", 40)
+    monkeypatch.setattr(held_findings, "SHOWN_PER_GROUP", max(40, TOP_FINDINGS))  # as the module sets it
+    rng = random.Random(5)
+    count = 4000
+    ids = [f"r{rng.randrange(600):04d}" for _ in range(count)]
+    checks = [rng.choice(["truncation", "encoding", "boilerplate", "malformed_url"]) for _ in range(count)]
+    whole = pd.DataFrame(
+        {
+            "record_id": ids,
+            "check": checks,
+            "severity": [rng.choice(["error", "warning", "info"]) for _ in range(count)],
+            "field": [rng.choice(["text", "title"]) for _ in range(count)],
+            "message": [f"finding {n}" for n in range(count)],
+            "evidence": [{"offset": 0, "match": "r", "limit": n % 3} for n in range(count)],
+            "repair": [
+                {"offset": 0, "old": "a", "new": "b", "description": "d"} if n % 50 == 0 else None
+                for n in range(count)
+            ],
+        }
+    ).assign(applied=[n % 100 == 0 for n in range(count)])
+    repaired = whole["repair"].notna().to_numpy()
+    at = held_findings.shown(whole, repaired)
+    shown = set(at.tolist())
+    lean = whole.assign(
+        message=pd.Series([m if n in shown else None for n, m in enumerate(whole["message"])], dtype=object),
+        evidence=[e if n in shown else {"limit": e["limit"]} for n, e in enumerate(whole["evidence"])],
+        repair=[r if n in shown else None for n, r in enumerate(whole["repair"])],
+    )
+    assert len(at) < count / 2
+    whole, lean = FindingTable.from_frame(whole), FindingTable.from_frame(lean)
+    records = pd.DataFrame(
+        {"id": sorted(set(ids)), "source": "s.jsonl", "line": 1, "title": "r", "text": "r"}
+    )
+    assert views.finding_rows(lean, records) == views.finding_rows(whole, records)
+    assert views.length_limit(lean) == views.length_limit(whole)
+    report = {
+        "findings_by_check_severity": {},
+        "repairs_applied": 0,
+        "counts": dict.fromkeys(("input", "kept", "removed", "quarantined"), 0),
+        "duplicates": {"clusters": 0, "duplicate_rate": 0.0},
+    }
+    top = render_markdown(report, whole, pd.DataFrame()).split("## Top findings")[1]
+    assert render_markdown(report, lean, pd.DataFrame()).split("## Top findings")[1] == top
+    gate = {"criteria": [{"name": f"findings:{c}", "kind": "findings", "passed": False} for c in set(checks)]}
+    files = [{"source": "s.jsonl", "path": "s.jsonl"}]
+    assert github_annotations(gate, lean, records, files) == github_annotations(gate, whole, records, files)

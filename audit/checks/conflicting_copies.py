@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,16 @@ def _key_hash(key: str) -> int:
     return xxhash.xxh64_intdigest(key.encode("utf-8", "surrogatepass")) | 1 if key else 0
 
 
+def shared_rows_of_kind(keys: np.ndarray, groups: np.ndarray, kind: int) -> np.ndarray:
+    """The rows (ascending) sharing key ``kind`` (column of ``keys``: 0 title, 1 url) with a row
+    of another version group."""
+    frame = pd.DataFrame({"key": keys[:, kind], "group": groups})
+    frame = frame[frame["key"] != 0]
+    counts = frame.groupby("key")["group"].nunique()
+    shared = counts.index[counts.to_numpy() >= 2]
+    return frame.index[frame["key"].isin(shared)].to_numpy(np.int64)
+
+
 def shared_key_rows(keys: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """The rows (ascending) sharing a title or url key with a row of another version group.
 
@@ -62,11 +72,7 @@ def shared_key_rows(keys: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """
     wanted = np.zeros(len(keys), bool)
     for kind in range(keys.shape[1]):
-        frame = pd.DataFrame({"key": keys[:, kind], "group": groups})
-        frame = frame[frame["key"] != 0]
-        counts = frame.groupby("key")["group"].nunique()
-        shared = counts.index[counts.to_numpy() >= 2]
-        wanted[frame.index[frame["key"].isin(shared)].to_numpy()] = True
+        wanted[shared_rows_of_kind(keys, groups, kind)] = True
     return np.flatnonzero(wanted)
 
 
@@ -84,7 +90,7 @@ class ConflictingCopiesCheck(Check):
         #: Shorter titles ("Introduction") are shared by unrelated records: not compared.
         self.min_title_words = min_title_words
         self.same_text_threshold = same_text_threshold
-        self._cluster_of: dict[str, str] = {}
+        self._cluster_of: Mapping[str, Hashable] = {}
         #: Sorted unique shingle hashes of the records being compared (see _prefetch_shingles).
         self._shingles: dict[str, np.ndarray] = {}
 
@@ -94,43 +100,62 @@ class ConflictingCopiesCheck(Check):
         if context.clusters is not None and len(context.clusters):
             for members in context.clusters["members"]:
                 cluster_of.update((member, members[0]) for member in members)
-        self._cluster_of = cluster_of
         keys = {
             "same title": _each_distinct(self._title_key, titles),
             "same url": _each_distinct(_url_key, column(records, "url", context)),
         }
+        findings: list[Finding] = []
+        for kind, values in keys.items():
+            for _, found in self.group_findings(kind, values, ids, texts, titles, cluster_of):
+                findings.extend(found)
+        return findings
+
+    def group_findings(
+        self,
+        kind: str,
+        values: list[str],
+        ids: list[str],
+        texts: list[str],
+        titles: list[str],
+        cluster_of: Mapping[str, Hashable],
+    ) -> list[tuple[int, list[Finding]]]:
+        """The findings of each group of rows sharing a key ``values`` (of ``kind``), with the
+        group's first row, in the order of first rows. ``cluster_of``: a record's dedup cluster
+        (records of one cluster are one version). A group's findings depend on its rows only."""
+        self._cluster_of = cluster_of
         # Texts are normalised only for rows that share a key with another row: the rest are in
         # no group of two or more, so cannot conflict.
         bodies: dict[int, str] = {}
         normalised: dict[tuple[str, str], str] = {}
-        findings: list[Finding] = []
-        for kind, values in keys.items():
-            rows_of: dict[str, list[int]] = defaultdict(list)
-            for row, value in enumerate(values):
-                if value:
-                    rows_of[value].append(row)
-            groups = []
-            for value, rows in rows_of.items():
-                if len(rows) < 2 or len({cluster_of.get(ids[row], ids[row]) for row in rows}) < 2:
-                    continue  # one record, or copies of one dedup cluster: all one version
-                for row in rows:
-                    if row not in bodies:
-                        key = (texts[row], titles[row])
-                        if key not in normalised:  # copies of a record share it
-                            normalised[key] = normalised_body(*key)
-                        bodies[row] = normalised[key]
-                members = [row for row in rows if bodies[row]]  # an empty text is in no group
-                if len(members) > 1:
-                    groups.append((value, members))
-            groups.sort(key=lambda group: group[1][0])  # in order of first member, as rows are read
-            for start in range(0, len(groups), _GROUP_CHUNK):
-                chunk = groups[start : start + _GROUP_CHUNK]
-                text_of = {ids[row]: bodies[row] for _, members in chunk for row in members}
-                self._prefetch_shingles(chunk, ids, text_of)
-                for value, members in chunk:
-                    findings.extend(self._group_findings(kind, value, [ids[m] for m in members], text_of))
+        rows_of: dict[str, list[int]] = defaultdict(list)
+        for row, value in enumerate(values):
+            if value:
+                rows_of[value].append(row)
+        groups = []
+        for value, rows in rows_of.items():
+            if len(rows) < 2 or len({cluster_of.get(ids[row], ids[row]) for row in rows}) < 2:
+                continue  # one record, or copies of one dedup cluster: all one version
+            for row in rows:
+                if row not in bodies:
+                    key = (texts[row], titles[row])
+                    if key not in normalised:  # copies of a record share it
+                        normalised[key] = normalised_body(*key)
+                    bodies[row] = normalised[key]
+            members = [row for row in rows if bodies[row]]  # an empty text is in no group
+            if len(members) > 1:
+                groups.append((value, members))
+        groups.sort(key=lambda group: group[1][0])  # in order of first member, as rows are read
+        found: list[tuple[int, list[Finding]]] = []
+        for start in range(0, len(groups), _GROUP_CHUNK):
+            chunk = groups[start : start + _GROUP_CHUNK]
+            text_of = {ids[row]: bodies[row] for _, members in chunk for row in members}
+            self._prefetch_shingles(chunk, ids, text_of)
+            for value, members in chunk:
+                found.append(
+                    (members[0], self._group_findings(kind, value, [ids[m] for m in members], text_of))
+                )
         self._shingles = {}
-        return findings
+        return found
 
     def key_hashes(self, titles: list[str], urls: list[str]) -> np.ndarray:
         """The hash of each record's title key and url key (0: none), an (n, 2) uint64 array

@@ -67,8 +67,12 @@ SCHEMA = pa.schema(
 _RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 
-def _names(values: list[str]) -> pa.Array:
-    return pa.array(values, pa.string()).dictionary_encode()
+def _strings(values: Sequence[str | None] | pa.Array, kind: pa.DataType) -> pa.Array:
+    return values.cast(kind) if isinstance(values, pa.Array) else pa.array(values, kind)
+
+
+def _names(values: Sequence[str] | pa.Array) -> pa.Array:
+    return _strings(values, pa.string()).dictionary_encode()
 
 
 def _decode(texts: list[str | None]) -> list[Any]:
@@ -90,17 +94,33 @@ class FindingTable:
         """The table of findings (or plain tuples in the order of :data:`FINDING_COLUMNS`)."""
         if not findings:
             return cls.empty()
-        record_ids, checks, severities, fields, messages, evidence, repairs = zip(*findings, strict=True)
+        return cls.of_columns(*zip(*findings, strict=True))
+
+    @classmethod
+    def of_columns(
+        cls,
+        record_ids: Sequence[str] | pa.Array,
+        checks: Sequence[str] | pa.Array,
+        severities: Sequence[str] | pa.Array,
+        fields: Sequence[str] | pa.Array,
+        messages: Sequence[str | None],
+        evidence: Sequence[Any],
+        repairs: Sequence[dict[str, Any] | None],
+    ) -> FindingTable:
+        """The table of findings given column by column (strings as Python values or Arrow
+        arrays; evidence and repairs as Python values, a repair None for none)."""
+        if not len(record_ids):
+            return cls.empty()
         repair_text = python_text(repairs)
         if any(repair is None for repair in repairs):
             missing = pa.array([repair is None for repair in repairs])
             repair_text = pc.if_else(missing, pa.scalar(None, _STRING), repair_text)
         columns = [
-            pa.array(record_ids, _STRING),
-            _names(list(checks)),
-            _names(list(severities)),
-            pa.array(fields, pa.string()),
-            pa.array(messages, _STRING),
+            _strings(record_ids, _STRING),
+            _names(checks),
+            _names(severities),
+            _strings(fields, pa.string()),
+            _strings(messages, _STRING),
             python_text(evidence).cast(_STRING),
             repair_text.cast(_STRING),
         ]

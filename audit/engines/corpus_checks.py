@@ -10,7 +10,9 @@
   :meth:`TruncationCheck._proven_findings` runs on each cluster where it lands.
 - **conflicting_copies**: each partition gives a hash of every record's title and url keys;
   the rows sharing a key with a record of another cluster are the only ones the check can
-  report, and it runs here on those rows alone (their texts fetched from the workers).
+  report. Those rows (with their texts) are shuffled on ``(kind, key)`` so that a key's group
+  lands in one partition, where :meth:`ConflictingCopiesCheck.group_findings` reports it; only
+  the findings come back, put in the check's order (kind, then the group's first row).
 
 The findings are those of one run over every record, in the same order.
 """
@@ -27,12 +29,13 @@ import pandas as pd
 
 from audit.checks import CheckContext, make_check
 from audit.checks.base import FindingRow, finding_rows
-from audit.checks.conflicting_copies import ConflictingCopiesCheck, shared_key_rows
+from audit.checks.conflicting_copies import ConflictingCopiesCheck, _url_key, shared_rows_of_kind
 from audit.checks.truncation import Vocabulary, distinct_lengths, last_words
 
 try:
     import dask
     import dask.dataframe as dd
+    from distributed import Future
 except ImportError as missing:  # pragma: no cover - the test extra installs it
     raise ImportError("--engine dask needs Dask: pip install 'scrape-audit[dask]'") from missing
 
@@ -60,13 +63,29 @@ def _census(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, set[str]]:
     return distinct_lengths(titles), distinct_lengths(texts), last_words([*titles, *texts])
 
 
-def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, list[str | None]]:
+def partition_values(
+    frame: pd.DataFrame, census: bool, conflicting: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What the corpus checks need of a partition alone, made in the record checks' pass over it
+    (a partition is read once for all: a spilled one comes back from disk once): truncation's
+    :func:`_census` and conflicting_copies' :func:`_key_hashes` with its options ``conflicting``
+    (None: not run)."""
+    values: dict[str, Any] = {}
+    if census:
+        values["census"] = _census(frame)
+    if conflicting is not None:
+        values["keys"] = _key_hashes(frame, conflicting)
+    return values
+
+
+def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, dict[int, str]]:
     """For each of ``words``: whether this partition has it (or an inflection) inside a value, and
-    the smallest longer word of the partition beginning with it."""
+    (by its number, for those that have one) the smallest longer word of the partition beginning
+    with it."""
     vocabulary = Vocabulary(frame["title"].tolist() + frame["text"].tolist())
     found, ordered = vocabulary.words, sorted(vocabulary.words)
     present = np.zeros(len(words), bool)
-    longer: list[str | None] = [None] * len(words)
+    longer: dict[int, str] = {}
     for n, word in enumerate(words):
         low = word.lower()
         if any(low + ending in found for ending in _INFLECTIONS):
@@ -139,8 +158,67 @@ def _key_hashes(frame: pd.DataFrame, options: Mapping[str, Any]) -> np.ndarray:
     return check.key_hashes(frame["title"].tolist(), frame["url"].tolist())
 
 
-def _rows_of(frame: pd.DataFrame, local: np.ndarray) -> pd.DataFrame:
-    return frame.take(local)[["id", "title", "text", "url"]]
+#: conflicting_copies' kinds of key, in the order the check reports them.
+_KINDS = ("same title", "same url")
+_KEYED_META = pd.DataFrame(
+    {
+        "kind": pd.Series(dtype=np.int8),
+        "key": pd.Series(dtype=np.uint64),
+        "row": pd.Series(dtype=np.int64),
+        "cluster": pd.Series(dtype=np.int64),
+        **{name: pd.Series(dtype=object) for name in ("id", "text", "title", "url")},
+    }
+)
+_CONFLICT_META = pd.DataFrame(
+    {
+        "kind": pd.Series(dtype=np.int8),
+        "first": pd.Series(dtype=np.int64),
+        "seq": pd.Series(dtype=np.int64),
+        "row": pd.Series(dtype=object),
+    }
+)
+
+
+def _keyed_rows(frame: pd.DataFrame, keyed: pd.DataFrame) -> pd.DataFrame:
+    """``keyed`` (kind, key, row, cluster, local) with the fields of each local row of this partition."""
+    local = keyed["local"].to_numpy(np.int64)
+    fields = {
+        name: pd.Series(frame[name].take(local).tolist(), dtype=object)
+        for name in ("id", "text", "title", "url")
+    }
+    return keyed.drop(columns="local").reset_index(drop=True).assign(**fields)
+
+
+def _conflicts(frame: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
+    """conflicting_copies' findings of the key groups that landed in this partition (all rows of
+    a key are here), each with its kind and its group's first row."""
+    check = make_check("conflicting_copies", options)
+    assert isinstance(check, ConflictingCopiesCheck)
+    kinds, firsts, seqs, rows = [], [], [], []
+    for code, kind in enumerate(_KINDS):
+        mine = frame[frame["kind"] == code].sort_values("row", kind="stable")
+        if len(mine) < 2:
+            continue
+        ids, texts, titles = (mine[name].tolist() for name in ("id", "text", "title"))
+        key = check._title_key if kind == "same title" else _url_key
+        values = [key(v) for v in (titles if kind == "same title" else mine["url"].tolist())]
+        clusters = mine["cluster"].to_numpy(np.int64)
+        cluster_of = {i: int(c) for i, c in zip(ids, clusters.tolist(), strict=True) if c >= 0}
+        at = mine["row"].to_numpy(np.int64)
+        for first, found in check.group_findings(kind, values, ids, texts, titles, cluster_of):
+            for n, row in enumerate(finding_rows(found)):
+                kinds.append(code)
+                firsts.append(int(at[first]))
+                seqs.append(n)
+                rows.append(row)
+    return pd.DataFrame(
+        {
+            "kind": np.asarray(kinds, np.int8),
+            "first": np.asarray(firsts, np.int64),
+            "seq": np.asarray(seqs, np.int64),
+            "row": pd.Series(rows, dtype=object),
+        }
+    )
 
 
 class CorpusChecks:
@@ -171,10 +249,13 @@ class CorpusChecks:
         bounds = np.searchsorted(rows, starts)
         return [rows[bounds[n] : bounds[n + 1]] - starts[n] for n in range(len(starts) - 1)]
 
-    def truncation(self, options: Mapping[str, Any]) -> list[FindingRow]:
+    def truncation(self, options: Mapping[str, Any], censuses: list[Future] | None = None) -> list[Future]:
+        """Truncation's findings: one part per partition, held there, then the proven copies'.
+        ``censuses``: each partition's :func:`_census`, when an earlier pass made them."""
         check = make_check("truncation", options)
         client, frames = self.client, self.shards.frames
-        censuses = [client.submit(_census, frame, pure=False) for frame in frames]
+        if censuses is None:
+            censuses = [client.submit(_census, frame, pure=False) for frame in frames]
         nothing = np.zeros((0, 3), np.uint64)
         titles, texts, words = [nothing], [nothing], set()
         for future in censuses:
@@ -192,22 +273,21 @@ class CorpusChecks:
             asked = sorted(words)
             [asked_future] = client.scatter([asked], broadcast=True, hash=False)
             present = np.zeros(len(asked), bool)
+            smallest: dict[int, str] = {}
             for future in [client.submit(_word_census, frame, asked_future, pure=False) for frame in frames]:
                 part_present, part_longer = future.result()
                 present |= part_present
-                for n, word in enumerate(part_longer):
-                    if word is not None and (longer_of.get(asked[n]) is None or word < longer_of[asked[n]]):
-                        longer_of[asked[n]] = word
-            longer_of = {word: None if present[n] else longer_of.get(word) for n, word in enumerate(asked)}
-        found: list[FindingRow] = []
+                for n, word in part_longer.items():
+                    if n not in smallest or word < smallest[n]:
+                        smallest[n] = word
+            # A word absent from the dict is answered None: present words, and words with no longer one.
+            longer_of = {asked[n]: word for n, word in smallest.items() if not present[n]}
+        [answers] = client.scatter([longer_of], broadcast=True, hash=False)  # sent once, not per task
         parts = [
-            client.submit(_truncation_part, frame, dict(options), longer_of, limits, pure=False)
+            client.submit(_truncation_part, frame, dict(options), answers, limits, pure=False)
             for frame in frames
         ]
-        for future in parts:
-            found += future.result()
-            future.release()
-        return found + self._proven(options)
+        return [*parts, *client.scatter([self._proven(options)], hash=False)]
 
     def _proven(self, options: Mapping[str, Any]) -> list[FindingRow]:
         """Truncation's cut-off copies proven within clusters, in the order of the clusters."""
@@ -241,26 +321,61 @@ class CorpusChecks:
         proven = proven.sort_values(["cluster", "seq"], kind="stable")
         return list(proven["row"])
 
-    def conflicting_copies(self, options: Mapping[str, Any]) -> list[FindingRow]:
+    def conflicting_copies(
+        self, options: Mapping[str, Any], keys: list[Future] | None = None
+    ) -> list[Future]:
+        """conflicting_copies' findings, as one part held on a worker. ``keys``: each partition's
+        :func:`_key_hashes`, when an earlier pass made them."""
+        return self.client.scatter([self._conflicting_copies(options, keys)], hash=False)
+
+    def _conflicting_copies(
+        self, options: Mapping[str, Any], futures: list[Future] | None
+    ) -> list[FindingRow]:
         check = make_check("conflicting_copies", options)
         assert isinstance(check, ConflictingCopiesCheck)
         client = self.client
-        frames = self.shards.frames
-        futures = [client.submit(_key_hashes, frame, dict(options), pure=False) for frame in frames]
+        if futures is None:
+            futures = [
+                client.submit(_key_hashes, frame, dict(options), pure=False) for frame in self.shards.frames
+            ]
         keys = (
             np.concatenate([future.result() for future in futures])
             if futures
             else np.zeros((0, 2), np.uint64)
         )
-        # A record's version group: its cluster, or itself (as the check's cluster_of).
+        # A record's version group: its cluster, or itself (as the check's cluster_of). Only rows
+        # sharing a key with a record of another group can be reported: they alone are shuffled.
         own = np.where(self.cluster_of >= 0, self.cluster_of, -1 - np.arange(len(keys)))
-        rows = shared_key_rows(keys, own)
-        pieces = [
-            client.submit(_rows_of, frame, local, pure=False)
-            for frame, local in zip(self.shards.frames, self._per_part(rows), strict=True)
-            if len(local)
-        ]
+        keyed = []
+        for code in range(len(_KINDS)):
+            rows = shared_rows_of_kind(keys, own, code)
+            keyed.append(
+                pd.DataFrame(
+                    {
+                        "kind": np.full(len(rows), code, np.int8),
+                        "key": keys[rows, code],
+                        "row": rows,
+                        "cluster": self.cluster_of[rows],
+                    }
+                )
+            )
+        wanted = pd.concat(keyed, ignore_index=True).sort_values("row", kind="stable")
+        starts = self.shards.starts
+        part_of = np.searchsorted(starts, wanted["row"].to_numpy(), side="right") - 1
+        pieces = []
+        for n, frame in enumerate(self.shards.frames):
+            mine = wanted[part_of == n]
+            if len(mine):
+                pieces.append(
+                    client.submit(_keyed_rows, frame, mine.assign(local=mine["row"] - starts[n]), pure=False)
+                )
         if not pieces:
             return []
-        subset = pd.concat([future.result() for future in pieces], ignore_index=True)
-        return finding_rows(check.run(subset, CheckContext(clusters=self.clusters)))
+        with dask.config.set(_CONFIG):
+            frame = dd.from_delayed(pieces, meta=_KEYED_META, verify_meta=False)
+            shuffled = frame.shuffle(on=["kind", "key"], npartitions=max(1, len(pieces)))
+            found = self.client.compute(
+                shuffled.map_partitions(_conflicts, dict(options), meta=_CONFLICT_META)
+            ).result()
+        found = found.sort_values(["kind", "first", "seq"], kind="stable")
+        return list(found["row"])

@@ -6,7 +6,8 @@ The steps of :mod:`audit.pipeline`, each on the corpus held by :mod:`audit.engin
 2. **dedup**: :func:`audit.dedup.find_duplicates` on the compact columns, the held partitions
    signed, candidates found, pairs verified and components labelled by the Dask engine.
 3. **checks**: the record checks per partition; truncation and conflicting_copies as
-   :mod:`audit.engines.corpus_checks` runs them; the findings in the order of one run.
+   :mod:`audit.engines.corpus_checks` runs them. The findings stay on the workers in parts, in
+   the order of one run; here only their lean frame (:mod:`audit.engines.held_findings`).
 4. **clean**: :func:`audit.clean.plan_clean` here, given the texts of the records it looks at
    one by one only (repaired records, representatives lacking a field: fetched from the workers).
 5. **summarise**, **gate**: :mod:`audit.pipeline`'s own steps (they read no text).
@@ -14,7 +15,8 @@ The steps of :mod:`audit.pipeline`, each on the corpus held by :mod:`audit.engin
 Writing: each partition's lines of clean.jsonl and removed.jsonl are made on its worker by
 :class:`audit.clean.CleanCorpus` and :func:`audit.report.writers.write_jsonl` with its part of
 the plan, and copied here into the files in partition order (a few parts in flight): the bytes
-of the local engine's files. report.html gets the texts of the rows it shows only.
+of the local engine's files; findings.jsonl likewise from the held findings' parts, with the
+``applied`` flags of the plan. report.html gets the texts of the rows it shows only.
 
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
 Dask): a run with an index (``--index``) or with expectation suites.
@@ -22,12 +24,14 @@ Dask): a run with an index (``--index``) or with expectation suites.
 
 from __future__ import annotations
 
+import operator
 import os
 import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +39,11 @@ import numpy as np
 import pandas as pd
 
 from audit.checks import CHECKS
-from audit.checks.base import FindingRow
 from audit.checks.table import FindingTable
 from audit.clean import CleanCorpus, plan_clean
-from audit.engines.corpus_checks import CorpusChecks
+from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
+from audit.engines.held_findings import HeldFindings, hold, write_findings
 from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
 from audit.report import views
@@ -61,6 +65,9 @@ class ShardedResult(AuditResult):
 
     engine: DaskEngine | None = field(default=None, repr=False)
     shards: Shards | None = field(default=None, repr=False)
+    #: The whole findings, on the workers; ``findings`` is their lean frame
+    #: (:mod:`audit.engines.held_findings`).
+    held_findings: HeldFindings | None = field(default=None, repr=False)
 
     @property
     def clean(self) -> pd.DataFrame:
@@ -70,10 +77,17 @@ class ShardedResult(AuditResult):
     def removed(self) -> pd.DataFrame:
         raise RuntimeError("a run over partitions does not hold the removed records: read removed.jsonl")
 
-    def write_corpus(self, directory: Path) -> None:
-        """clean.jsonl and removed.jsonl in ``directory``, made per partition on the workers."""
-        assert self.shards is not None and self.corpus is not None
+    def write_corpus(self, directory: Path) -> tuple[str, ...]:
+        """clean.jsonl, removed.jsonl and findings.jsonl in ``directory``, made per partition on
+        the workers; returns their names."""
+        assert self.shards is not None and self.corpus is not None and self.held_findings is not None
         write_parts(self.shards, self.corpus, directory)
+        with (directory / "findings.jsonl").open("wb") as handle:
+            applied = self.found.table["applied"].to_numpy(zero_copy_only=False)
+            write_findings(self.held_findings, applied, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return ("clean.jsonl", "removed.jsonl", "findings.jsonl")
 
     def report_view(self) -> _ReportView:
         """What report.html shows, with the texts of the rows it shows (fetched from the workers)."""
@@ -148,16 +162,30 @@ class ShardChecks(Step):
         assert isinstance(state, ShardedResult) and state.shards is not None
         selected = list(state.config.checks) if state.config.checks is not None else list(CHECKS)
         options = state.config.check_options
-        found: dict[str, list[FindingRow]] = {}
         record = [name for name in selected if name in RECORD_CHECKS]
-        for name, frame in state.shards.record_checks(record, options).items():
-            found[name] = list(frame.itertuples(index=False, name=None))
+        # One pass over each partition makes its record checks' findings and what the corpus
+        # checks need of it.
+        also = partial(
+            partition_values,
+            census="truncation" in selected,
+            conflicting=(
+                dict(options.get("conflicting_copies", {})) if "conflicting_copies" in selected else None
+            ),
+        )
+        parts, values = state.shards.record_checks(record, options, also)
+        client = state.shards.client
         corpus = CorpusChecks(state.shards, state.clusters if state.dedup is not None else None)
         if "truncation" in selected:
-            found["truncation"] = corpus.truncation(options.get("truncation", {}))
+            censuses = [client.submit(operator.getitem, v, "census", pure=False) for v in values]
+            parts["truncation"] = corpus.truncation(options.get("truncation", {}), censuses)
         if "conflicting_copies" in selected:
-            found["conflicting_copies"] = corpus.conflicting_copies(options.get("conflicting_copies", {}))
-        state.found = FindingTable.of([row for name in selected for row in found[name]])
+            keys = [client.submit(operator.getitem, v, "keys", pure=False) for v in values]
+            parts["conflicting_copies"] = corpus.conflicting_copies(
+                options.get("conflicting_copies", {}), keys
+            )
+        del values
+        ordered = [part for name in selected for part in parts[name]]
+        state.held_findings, state.found = hold(state.shards.client, ordered)
 
 
 class ShardClean(Step):
@@ -275,7 +303,7 @@ def run_sharded(
                 state.timings[step.name] = time.perf_counter() - started
             if progress:
                 progress(step.name, "done", time.perf_counter() - started)
-        state.engine = state.shards = None  # the cluster closes here
+        state.engine = state.shards = state.held_findings = None  # the cluster closes here
     return state
 
 

@@ -12,7 +12,8 @@
   signer's batches), so :func:`audit.dedup.find_duplicates` runs on the compact columns.
 - **checks** (:meth:`Shards.record_checks`): the checks that look at one record at a time run
   on each partition; ``empty_or_short`` is told which sources have titles in the whole corpus.
-  Each partition's findings come back in partition order: the findings of one whole run.
+  Each partition's findings stay there (:mod:`audit.engines.held_findings`), in partition order:
+  the findings of one whole run.
 
 Example::
 
@@ -34,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from audit.checks import CheckContext, make_check
-from audit.checks.base import FindingRow, finding_rows, findings_frame
+from audit.checks.base import FindingRow, finding_rows
 from audit.checks.empty_or_short import NAME as EMPTY_OR_SHORT
 from audit.checks.malformed_url import url_field_findings
 from audit.checks.truncation import ends_cut_off
@@ -113,8 +114,12 @@ def _sign_frame(frame: pd.DataFrame, settings: SignerSettings) -> tuple[np.ndarr
 
 
 def _record_checks(
-    frame: pd.DataFrame, names: Sequence[str], options: Mapping[str, Mapping[str, Any]], titled: list[str]
-) -> dict[str, list[FindingRow]]:
+    frame: pd.DataFrame,
+    names: Sequence[str],
+    options: Mapping[str, Mapping[str, Any]],
+    titled: list[str],
+    also: Callable[[pd.DataFrame], Any] | None = None,
+) -> tuple[dict[str, list[FindingRow]], Any]:
     """The record checks ``names`` on one partition. ``empty_or_short`` runs with a context row
     per source titled in the whole corpus (its findings dropped): the check sees them titled."""
     found: dict[str, list[FindingRow]] = {}
@@ -125,7 +130,11 @@ def _record_checks(
             records = pd.concat([frame[["id", "source", "title", "text"]], context], ignore_index=True)
         rows = finding_rows(make_check(name, options.get(name, {})).run(records, CheckContext()))
         found[name] = [row for row in rows if row[0] != _CONTEXT_ID]
-    return found
+    return found, also(frame) if also is not None else None
+
+
+def _found(result: tuple[dict[str, list[FindingRow]], Any], name: str) -> list[FindingRow]:
+    return result[0][name]
 
 
 def _valid_url(url: str) -> bool:
@@ -175,9 +184,15 @@ class Shards:
         )
 
     def record_checks(
-        self, names: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None
-    ) -> dict[str, pd.DataFrame]:
-        """The findings of each of the record checks ``names`` (:data:`RECORD_CHECKS`), run per partition."""
+        self,
+        names: Sequence[str],
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        also: Callable[[pd.DataFrame], Any] | None = None,
+    ) -> tuple[dict[str, list[Future]], list[Future]]:
+        """The findings of each of the record checks ``names`` (:data:`RECORD_CHECKS`), run per
+        partition and held there: per check, one future per partition (a list of finding rows),
+        in partition order (the order of one run over every record). ``also``: a function of a
+        partition run in the same task; its result per partition is the second list."""
         options = options or {}
         unknown = [name for name in names if name not in RECORD_CHECKS]
         assert not unknown, f"not record checks: {unknown}"
@@ -186,15 +201,14 @@ class Shards:
         compact = self.compact
         titled = sorted(set(compact.loc[compact["title"].str.strip() != "", "source"].tolist()))
         futures = [
-            self.client.submit(_record_checks, frame, list(names), dict(options), titled, pure=False)
+            self.client.submit(_record_checks, frame, list(names), dict(options), titled, also, pure=False)
             for frame in self.frames
         ]
-        found: dict[str, list[FindingRow]] = {name: [] for name in names}
-        for future in futures:  # in partition order: the order of one run over every record
-            for name, rows in future.result().items():
-                found[name] += rows
-            future.release()
-        return {name: findings_frame([], rows) for name, rows in found.items()}
+        found = {
+            name: [self.client.submit(_found, future, name, pure=False) for future in futures]
+            for name in names
+        }
+        return found, [self.client.submit(operator.getitem, future, 1, pure=False) for future in futures]
 
 
 def _files_entries(

@@ -186,10 +186,10 @@ def write_outputs(
         names = _OUTPUTS
         write_corpus = getattr(result, "write_corpus", None)
         if write_corpus is not None:
-            # A run over partitions: its workers write clean/removed, and report.html asks them for
+            # A run over partitions: its workers write clean/removed/findings, and report.html asks them for
             # the texts it shows, so nothing is forked (a fork would copy the Dask client's threads).
-            write_corpus(staging)
-            names, workers = tuple(n for n in _OUTPUTS if n not in ("clean.jsonl", "removed.jsonl")), 1
+            written = write_corpus(staging)
+            names, workers = tuple(n for n in _OUTPUTS if n not in written), 1
         forked_map(_write_output, (result, staging), names, workers)
         # report.json last: its presence marks a complete run.
         _write_text(
