@@ -145,6 +145,37 @@ def test_default_rank_in_numpy_equals_sorting_by_the_completeness_key() -> None:
     assert sorted(expected[rows].tolist()) == list(range(1, 121))
 
 
+def test_completeness_keys_made_on_two_processes_rank_as_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline's completeness ranking, its keys made by a forked process for half the rows,
+    ranks every row as the keys made in this process do (ties broken by the row, later lower)."""
+    import audit.dedup as dedup_module
+    from audit.pipeline import completeness
+
+    rng = random.Random(17)
+    records = pd.DataFrame(
+        {
+            "text": [rng.choice(["A text.", "A te...", "Short of", "", "Ends!"]) for _ in range(400)],
+            "url": [rng.choice(["", "https://x.org/a", "http//bad"]) for _ in range(400)],
+            "title": [rng.choice(["", "T", "The title of"]) for _ in range(400)],
+            "scraped_date": [rng.choice(["", "2026-01-01"]) for _ in range(400)],
+        }
+    )
+    rows = np.array(sorted(rng.sample(range(400), 300)))
+    rank = completeness(records)
+    monkeypatch.setattr(dedup_module, "idle_cores", lambda: 0)
+    one = _rank(rows, rank, records)
+    monkeypatch.setattr(dedup_module, "idle_cores", lambda: 2)
+    monkeypatch.setattr(dedup_module, "cores", lambda: 2)
+    monkeypatch.setattr(dedup_module, "PARALLEL_RANK_ROWS", 10)
+    calls = []
+    real = dedup_module.forked_map
+    monkeypatch.setattr(dedup_module, "forked_map", lambda *a: calls.append(a[3]) or real(*a))
+    assert np.array_equal(_rank(rows, rank, records), one)
+    assert calls == [2]
+    expected = sorted(rows.tolist(), key=lambda m: (rank(m), -m))
+    assert np.array_equal(np.argsort(one[rows]), np.searchsorted(rows, expected))
+
+
 def test_band_keys_made_by_the_signer_find_the_same_candidates() -> None:
     base = " ".join(f"w{n}" for n in range(40))
     texts = [base, base.replace("w7", "x7"), base[:60], "other words entirely here and there", base]
