@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from audit.checks.base import FINDING_COLUMNS, SEVERITIES, FindingRow, findings_frame
+from audit.checks.base import FINDING_COLUMNS, SEVERITIES, FindingRow
 from audit.checks.table import FindingTable
 from audit.gate import MAX_ANNOTATIONS
 from audit.report.markdown import TOP_FINDINGS
@@ -152,7 +152,7 @@ def _write_part(packed: bytes, applied: np.ndarray) -> bytes:
     rows: list[FindingRow] = pickle.loads(packed)
     with tempfile.TemporaryDirectory(prefix="scrape-audit-findings-") as directory:
         path = Path(directory) / "findings.jsonl"
-        write_jsonl(findings_frame([], rows).assign(applied=applied), path)
+        write_jsonl(FindingTable.of(rows).with_applied(applied).batches(), path)  # as the local run writes it
         return path.read_bytes()
 
 
