@@ -18,11 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.checks import CHECKS, CheckContext, boilerplate, malformed_url, markup_residue, truncation
-from audit.checks.base import Finding, finding_rows, findings_frame
+from audit.checks.base import Finding, finding_rows
 from audit.checks.boilerplate import furniture_findings
 from audit.checks.conflicting_copies import MAX_OTHERS, ConflictingCopiesCheck, _url_key
 from audit.checks.malformed_url import _PLAIN_URL, url_field_findings, url_findings
 from audit.checks.prefilter import offsets, scan_at
+from audit.checks.table import FindingTable
 from audit.checks.truncation import TruncationCheck, Vocabulary, unclosed_bracket
 from audit.dedup.shingles import shingle_hashes
 from audit.dedup.verify import similarity
@@ -313,7 +314,8 @@ def test_checks_same_on_arrow_and_object_columns(corpus: faults.FaultCorpus, nam
 
 def test_findings_frame_from_rows_equals_from_findings(corpus: faults.FaultCorpus) -> None:
     findings = CHECKS["truncation"]().run(corpus.records, CheckContext(clusters=corpus.clusters))
-    pd.testing.assert_frame_equal(findings_frame(findings), findings_frame([], finding_rows(findings)))
+    by_rows = FindingTable.of(finding_rows(findings)).frame()
+    pd.testing.assert_frame_equal(FindingTable.of(findings).frame(), by_rows)
 
 
 @pytest.mark.parametrize(("idle", "workers"), [(0.0, 1), (-3.0, 1), (1.0, 2), (2.0, 2)])

@@ -18,12 +18,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.checks import CHECKS, CheckContext, malformed_url, run_checks
-from audit.checks.base import FINDING_COLUMNS, Finding, findings_frame
+from audit.checks.base import FINDING_COLUMNS, Finding
 from audit.checks.boilerplate import furniture_findings
 from audit.checks.encoding import encoding_findings
 from audit.checks.malformed_url import url_field_findings, url_findings
 from audit.checks.markup_residue import markup_findings
 from audit.checks.prefilter import any_lowered, candidate_rows
+from audit.checks.table import FindingTable
 from audit.checks.truncation import (
     _LAST_LETTERS,
     _LAST_WORD,
@@ -103,8 +104,8 @@ def test_vocabulary_equals_counted_words(corpus: faults.FaultCorpus) -> None:
 def test_findings_frame_equals_as_dict_rows(corpus: faults.FaultCorpus) -> None:
     findings = [f for name in CHECKS for f in CHECKS[name]().run(corpus.records, CheckContext())]
     expected = pd.DataFrame([f.as_dict() for f in findings], columns=FINDING_COLUMNS)
-    pd.testing.assert_frame_equal(findings_frame(findings), expected)
-    assert findings_frame([]).columns.tolist() == FINDING_COLUMNS
+    pd.testing.assert_frame_equal(FindingTable.of(findings).frame(), expected)
+    assert FindingTable.empty().frame().columns.tolist() == FINDING_COLUMNS
 
 
 def test_row_dicts_equal_to_dict(corpus: faults.FaultCorpus) -> None:

@@ -77,17 +77,9 @@ FindingRow = tuple[str, str, str, str, str, dict[str, Any], dict[str, Any] | Non
 
 
 def finding_rows(findings: list[Finding]) -> list[FindingRow]:
-    """The findings as plain tuples: what the findings frame is built from, and what a worker
-    process sends back (a plain tuple unpickles faster than a named one: no class to call)."""
+    """The findings as plain tuples: what a Dask partition holds and sends back (a plain tuple
+    unpickles faster than a named one: no class to call)."""
     return list(map(tuple, findings))
-
-
-def findings_frame(findings: list[Finding], rows: list[FindingRow] | None = None) -> pd.DataFrame:
-    """The findings frame of ``findings`` (or of ``rows`` already made by :func:`finding_rows`)."""
-    # Plain tuples, not ``as_dict``: ``dataclasses.asdict`` deep-copies every evidence dict, which
-    # was the slowest part of the checks on large corpora. The frame takes over the findings'
-    # evidence and repair dicts; the findings themselves are dropped after this.
-    return pd.DataFrame(finding_rows(findings) if rows is None else rows, columns=FINDING_COLUMNS)
 
 
 @dataclass
