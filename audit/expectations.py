@@ -37,7 +37,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +93,70 @@ def load_suites(directory: str | os.PathLike[str]) -> list[SuiteFile]:
     return suites
 
 
+def unrepaired_errors(findings: FindingTable) -> Counter[str]:
+    """Error findings whose repair was not applied, counted by record id."""
+    if not len(findings):
+        return Counter()
+    errors = findings.mask(severities=["error"])
+    if "applied" in findings.table.column_names:
+        errors &= ~findings.table["applied"].to_numpy()
+    return Counter(findings.values("record_id", np.flatnonzero(errors)))
+
+
+def kept_table(clean: pd.DataFrame, unrepaired: Mapping[str, int]) -> pd.DataFrame:
+    """The ``corpus`` table's rows of the kept records (``clean``: the cleaned corpus)."""
+    kept = clean.reindex(columns=["id", "title", "text", "url"])
+    kept = add_normalised(kept) if len(kept) else kept.assign(norm_text=pd.Series(dtype=object))
+    return kept.assign(
+        status="kept",
+        unrepaired_errors=[float(unrepaired.get(i, 0)) for i in kept["id"]],
+        reason=None,
+        duplicate_of=None,
+        accounted=True,
+    )
+
+
+def removed_accounted(removed: pd.DataFrame, kept_ids: set[str] | pd.Series) -> list[bool]:
+    """Whether each removed record is accounted for: it has a reason, and it copies a kept
+    record (with an index, one kept by an earlier run)."""
+    kept = kept_ids if isinstance(kept_ids, set) else set(kept_ids)
+    runs = removed["duplicate_of_run"] if "duplicate_of_run" in removed else [None] * len(removed)
+    return [
+        bool(reason) and (dup in kept or pd.notna(run))
+        for reason, dup, run in zip(removed["reason"], removed["duplicate_of"], runs, strict=True)
+    ]
+
+
+def removed_table(removed: pd.DataFrame, accounted: Sequence[bool]) -> pd.DataFrame:
+    """The ``corpus`` table's rows of the removed records (see :func:`removed_accounted`)."""
+    gone = removed.reindex(columns=["id", "reason", "duplicate_of"])
+    return gone.assign(status="removed", accounted=list(accounted))
+
+
+def quarantined_table(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """The ``corpus`` table's rows of the quarantined inputs (named ``source:line``)."""
+    held = pd.DataFrame(
+        {
+            "id": [f"{s}:{n}" for s, n in zip(quarantine["source"], quarantine["line"], strict=True)],
+            "status": "quarantined",
+            "reason": list(quarantine["error"]),
+        }
+    )
+    return held.assign(accounted=[bool(e) for e in held["reason"]])
+
+
+CORPUS_COLUMNS = ["id", "status", "title", "text", "url", "norm_text", "unrepaired_errors", "reason"]
+CORPUS_COLUMNS += ["duplicate_of", "accounted"]
+
+
+def corpus_table(*blocks: pd.DataFrame) -> pd.DataFrame:
+    """The ``corpus`` table: its blocks (kept, removed, quarantined rows) one after another."""
+    parts = [part.reindex(columns=CORPUS_COLUMNS) for part in blocks if len(part)]
+    corpus = pd.concat(parts) if parts else pd.DataFrame(columns=CORPUS_COLUMNS)
+    corpus["accounted"] = corpus["accounted"].astype(bool)
+    return corpus
+
+
 def validation_tables(
     records: pd.DataFrame,
     clean: pd.DataFrame,
@@ -101,47 +165,10 @@ def validation_tables(
     findings: FindingTable,
 ) -> dict[str, pd.DataFrame]:
     """The DataFrames suites validate, by table name (see the module docstring)."""
-    table_records = records.reindex(columns=RECORD_COLUMNS)
-    kept = clean.reindex(columns=["id", "title", "text", "url"])
-    kept = add_normalised(kept) if len(kept) else kept.assign(norm_text=pd.Series(dtype=object))
-    unrepaired: dict[str, int] = {}
-    if len(findings):
-        errors = findings.mask(severities=["error"])
-        if "applied" in findings.table.column_names:
-            errors &= ~findings.table["applied"].to_numpy()
-        unrepaired = Counter(findings.values("record_id", np.flatnonzero(errors)))
-    kept_ids = set(kept["id"])
-    kept = kept.assign(
-        status="kept",
-        unrepaired_errors=[float(unrepaired.get(i, 0)) for i in kept["id"]],
-        reason=None,
-        duplicate_of=None,
-        accounted=True,
-    )
-    gone = removed.reindex(columns=["id", "reason", "duplicate_of", "duplicate_of_run"])
-    gone = gone.assign(
-        status="removed",
-        accounted=[  # with an index, a removed record may copy one kept by an earlier run
-            bool(reason) and (dup in kept_ids or pd.notna(run))
-            for reason, dup, run in zip(
-                gone["reason"], gone["duplicate_of"], gone["duplicate_of_run"], strict=True
-            )
-        ],
-    ).drop(columns="duplicate_of_run")
-    held = pd.DataFrame(
-        {
-            "id": [f"{s}:{n}" for s, n in zip(quarantine["source"], quarantine["line"], strict=True)],
-            "status": "quarantined",
-            "reason": list(quarantine["error"]),
-        }
-    )
-    held = held.assign(accounted=[bool(e) for e in held["reason"]])
-    columns = ["id", "status", "title", "text", "url", "norm_text", "unrepaired_errors", "reason"]
-    columns += ["duplicate_of", "accounted"]
-    parts = [part.reindex(columns=columns) for part in (kept, gone, held) if len(part)]
-    corpus = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    corpus["accounted"] = corpus["accounted"].astype(bool)
-    return {"records": table_records, "corpus": corpus}
+    kept = kept_table(clean, unrepaired_errors(findings))
+    gone = removed_table(removed, removed_accounted(removed, set(kept["id"])))
+    corpus = corpus_table(kept, gone, quarantined_table(quarantine)).reset_index(drop=True)
+    return {"records": records.reindex(columns=RECORD_COLUMNS), "corpus": corpus}
 
 
 @contextmanager
@@ -203,9 +230,9 @@ def _failing_ids(result: dict[str, Any]) -> list[str]:
     return ids
 
 
-def _describe(gx_result: Any) -> dict[str, Any]:
-    config = gx_result.expectation_config
-    result = gx_result.result or {}
+def describe(config: Any, result: dict[str, Any], success: bool, exception: str | None) -> dict[str, Any]:
+    """One expectation's entry in report.json: its GX configuration, GX's ``result`` dict (or
+    one combined the same way), whether it passed, and the exception it raised, if any."""
     kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
     severity = getattr(config.severity, "value", str(config.severity))
     failing = _failing_ids(result)
@@ -222,69 +249,82 @@ def _describe(gx_result: Any) -> dict[str, Any]:
         "column": column,
         "kwargs": kwargs,
         "severity": SEVERITY_FROM_GX.get(severity, "error"),
-        "success": bool(gx_result.success),
+        "success": bool(success),
         "observed_value": observed,
         "observed": observed_text,
         "element_count": result.get("element_count"),
         "unexpected_count": result.get("unexpected_count"),
         "failing_ids": failing[:MAX_FAILING_IDS],
-        "exception": (gx_result.exception_info or {}).get("exception_message")
-        if gx_result.exception_info and gx_result.exception_info.get("raised_exception")
-        else None,
+        "exception": exception,
         "description": (config.meta or {}).get("description"),
     }
 
 
-def validate_suites(suites: Sequence[SuiteFile], tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """Validate each suite against its table; the ``expectations`` section of report.json."""
-    if not suites:
-        return {"suites": [], "evaluated": 0, "failed": 0, "failed_by_severity": {}}
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+def raised(gx_result: Any) -> str | None:
+    """The message of the exception a GX expectation result carries, if it raised one."""
+    info = gx_result.exception_info or {}
+    return info.get("exception_message") if info.get("raised_exception") else None
 
-    import audit.custom_expectations  # noqa: F401  (registers the audit's expectation types)
 
-    _import_plugins(sorted({s.path.parent for s in suites}))
-    gx_suites = [_build_suite(s) for s in suites]
+class GxSession:
+    """Great Expectations, ready to validate DataFrames: an ephemeral context (nothing written),
+    the audit's and the suites' folders' expectation types registered, progress bars off."""
 
-    try:
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        source = context.data_sources.add_pandas("scrape_audit")
-    except Exception as error:  # a GX failure is not a data failure: exit 2, not 1
-        raise SuiteError(f"Great Expectations could not start: {error}") from error
-    batches: dict[str, Any] = {}
-    result_format = {
-        "result_format": "COMPLETE",
-        "unexpected_index_column_names": ["id"],
-        "partial_unexpected_count": 20,
-    }
-    out = []
-    for suite, gx_suite in zip(suites, gx_suites, strict=True):
+    def __init__(self, suites: Sequence[SuiteFile]) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        import audit.custom_expectations  # noqa: F401  (registers the audit's expectation types)
+
+        _import_plugins(sorted({s.path.parent for s in suites}))
         try:
-            if suite.table not in batches:
-                asset = source.add_dataframe_asset(suite.table)
-                definition = asset.add_batch_definition_whole_dataframe("whole")
-                batches[suite.table] = definition.get_batch(
-                    batch_parameters={"dataframe": tables[suite.table]}
-                )
-            validation = batches[suite.table].validate(gx_suite, result_format=result_format)
+            context = gx.get_context(mode="ephemeral")
+            context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            self._source = context.data_sources.add_pandas("scrape_audit")
+        except Exception as error:  # a GX failure is not a data failure: exit 2, not 1
+            raise SuiteError(f"Great Expectations could not start: {error}") from error
+        self._definitions: dict[str, Any] = {}
+
+    def validate(self, suite: SuiteFile, gx_suite: Any, frame: pd.DataFrame, index: list[str] | None) -> Any:
+        """GX's validation of ``frame`` (the suite's table); failing rows named by the columns
+        ``index``, or by the frame's index when None."""
+        result_format: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": 20}
+        if index is not None:
+            result_format["unexpected_index_column_names"] = index
+        try:
+            if suite.table not in self._definitions:
+                asset = self._source.add_dataframe_asset(suite.table)
+                self._definitions[suite.table] = asset.add_batch_definition_whole_dataframe("whole")
+            batch = self._definitions[suite.table].get_batch(batch_parameters={"dataframe": frame})
+            return batch.validate(gx_suite, result_format=result_format)
         except Exception as error:  # a GX failure is not a data failure: exit 2, not 1
             raise SuiteError(f"{suite.path}: Great Expectations failed while validating: {error}") from error
-        results = [_describe(r) for r in validation.results]
-        out.append(
-            {
-                "name": suite.name,
-                "file": str(suite.path),
-                "table": suite.table,
-                "rows": len(tables[suite.table]),
-                "success": all(r["success"] for r in results),
-                "evaluated": len(results),
-                "failed": sum(not r["success"] for r in results),
-                "results": results,
-            }
-        )
+
+
+def build_suites(suites: Sequence[SuiteFile]) -> tuple[GxSession, list[Any]]:
+    """A GX session and each suite built in it (:class:`SuiteError` for a suite GX cannot load)."""
+    session = GxSession(suites)
+    return session, [_build_suite(s) for s in suites]
+
+
+def summary(
+    suites: Sequence[SuiteFile], results: Sequence[list[dict[str, Any]]], rows: Sequence[int]
+) -> dict[str, Any]:
+    """The ``expectations`` section of report.json from each suite's described results."""
+    out = [
+        {
+            "name": suite.name,
+            "file": str(suite.path),
+            "table": suite.table,
+            "rows": count,
+            "success": all(r["success"] for r in described),
+            "evaluated": len(described),
+            "failed": sum(not r["success"] for r in described),
+            "results": list(described),
+        }
+        for suite, described, count in zip(suites, results, rows, strict=True)
+    ]
     failed = [r for s in out for r in s["results"] if not r["success"]]
     by_severity: dict[str, int] = {}
     for r in failed:
@@ -295,3 +335,17 @@ def validate_suites(suites: Sequence[SuiteFile], tables: dict[str, pd.DataFrame]
         "failed": len(failed),
         "failed_by_severity": by_severity,
     }
+
+
+def validate_suites(suites: Sequence[SuiteFile], tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Validate each suite against its table; the ``expectations`` section of report.json."""
+    if not suites:
+        return summary([], [], [])
+    session, gx_suites = build_suites(suites)
+    results = []
+    for suite, gx_suite in zip(suites, gx_suites, strict=True):
+        validation = session.validate(suite, gx_suite, tables[suite.table], ["id"])
+        results.append(
+            [describe(r.expectation_config, r.result or {}, r.success, raised(r)) for r in validation.results]
+        )
+    return summary(suites, results, [len(tables[s.table]) for s in suites])
