@@ -8,8 +8,8 @@ A suite is a GX 1.x ``ExpectationSuite`` as plain JSON, plus the table it valida
 
 Tables (built by :func:`validation_tables`):
 
-- ``records``: the input records (``id``, ``source``, ``line``, ``title``, ``text``, ``url``,
-  ``norm_text``);
+- ``records``: the input records as read (``id``, ``source``, ``line``, ``title``, ``text``,
+  ``url``);
 - ``corpus``: every input, with its fate: ``id``, ``status`` (``kept``/``removed``/``quarantined``),
   ``title``, ``text``, ``url`` (cleaned, for kept records), ``norm_text`` (kept records only),
   ``unrepaired_errors`` (kept records only: error findings whose repair was not applied),
@@ -56,7 +56,7 @@ TABLES = ("records", "corpus")
 SEVERITY_FROM_GX = {"critical": "error", "warning": "warning", "info": "info"}
 #: Failing record ids kept per expectation in report.json.
 MAX_FAILING_IDS = 100
-RECORD_COLUMNS = ["id", "source", "line", "title", "text", "url", "norm_text"]
+RECORD_COLUMNS = ["id", "source", "line", "title", "text", "url"]
 
 
 class SuiteError(Exception):
@@ -116,14 +116,15 @@ def kept_table(clean: pd.DataFrame, unrepaired: Mapping[str, int]) -> pd.DataFra
     )
 
 
-def removed_accounted(removed: pd.DataFrame, kept_ids: set[str] | pd.Series) -> list[bool]:
+def removed_accounted(removed: pd.DataFrame, kept_ids: pd.Series) -> list[bool]:
     """Whether each removed record is accounted for: it has a reason, and it copies a kept
-    record (with an index, one kept by an earlier run)."""
-    kept = kept_ids if isinstance(kept_ids, set) else set(kept_ids)
-    runs = removed["duplicate_of_run"] if "duplicate_of_run" in removed else [None] * len(removed)
+    record (``kept_ids``; with an index, a record kept by an earlier run)."""
+    copies_kept = removed["duplicate_of"].isin(kept_ids).to_numpy(bool)
+    if "duplicate_of_run" in removed:
+        copies_kept |= removed["duplicate_of_run"].notna().to_numpy(bool)
     return [
-        bool(reason) and (dup in kept or pd.notna(run))
-        for reason, dup, run in zip(removed["reason"], removed["duplicate_of"], runs, strict=True)
+        bool(reason) and copied
+        for reason, copied in zip(removed["reason"], copies_kept.tolist(), strict=True)
     ]
 
 
@@ -147,12 +148,16 @@ def quarantined_table(quarantine: pd.DataFrame) -> pd.DataFrame:
 
 CORPUS_COLUMNS = ["id", "status", "title", "text", "url", "norm_text", "unrepaired_errors", "reason"]
 CORPUS_COLUMNS += ["duplicate_of", "accounted"]
+_NUMERIC = ("unrepaired_errors", "accounted")
 
 
 def corpus_table(*blocks: pd.DataFrame) -> pd.DataFrame:
     """The ``corpus`` table: its blocks (kept, removed, quarantined rows) one after another."""
     parts = [part.reindex(columns=CORPUS_COLUMNS) for part in blocks if len(part)]
     corpus = pd.concat(parts) if parts else pd.DataFrame(columns=CORPUS_COLUMNS)
+    # One dtype per column whichever blocks a part of the table has (a part without kept rows
+    # would get float columns of NaN where the whole table has strings).
+    corpus = corpus.astype({name: object for name in CORPUS_COLUMNS if name not in _NUMERIC})
     corpus["accounted"] = corpus["accounted"].astype(bool)
     return corpus
 
@@ -166,7 +171,7 @@ def validation_tables(
 ) -> dict[str, pd.DataFrame]:
     """The DataFrames suites validate, by table name (see the module docstring)."""
     kept = kept_table(clean, unrepaired_errors(findings))
-    gone = removed_table(removed, removed_accounted(removed, set(kept["id"])))
+    gone = removed_table(removed, removed_accounted(removed, kept["id"]))
     corpus = corpus_table(kept, gone, quarantined_table(quarantine)).reset_index(drop=True)
     return {"records": records.reindex(columns=RECORD_COLUMNS), "corpus": corpus}
 
@@ -261,9 +266,13 @@ def describe(config: Any, result: dict[str, Any], success: bool, exception: str 
 
 
 def raised(gx_result: Any) -> str | None:
-    """The message of the exception a GX expectation result carries, if it raised one."""
+    """The message of the exception a GX expectation result carries, if it raised one.
+
+    GX gives it as one entry, or (when a metric failed, e.g. a column that does not exist) as
+    one entry per failed metric: the first is named."""
     info = gx_result.exception_info or {}
-    return info.get("exception_message") if info.get("raised_exception") else None
+    entries = [info] if "raised_exception" in info else [e for e in info.values() if isinstance(e, dict)]
+    return next((e.get("exception_message") for e in entries if e.get("raised_exception")), None)
 
 
 class GxSession:

@@ -45,7 +45,7 @@ def _results(summary: dict[str, Any], suite: str) -> dict[str, dict[str, Any]]:
 
 
 def _records(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    base = {"source": "a.jsonl", "line": 1, "title": "A title", "text": "x" * 200, "url": "", "norm_text": ""}
+    base = {"source": "a.jsonl", "line": 1, "title": "A title", "text": "x" * 200, "url": ""}
     return pd.DataFrame([base | row for row in rows]).reindex(columns=RECORD_COLUMNS)
 
 
@@ -277,3 +277,15 @@ def test_check_writes_nothing_outside_out(
     assert {p for p in new if p.parts[:2] != ("work", "out")} == set()
     cases = ET.parse(work / "out" / "junit.xml").getroot().findall("testsuite/testcase")
     assert sum(c.get("classname") == "scrape-audit.expectation" for c in cases) == 11
+
+
+def test_an_expectation_on_a_missing_column_names_the_error(tmp_path: Path) -> None:
+    """GX reports a failed metric per metric id; the report names the exception, not 'None of None'."""
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    spec = {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "norm_text", "value_set": [""]}}
+    _write_suite(folder, "missing", [spec])
+    records = _records([{"id": "a"}])
+    (result,) = validate_suites(load_suites(folder), {"records": records})["suites"][0]["results"]
+    assert not result["success"]
+    assert 'The column "norm_text" in BatchData does not exist' in result["exception"]

@@ -18,14 +18,20 @@ the plan, and copied here into the files in partition order (a few parts in flig
 of the local engine's files; findings.jsonl likewise from the held findings' parts, with the
 ``applied`` flags of the plan. report.html gets the texts of the rows it shows only.
 
+6. **expectations**: each partition's rows of the suites' tables validated on its worker, the
+   results added up (:mod:`audit.engines.shard_expectations`).
+
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
-Dask): a run with an index (``--index``) or with expectation suites.
+Dask): a run with an index (``--index``), or with a suite holding an expectation that cannot be
+validated a partition at a time (an aggregate, a dtype, an order:
+:func:`~audit.engines.shard_expectations.unsplittable`).
 """
 
 from __future__ import annotations
 
 import operator
 import os
+import sys
 import tempfile
 import time
 from collections import deque
@@ -44,7 +50,9 @@ from audit.clean import CleanCorpus, plan_clean
 from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
 from audit.engines.held_findings import HeldFindings, hold, write_findings
+from audit.engines.shard_expectations import unsplittable, validate_sharded
 from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
+from audit.expectations import load_suites
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
 from audit.report import views
 from audit.report.writers import ensure_writable, write_jsonl, write_outputs
@@ -54,8 +62,20 @@ WRITE_WINDOW_PER_WORKER = 2
 
 
 def sharded(config: AuditConfig) -> bool:
-    """Whether a run with ``config`` runs over partitions (see the module's doc)."""
-    return config.engine == "dask" and config.index is None and config.expectations is None
+    """Whether a run with ``config`` runs over partitions (see the module's doc); if its suites
+    keep it in memory, says why on stderr."""
+    if config.engine != "dask" or config.index is not None:
+        return False
+    if config.expectations is None:
+        return True
+    unsplit = unsplittable(load_suites(config.expectations))
+    for expectation in unsplit:
+        print(
+            f"--engine dask: {expectation} cannot be validated a partition at a time; "
+            "the run holds the records in memory",
+            file=sys.stderr,
+        )
+    return not unsplit
 
 
 @dataclass
@@ -188,6 +208,21 @@ class ShardChecks(Step):
         state.held_findings, state.found = hold(state.shards.client, ordered)
 
 
+class ShardExpectations(Step):
+    """The suites over the partitions (:func:`~audit.engines.shard_expectations.validate_sharded`)."""
+
+    name = "expectations"
+
+    def run(self, state: AuditResult) -> None:
+        if state.config.expectations is None:
+            return
+        assert isinstance(state, ShardedResult) and state.shards is not None and state.corpus is not None
+        suites = load_suites(state.config.expectations)
+        state.expectations = validate_sharded(
+            suites, state.shards, state.corpus, state.quarantine, state.found
+        )
+
+
 class ShardClean(Step):
     """:func:`plan_clean` on the compact columns and the texts of the records it reads."""
 
@@ -216,12 +251,13 @@ SHARDED_STEPS: tuple[Step, ...] = (
     ShardDedup(),
     ShardChecks(),
     ShardClean(),
+    ShardExpectations(),
     Summarise(),
     Gate(),
 )
 
 
-def _part_plan(corpus: CleanCorpus, start: int, stop: int) -> dict[str, Any]:
+def part_plan(corpus: CleanCorpus, start: int, stop: int) -> dict[str, Any]:
     """The plan of rows ``start:stop`` (one partition), renumbered from 0."""
     kept = corpus.kept[(corpus.kept >= start) & (corpus.kept < stop)]
     low, high = np.searchsorted(corpus.removed_at, [start, stop])
@@ -267,7 +303,7 @@ def write_parts(shards: Shards, corpus: CleanCorpus, directory: Path) -> None:
         for n, frame in enumerate(shards.frames):
             if len(pending) >= window:
                 receive()
-            plan = _part_plan(corpus, starts[n], starts[n + 1])
+            plan = part_plan(corpus, starts[n], starts[n + 1])
             pending.append(client.submit(_write_part, frame, plan, pure=False))
         while pending:
             receive()
