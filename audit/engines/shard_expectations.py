@@ -49,7 +49,7 @@ from audit.expectations import (
     summary,
     unrepaired_errors,
 )
-from audit.frames import column_values, take_values
+from audit.frames import column_values, take_arrow, take_values
 
 UNIQUE = "expect_column_values_to_be_unique"
 #: Map expectations whose success counts every row, not only the non-null ones.
@@ -301,7 +301,8 @@ def validate_sharded(
     unrepaired = unrepaired_errors(found)
     unrepaired_rows = np.flatnonzero(ids.isin(list(unrepaired)).to_numpy(bool))
     info = corpus.removed_info
-    accounted = removed_accounted(info, pd.Series(take_values(ids, corpus.kept), dtype=object))
+    kept_ids = pd.Series(pd.arrays.ArrowExtensionArray(take_arrow(ids, corpus.kept)))
+    accounted = removed_accounted(info, kept_ids)
     n_kept, n_removed = len(corpus.kept), len(corpus.removed_at)
     wants_corpus = any(s.table == "corpus" for s in suites)
     starts = shards.starts.tolist()
