@@ -289,3 +289,28 @@ def test_an_expectation_on_a_missing_column_names_the_error(tmp_path: Path) -> N
     (result,) = validate_suites(load_suites(folder), {"records": records})["suites"][0]["results"]
     assert not result["success"]
     assert 'The column "norm_text" in BatchData does not exist' in result["exception"]
+
+
+@pytest.mark.filterwarnings("ignore:.*(condition_parser|row_condition).*:DeprecationWarning")
+def test_validation_reads_only_the_columns_a_suite_names(tmp_path: Path) -> None:
+    from audit.expectations import build_suites, read_columns
+
+    folder = tmp_path / "suites"
+    frame = _records([{"id": "a"}, {"id": "b"}])
+    title = {"column": "title", "min_value": 1}
+    lengths = {"type": "expect_column_value_lengths_to_be_between", "kwargs": title}
+    columns = {"column_A": "url", "column_B": "text"}
+    pair = {"type": "expect_column_pair_values_to_be_equal", "kwargs": columns}
+    _write_suite(folder, "a", [lengths, pair])
+    _, (suite,) = build_suites(load_suites(folder))
+    assert list(read_columns(frame, suite).columns) == ["id", "title", "text", "url"]
+    _write_suite(folder, "a", [lengths])
+    _, (suite,) = build_suites(load_suites(folder))
+    assert list(read_columns(frame, suite).columns) == ["id", "title"]
+    for whole in (
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},  # names no column
+        {**lengths, "kwargs": {**title, "row_condition": 'url==""', "condition_parser": "pandas"}},
+    ):
+        _write_suite(folder, "a", [lengths, whole])
+        _, (suite,) = build_suites(load_suites(folder))
+        assert read_columns(frame, suite) is frame

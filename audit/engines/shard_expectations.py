@@ -44,6 +44,7 @@ from audit.expectations import (
     kept_table,
     quarantined_table,
     raised,
+    read_columns,
     removed_accounted,
     removed_table,
     summary,
@@ -138,7 +139,7 @@ def validate_part(suites: Sequence[SuiteFile], tables: dict[str, pd.DataFrame]) 
         if frame is None or not len(frame):
             out.append(None)
             continue
-        results = session.validate(suite, gx_suite, frame, None).results
+        results = session.validate(suite, gx_suite, read_columns(frame, gx_suite), None).results
         order = _numbers(gx_suite, results)
         counts: list[PartCounts] = [None] * len(order)  # type: ignore[list-item]
         for n, result in zip(order, results, strict=True):
