@@ -47,6 +47,10 @@ REMOVED_COLUMNS = [
     "jaccard",
     "containment",
 ]
+#: Rows per batch of clean.jsonl and removed.jsonl: a batch's texts are taken, patched and
+#: encoded at once, ~6 times their size in working memory (+170 MB a batch of 20,000, at the
+#: end of the run when the records, clusters and findings are all held; 5,000: +60 MB).
+WRITE_BATCH = 5_000
 
 
 @dataclass
@@ -211,7 +215,7 @@ class CleanCorpus:
     def kept_ids(self) -> list[str]:
         return _take(self.records, "id", self.kept)
 
-    def clean_batches(self, batch: int = 20_000) -> Iterator[dict[str, Column]]:
+    def clean_batches(self, batch: int = WRITE_BATCH) -> Iterator[dict[str, Column]]:
         """clean.jsonl's rows (the columns of :data:`CLEAN_COLUMNS`) a batch at a time, as columns.
 
         The records' own Arrow values (their ``urls`` are those of their text, see
@@ -251,7 +255,7 @@ class CleanCorpus:
             columns["repairs"] = Patched(no_notes, at, _as_arrow(notes, _TEXT_LISTS, _text_list))
             yield columns
 
-    def removed_batches(self, batch: int = 20_000) -> Iterator[dict[str, Column]]:
+    def removed_batches(self, batch: int = WRITE_BATCH) -> Iterator[dict[str, Column]]:
         """removed.jsonl's rows (the columns of :data:`REMOVED_COLUMNS`) a batch at a time, as columns."""
         info = self.removed_info
         for start in range(0, len(self.removed_at), batch):

@@ -10,13 +10,15 @@ taken in turn by this process and the child (:func:`audit.parallel.forked_map`):
    length limits and the rows conflicting_copies can report.
 2. **rows**: truncation's vocabulary answers for those words (the vocabulary reads the corpus a
    chunk at a time, :class:`~audit.checks.truncation.ValueChunks`), beside conflicting_copies
-   over the rows sharing a key with another version group and truncation's proven cut-off
+   over the rows sharing a key with another version group, a piece of whole key groups at a
+   time (:func:`~audit.checks.conflicting_copies.key_pieces`), and truncation's proven cut-off
    copies, a piece of clusters at a time (a cluster's members together, taken by id).
 3. **batches**, one piece a batch: every check but those two, with the corpus values.
 
 Each piece sends back its findings as a :class:`~audit.checks.table.FindingTable`; they are
 put together in the order of one run over every record: check by check (as named), batches
-in order, truncation's proven findings after its batches in the order of the clusters.
+in order, truncation's proven findings after its batches in the order of the clusters,
+conflicting_copies' sorted by kind, their group's first row and their place in the group.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit.checks.base import Check, CheckContext
-from audit.checks.conflicting_copies import ConflictingCopiesCheck, shared_key_rows
+from audit.checks.conflicting_copies import ConflictingCopiesCheck, key_pieces, shared_key_rows
 from audit.checks.empty_or_short import titled
 from audit.checks.table import FindingTable
 from audit.checks.truncation import (
@@ -52,6 +54,9 @@ TRUNCATION, CONFLICTING, VOCABULARY = "truncation", "conflicting_copies", "vocab
 BATCH_RECORDS = 10_000
 #: Cluster members per piece of truncation's proven copies (their texts are listed there).
 PROVEN_MEMBERS = 50_000
+#: Rows per piece of conflicting_copies (their texts are listed there; a key group is never
+#: split, so a piece holds more when one group does).
+CONFLICTING_ROWS = 20_000
 
 
 @dataclass
@@ -63,6 +68,8 @@ class _Run:
     clusters: pd.DataFrame | None
     batch: int
     corpus: dict[str, Any] = field(default_factory=dict)
+    #: Each record's version group (conflicting_copies; see :func:`_version_groups`).
+    versions: np.ndarray | None = None
 
 
 def _batch(run: _Run, start: int) -> pd.DataFrame:
@@ -96,9 +103,6 @@ def _findings(run: _Run, piece: tuple[str, Any]) -> dict[str, FindingTable]:
             frame, context = _batch(run, where), CheckContext(corpus=run.corpus)
             names = [name for name in run.checks if name != CONFLICTING]
             return {name: FindingTable.of(run.checks[name].run(frame, context)) for name in names}
-        if kind == CONFLICTING:
-            frame = _rows(run.records, where, ("id", "title", "text", "url"))
-            return {kind: FindingTable.of(run.checks[kind].run(frame, CheckContext(clusters=run.clusters)))}
         members, rows = where
         check = run.checks[TRUNCATION]
         assert isinstance(check, TruncationCheck)
@@ -106,10 +110,39 @@ def _findings(run: _Run, piece: tuple[str, Any]) -> dict[str, FindingTable]:
         return {TRUNCATION: FindingTable.of(check._proven_findings(_rows(run.records, rows), context))}
 
 
-def _rows(
-    records: pd.DataFrame, rows: np.ndarray, names: Sequence[str] = ("id", "title", "text")
-) -> pd.DataFrame:
-    """The columns ``names`` of ``records`` at ``rows`` (ascending), as Python values."""
+def _conflicting(run: _Run, rows: np.ndarray) -> tuple[FindingTable, np.ndarray]:
+    """conflicting_copies' findings over ``rows`` (whole key groups, see :func:`key_pieces`),
+    with each finding's place in a run over every record: (kind, its group's first row, its
+    number in the group), an (n, 3) array."""
+    check = run.checks[CONFLICTING]
+    assert isinstance(check, ConflictingCopiesCheck) and run.versions is not None
+    names = ("id", "title", "text", "url")
+    ids, titles, texts, urls = (take_values(run.records[name], rows) for name in names)
+    # A record's version: its cluster's number (as the check's cluster_of: one value per cluster).
+    versions = run.versions[rows].tolist()
+    cluster_of = {record: version for record, version in zip(ids, versions, strict=True) if version >= 0}
+    with paused_gc():  # the findings are many small containers that all stay alive
+        groups = check.keyed_findings(ids, texts, titles, urls, cluster_of)
+        places = [(code, first, n) for code, first, found in groups for n in range(len(found))]
+        table = FindingTable.of([finding for _, _, found in groups for finding in found])
+    places_array = np.array(places, np.int64).reshape(-1, 3)
+    places_array[:, 1] = rows[places_array[:, 1]]  # the piece's rows as the corpus's
+    return table, places_array
+
+
+def _in_order(parts: list[tuple[FindingTable, np.ndarray]]) -> FindingTable:
+    """conflicting_copies' findings of every piece, in the order of one run over every record."""
+    table = FindingTable.concat([found for found, _ in parts])
+    if not len(table):
+        return table
+    places = np.concatenate([place for _, place in parts])
+    order = np.lexsort((places[:, 2], places[:, 1], places[:, 0]))
+    return FindingTable(table.table.take(pa.array(order)))
+
+
+def _rows(records: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The id, title and text of ``records`` at ``rows`` (ascending), as Python values."""
+    names = ("id", "title", "text")
     return pd.DataFrame({name: pd.Series(take_values(records[name], rows), dtype=object) for name in names})
 
 
@@ -175,18 +208,25 @@ def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
         pieces += _proven_pieces(run)
     if isinstance(run.checks.get(CONFLICTING), ConflictingCopiesCheck):
         keys = np.concatenate([np.zeros((0, 2), np.uint64), *(census[3] for census in censuses)])
-        rows = shared_key_rows(keys, _version_groups(run))
-        if len(rows):
-            pieces.insert(0, (CONFLICTING, rows))
+        run.versions = _version_groups(run)
+        conflicting = [
+            (CONFLICTING, rows)
+            for rows in key_pieces(keys, shared_key_rows(keys, run.versions), CONFLICTING_ROWS)
+        ]
+        # The first piece before the vocabulary's (this process takes it, the child the next):
+        # the long pieces first, so that neither process is left alone at the end.
+        pieces = conflicting[:1] + pieces[:1] + conflicting[1:] + pieces[1:]
     return pieces
 
 
 def _rows_round(run: _Run, piece: tuple[str, Any]) -> dict[str, Any]:
     """A piece of the middle round: the vocabulary's answers, or findings over rows."""
-    kind, words = piece
+    kind, where = piece
     if kind == VOCABULARY:
         values = ValueChunks([run.records["title"], run.records["text"]])
-        return {VOCABULARY: Vocabulary(values).fragments(words)}
+        return {VOCABULARY: Vocabulary(values).fragments(where)}
+    if kind == CONFLICTING:
+        return {CONFLICTING: _conflicting(run, where)}
     return _findings(run, piece)
 
 
@@ -205,6 +245,7 @@ def run_batched(
         run.corpus["titled_sources"] = titled(records)
     by_check: dict[str, list[FindingTable]] = {name: [] for name in run.checks}
     proven: list[FindingTable] = []
+    conflicting: list[tuple[FindingTable, np.ndarray]] = []
     if TRUNCATION in run.checks or CONFLICTING in run.checks:
         pieces = _gather(run, forked_map(_census, run, starts, workers))
         # The vocabulary (the batches' truncation needs its answers) beside the pieces over rows.
@@ -212,9 +253,11 @@ def run_batched(
             if kind == VOCABULARY:
                 run.corpus[TRUNCATION] = (KnownFragments(done[VOCABULARY]), run.corpus[TRUNCATION][1])
             elif kind == CONFLICTING:
-                by_check[CONFLICTING].append(done[CONFLICTING])
+                conflicting.append(done[CONFLICTING])
             else:
                 proven.append(done[TRUNCATION])
+        if conflicting:
+            by_check[CONFLICTING].append(_in_order(conflicting))
     for tables in forked_map(_findings, run, [("batch", start) for start in starts], workers):
         for name, table in tables.items():
             by_check[name].append(table)

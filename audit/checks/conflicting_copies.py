@@ -23,6 +23,8 @@ from collections.abc import Callable, Hashable, Mapping
 import numpy as np
 import pandas as pd
 import xxhash
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from audit.checks.base import Check, CheckContext, Finding, column
 from audit.dedup.shingles import hash_batch
@@ -30,6 +32,8 @@ from audit.dedup.verify import similarity
 from audit.normalise import normalise_text, normalised_body
 
 NAME = "conflicting_copies"
+#: The kinds of key, in the order the check reports them (a kind's number is its index).
+KINDS = ("same title", "same url")
 #: At most this many other ids are listed in a finding's evidence.
 MAX_OTHERS = 10
 
@@ -76,6 +80,41 @@ def shared_key_rows(keys: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return np.flatnonzero(wanted)
 
 
+def key_pieces(keys: np.ndarray, rows: np.ndarray, size: int) -> list[np.ndarray]:
+    """``rows`` (ascending) in pieces of about ``size`` rows, each ascending, such that the rows
+    sharing a title or url key are in one piece (closed over both keys: a key group is whole
+    wherever its rows are reached from). The check run on each piece finds, group by group, what
+    it finds on all of ``rows``. A piece is larger than ``size`` only by its last key component.
+
+    ``keys``: :meth:`ConflictingCopiesCheck.key_hashes` of every record (0: no key).
+    """
+    if not len(rows):
+        return []
+    at = keys[rows]
+    # A graph of the rows and the keys (one node per distinct non-zero key of each kind), an
+    # edge from each row to each of its keys: its components are the closed key groups.
+    nodes, edges_from, edges_to = len(rows), [], []
+    for kind in range(at.shape[1]):
+        has = np.flatnonzero(at[:, kind] != 0)
+        distinct, number = np.unique(at[has, kind], return_inverse=True)
+        edges_from.append(has)
+        edges_to.append(nodes + number.reshape(-1))
+        nodes += len(distinct)
+    sources, targets = np.concatenate(edges_from), np.concatenate(edges_to)
+    graph = coo_matrix((np.ones(len(sources), np.int8), (sources, targets)), shape=(nodes, nodes))
+    labels = connected_components(graph, directed=False)[1][: len(rows)]
+    # Components in order of their first row, packed by the running count of rows before them.
+    _, first, component = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    sizes = np.bincount(component)[order]
+    piece_of = np.empty(len(order), np.int64)
+    piece_of[order] = (np.cumsum(sizes) - sizes) // max(1, size)
+    row_piece = piece_of[component.reshape(-1)]
+    by_piece = np.argsort(row_piece, kind="stable")
+    bounds = np.flatnonzero(np.diff(row_piece[by_piece])) + 1
+    return [rows[part] for part in np.split(by_piece, bounds)]
+
+
 def _each_distinct(function: Callable[[str], str], values: list[str]) -> list[str]:
     """``[function(v) for v in values]``, computed once per distinct value (titles and urls repeat)."""
     done = {value: function(value) for value in dict.fromkeys(values)}
@@ -95,20 +134,33 @@ class ConflictingCopiesCheck(Check):
         self._shingles: dict[str, np.ndarray] = {}
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
+        ids, texts, titles, urls = (column(records, name, context) for name in ("id", "text", "title", "url"))
         cluster_of: dict[str, str] = {}
         if context.clusters is not None and len(context.clusters):
             for members in context.clusters["members"]:
                 cluster_of.update((member, members[0]) for member in members)
-        keys = {
-            "same title": _each_distinct(self._title_key, titles),
-            "same url": _each_distinct(_url_key, column(records, "url", context)),
-        }
-        findings: list[Finding] = []
-        for kind, values in keys.items():
-            for _, found in self.group_findings(kind, values, ids, texts, titles, cluster_of):
-                findings.extend(found)
-        return findings
+        return [
+            finding
+            for _, _, found in self.keyed_findings(ids, texts, titles, urls, cluster_of)
+            for finding in found
+        ]
+
+    def keyed_findings(
+        self,
+        ids: list[str],
+        texts: list[str],
+        titles: list[str],
+        urls: list[str],
+        cluster_of: Mapping[str, Hashable],
+    ) -> list[tuple[int, int, list[Finding]]]:
+        """The findings of each key group: (its kind's number in :data:`KINDS`, its first row,
+        its findings), kind by kind, in order of first rows (the order :meth:`run` reports)."""
+        values = (_each_distinct(self._title_key, titles), _each_distinct(_url_key, urls))
+        return [
+            (code, first, found)
+            for code, kind in enumerate(KINDS)
+            for first, found in self.group_findings(kind, values[code], ids, texts, titles, cluster_of)
+        ]
 
     def group_findings(
         self,
