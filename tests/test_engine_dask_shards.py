@@ -306,7 +306,7 @@ def test_conflicting_copies_run_on_the_workers(corpus_dir: Path, client: Client)
     from audit.dedup import DedupConfig, find_duplicates
     from audit.engines.corpus_checks import CorpusChecks
 
-    shards = ingest_shards(client, [str(corpus_dir)], part_bytes=30_000)
+    shards = ingest_shards(client, [str(corpus_dir)], part_bytes=100_000)
     records = shards.records()
     clusters = find_duplicates(records, DedupConfig(), completeness(records)).clusters
     for options, context in (({}, clusters), ({"min_title_words": 1}, clusters), ({}, None)):
