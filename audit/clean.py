@@ -202,7 +202,8 @@ class CleanCorpus:
     changed: dict[int, dict[str, str]]
     #: Kept position -> its repair notes (only records with some).
     notes: dict[int, list[str]]
-    #: Representative position -> its cluster's members as ``{id, source, line}``.
+    #: Representative position -> its cluster's members as ``{id, source, line}`` (a
+    #: :class:`_Sources` reads them from records of its own, these records' rows first).
     sources: MutableMapping[int, list[dict[str, Any]]]
     #: Positions of the removed records, in record order.
     removed_at: np.ndarray
@@ -225,6 +226,9 @@ class CleanCorpus:
         records = self.records
         changed, noted = (np.fromiter(sorted(d), np.int64, len(d)) for d in (self.changed, self.notes))
         reps, bounds, members, explicit = _source_parts(self.sources)
+        # The records the sources' rows are of: a _Sources' own, whose first rows are these
+        # records' (a partition's lists members of other partitions, placed after its rows).
+        lenders = self.sources.records if isinstance(self.sources, _Sources) else records
         set_rows = np.fromiter(sorted(explicit), np.int64, len(explicit))
         for start in range(0, len(self.kept), batch):
             rows = self.kept[start : start + batch]
@@ -243,7 +247,7 @@ class CleanCorpus:
             lent = [(n, explicit[row]) for n, row in zip(at.tolist(), rows[at].tolist(), strict=True)]
             lent = [(n, members) for n, members in lent if members]  # an empty list: its own source
             columns["sources"] = Patched(
-                _source_lists(records, rows, reps, bounds, members, set_rows),
+                _source_lists(lenders, rows, reps, bounds, members, set_rows),
                 np.array([n for n, _ in lent], np.int64),
                 _as_arrow([members for _, members in lent], _SOURCE_LISTS, _source_list),
             )

@@ -15,7 +15,9 @@ the calling process). Each Dask result is compared with the local one (clusters,
 
 ``--whole-run`` times the whole ``scrape-audit run`` instead (``bench/.cache/corpus_N_SEED.jsonl``
 in, every output written; suites off): the local engine and ``--engine dask`` over partitions,
-each in its own process, so that each row's client peak RSS is that run's alone. The Dask
+each in its own process, so that each row's client peak RSS is that run's alone; ``client_steps``
+gives each step's seconds, the client's RSS at its end and its peak during it (sampled every
+50 ms), so the step where the client peaks is known. The Dask
 runs' outputs are compared byte for byte with the local run's (or with ``--reference DIR``)::
 
     $ .venv/bin/python bench/dask_bench.py --whole-run --records 100000 --workers 1,2 \\
@@ -120,6 +122,43 @@ def _file_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _StepSampler:
+    """This process's RSS sampled every 50 ms, its peak kept per step of the run (a progress hook),
+    and the RSS at each step's end: where the client's peak is reached."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.step, self.steps = "start", {}  # step -> {"s", "rss_end_mb", "peak_mb"}
+        self._peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _rss() -> int:
+        status = Path("/proc/self/status").read_text()
+        return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS"))
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            step, rss = self.step, self._rss()
+            self._peaks[step] = max(self._peaks.get(step, 0), rss)
+
+    def __call__(self, name: str, what: str, seconds: float) -> None:
+        if what == "start":
+            self.step = name
+            return
+        rss = self._rss()
+        peak = max(self._peaks.get(name, 0), rss)
+        mb = {"rss_end_mb": round(rss / 2**20), "peak_mb": round(peak / 2**20)}
+        self.steps[name] = {"s": round(seconds, 1), **mb}
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str | None) -> dict[str, Any]:
     """One whole run in this process (``engine``: local or dask): seconds, CPU, peak RSS."""
     from distributed import Client, LocalCluster
@@ -134,8 +173,9 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
 
     load, cpu, started = os.getloadavg()[0], cpu_now(), time.perf_counter()
     row: dict[str, Any] = {"engine": engine}
+    sampler = _StepSampler()
     if engine == "local":
-        audit.run([path], out=out, config=audit.AuditConfig(), force=True)
+        audit.run([path], out=out, config=audit.AuditConfig(), force=True, progress=sampler)
     else:
         options = {"memory_limit": memory_limit} if memory_limit else {}
         with (
@@ -150,7 +190,7 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
         ):
             start_up = time.perf_counter() - started
             config = audit.AuditConfig(engine="dask", scheduler=cluster.scheduler_address)
-            result = audit.run([path], out=out, config=config, force=True)
+            result = audit.run([path], out=out, config=config, force=True, progress=sampler)
             stats = client.run(_worker_stats)
             limits = [round(w["memory_limit"] / 2**20) for w in client.scheduler_info()["workers"].values()]
         row |= {
@@ -163,7 +203,9 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
             "timings_s": {k: round(v, 1) for k, v in result.timings.items()},
         }
     seconds = time.perf_counter() - started
+    sampler.close()
     return row | {
+        "client_steps": sampler.steps,
         "seconds": round(seconds, 1),
         "cpu_s": round(cpu_now() - cpu, 1),
         "load": load,

@@ -9,8 +9,10 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import pickle
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -144,32 +146,80 @@ def test_ingest_over_partitions_gives_read_inputs(corpus_dir: Path, client: Clie
     assert all(rank(row) == ours(row) for row in range(len(compact)))
 
 
+def same_outputs(local: Path, dask: Path, names: tuple[str, ...] = OUTPUTS) -> None:
+    """The files ``names`` and report.json (but for parameters and timings) are the same."""
+    for name in names:
+        assert (local / name).read_bytes() == (dask / name).read_bytes(), name
+    local_report, dask_report = (json.loads((d / "report.json").read_text()) for d in (local, dask))
+    ignored = ("parameters", "timings_seconds")
+    assert {k: v for k, v in local_report.items() if k not in ignored} == {
+        k: v for k, v in dask_report.items() if k not in ignored
+    }
+
+
 def both_runs(paths: list[Path], out: Path, scheduler: str, **options) -> sharded.ShardedResult:
     audit.run(paths, out=out / "local", config=audit.AuditConfig(**options))
     result = audit.run(
         paths, out=out / "dask", config=audit.AuditConfig(engine="dask", scheduler=scheduler, **options)
     )
     assert isinstance(result, sharded.ShardedResult)
-    for name in OUTPUTS:
-        assert (out / "local" / name).read_bytes() == (out / "dask" / name).read_bytes(), name
-    local, dask = (json.loads((out / d / "report.json").read_text()) for d in ("local", "dask"))
-    assert {k: v for k, v in local.items() if k not in ("parameters", "timings_seconds")} == {
-        k: v for k, v in dask.items() if k not in ("parameters", "timings_seconds")
-    }
+    same_outputs(out / "local", out / "dask")
     return result
 
 
-def test_a_run_over_partitions_gives_the_local_outputs(
-    corpus_dir: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(shards_module, "PART_BYTES", 50_000)
-    result = both_runs([corpus_dir], tmp_path, scheduler)
+@pytest.fixture(scope="module")
+def local_run(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, audit.AuditResult]:
+    """The local engine's run of every input (default checks): its output directory and result."""
+    out = tmp_path_factory.mktemp("local") / "out"
+    return out, audit.run([corpus_dir], out=out, config=audit.AuditConfig())
+
+
+@dataclass
+class DaskRun:
+    out: Path
+    result: sharded.ShardedResult
+    #: Rows of each text fetch of the client (the clean plan's, then report.html's).
+    fetched: list[int]
+
+
+@pytest.fixture(scope="module")
+def dask_run(
+    corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory, scheduler: str, local_run: tuple
+) -> DaskRun:
+    """The same run over partitions (50 kB), the client forbidden to read any input and its text
+    fetches counted; shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("dask") / "out"
+    fetched: list[int] = []
+    fetch = sharded.fetch
+
+    def counted(shards: object, rows: np.ndarray, column: str) -> list:
+        fetched.append(len(rows))
+        return fetch(shards, rows, column)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the client read an input file")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shards_module, "PART_BYTES", 50_000)
+        # Workers are other processes: these only stop this one from reading the records.
+        patch.setattr(JsonlReader, "read", refuse)
+        patch.setattr("audit.ingest.read_inputs", refuse)
+        patch.setattr(sharded, "fetch", counted)
+        config = audit.AuditConfig(engine="dask", scheduler=scheduler)
+        result = audit.run([corpus_dir], out=out, config=config)
+    assert isinstance(result, sharded.ShardedResult)
+    return DaskRun(out, result, fetched)
+
+
+def test_a_run_over_partitions_gives_the_local_outputs(local_run: tuple, dask_run: DaskRun) -> None:
+    same_outputs(local_run[0], dask_run.out)
+    result = dask_run.result
     findings = result.findings
     assert findings["applied"].sum() > 50  # repairs made on the workers' texts
     assert set(findings["check"]) >= {"truncation", "conflicting_copies", "boilerplate", "empty_or_short"}
-    written = [json.loads(line) for line in (tmp_path / "dask" / "findings.jsonl").open(encoding="utf-8")]
+    written = [json.loads(line) for line in (dask_run.out / "findings.jsonl").open(encoding="utf-8")]
     assert sum(row["evidence"].get("signal") == "prefix of a longer copy" for row in written) > 10
-    clean = [json.loads(line) for line in (tmp_path / "dask" / "clean.jsonl").open(encoding="utf-8")]
+    clean = [json.loads(line) for line in (dask_run.out / "clean.jsonl").open(encoding="utf-8")]
     assert any("filled from duplicate" in note for row in clean for note in row["repairs"])
     assert result.report["counts"]["quarantined"] > 30
 
@@ -186,39 +236,16 @@ def test_options_and_a_choice_of_checks_give_the_local_outputs(
     both_runs([corpus_dir / "big.jsonl"], tmp_path, scheduler, checks=checks, check_options=options)
 
 
-def test_the_client_reads_no_input_and_holds_no_text(
-    corpus_dir: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = corpus_dir / "big.jsonl"
-    audit.run([path], out=tmp_path / "local", config=audit.AuditConfig())
-    monkeypatch.setattr(shards_module, "PART_BYTES", 50_000)
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the client read an input file")
-
-    # Workers are other processes: these only stop this one from reading the records.
-    monkeypatch.setattr(JsonlReader, "read", refuse)
-    monkeypatch.setattr("audit.ingest.read_inputs", refuse)
-    fetched: list[int] = []
-    fetch = sharded.fetch
-
-    def counted(shards: object, rows: np.ndarray, column: str) -> list:
-        fetched.append(len(rows))
-        return fetch(shards, rows, column)
-
-    monkeypatch.setattr(sharded, "fetch", counted)
-    result = audit.run(
-        [path], out=tmp_path / "dask", config=audit.AuditConfig(engine="dask", scheduler=scheduler)
-    )
-    for name in OUTPUTS:
-        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
+def test_the_client_reads_no_input_and_holds_no_text(dask_run: DaskRun) -> None:
+    """:func:`dask_run` read no input in the client (else it had failed) and fetched few texts."""
+    result = dask_run.result
     assert "text" not in result.records.columns and "urls" not in result.records.columns
     # Texts came here only for the records the clean plan repairs and the rows report.html shows
     # (at most MAX_FINDING_ROWS findings' records and the copies of MAX_CLUSTERS clusters).
-    repaired, shown = fetched
-    assert repaired < 0.2 * len(result.records)
+    repaired, shown = dask_run.fetched
+    assert 0 < repaired < 0.2 * len(result.records)
     largest = sorted(result.clusters["size"].tolist(), reverse=True)[: views.MAX_CLUSTERS]
-    assert shown <= views.MAX_FINDING_ROWS + sum(largest)
+    assert 0 < shown <= views.MAX_FINDING_ROWS + sum(largest)
     with pytest.raises(RuntimeError, match=r"clean\.jsonl"):
         result.clean  # noqa: B018 - the corpus is not held here
 
@@ -234,7 +261,7 @@ def test_no_records_at_all_give_the_local_outputs(tmp_path: Path, scheduler: str
 
 
 def test_findings_stay_on_the_workers(
-    corpus_dir: Path, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+    corpus_dir: Path, local_run: tuple, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """findings.jsonl is written part by part on the workers; the client gets the columns it
     counts and the whole rows of the findings the outputs show only."""
@@ -249,13 +276,11 @@ def test_findings_stay_on_the_workers(
         return rows(self, positions)
 
     monkeypatch.setattr(held_findings.HeldFindings, "rows", counted)
-    path = corpus_dir / "big.jsonl"
-    local = audit.run([path], out=tmp_path / "local", config=audit.AuditConfig())
-    result = audit.run(
-        [path], out=tmp_path / "dask", config=audit.AuditConfig(engine="dask", scheduler=scheduler)
-    )
+    local_out, local = local_run
+    config = audit.AuditConfig(engine="dask", scheduler=scheduler)
+    result = audit.run([corpus_dir], out=tmp_path / "dask", config=config)
     for name in OUTPUTS[:-1]:  # report.md shows more rows than 4 a group
-        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
+        assert (local_out / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
     lean, whole = result.findings, local.findings
     columns = ["record_id", "check", "severity", "field", "applied"]
     assert lean[columns].astype(object).equals(whole[columns].astype(object))
@@ -281,7 +306,7 @@ def test_conflicting_copies_run_on_the_workers(corpus_dir: Path, client: Client)
     from audit.dedup import DedupConfig, find_duplicates
     from audit.engines.corpus_checks import CorpusChecks
 
-    shards = ingest_shards(client, [str(corpus_dir)], part_bytes=30_000)
+    shards = ingest_shards(client, [str(corpus_dir)], part_bytes=100_000)
     records = shards.records()
     clusters = find_duplicates(records, DedupConfig(), completeness(records)).clusters
     for options, context in (({}, clusters), ({"min_title_words": 1}, clusters), ({}, None)):
@@ -344,3 +369,33 @@ def test_the_lean_findings_hold_every_row_the_outputs_show(monkeypatch: pytest.M
     gate = {"criteria": [{"name": f"findings:{c}", "kind": "findings", "passed": False} for c in set(checks)]}
     files = [{"source": "s.jsonl", "path": "s.jsonl"}]
     assert github_annotations(gate, lean, records, files) == github_annotations(gate, whole, records, files)
+
+
+def test_partition_plans_write_the_local_lines(corpus_dir: Path, tmp_path: Path) -> None:
+    """Each partition's share of the clean plan (its representatives' members from any partition,
+    sent as compact rows) writes its lines of clean.jsonl and removed.jsonl: joined in order,
+    the local files. No cluster: the functions the workers run, called here."""
+    from audit.report.writers import write_jsonl
+
+    result = audit.run([corpus_dir / "big.jsonl"], out=None, config=audit.AuditConfig())
+    corpus = result.corpus
+    assert corpus is not None
+    write_jsonl(corpus.clean_batches(), tmp_path / "clean.jsonl")
+    write_jsonl(corpus.removed_batches(), tmp_path / "removed.jsonl")
+    records = corpus.records
+    compact = records.drop(columns=["text", "urls"])  # what the client holds
+    planned = sharded.CleanCorpus(compact, **{k: getattr(corpus, k) for k in vars(corpus) if k != "records"})
+    planned.sources.records = compact
+    index = sharded.PlanIndex.of(planned)
+    starts = [0, 1, 7, *range(100, len(records), 333), len(records)]
+    lent = 0
+    clean, removed = b"", b""
+    for start, stop in itertools.pairwise(starts):
+        plan = sharded.part_plan(planned, index, start, stop)
+        lent += int((~plan["members"]["id"].isin(records["id"].iloc[start:stop])).sum())
+        part = records.iloc[start:stop].reset_index(drop=True)
+        lines = sharded._write_part(part, pickle.dumps(plan))
+        clean, removed = clean + lines[0], removed + lines[1]
+    assert lent > 10  # members of other partitions were listed
+    assert clean == (tmp_path / "clean.jsonl").read_bytes()
+    assert removed == (tmp_path / "removed.jsonl").read_bytes()

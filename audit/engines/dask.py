@@ -210,6 +210,34 @@ class _Held:
             yield future, rows[bounds[n] : bounds[n + 1]] - start, start
 
 
+def _rows_of(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The rows ``(row, seq)`` of ``frame`` whose row is one of ``rows`` (sorted)."""
+    return frame[np.isin(frame["row"].to_numpy(np.int64), rows, assume_unique=True)]
+
+
+@dataclass
+class _Sequences:
+    """The shingles of the verifiable rows, on the workers: pieces ``(row, seq)`` of ascending rows,
+    each piece's first row in ``firsts`` (then a bound past the last)."""
+
+    pieces: list[Future]
+    firsts: np.ndarray
+    rows: np.ndarray
+
+    def of(self, client: Client, needed: np.ndarray) -> list[Future]:
+        """The pieces holding ``needed`` (sorted rows), cut to those rows: a chaining-guard round
+        verifies a few pairs, and its joins then shuffle their shingles only, not all of them."""
+        if len(needed) == len(self.rows):  # every row (the first verification): the pieces as they are
+            return self.pieces
+        bounds = np.searchsorted(needed, self.firsts)
+        picked = [
+            client.submit(_rows_of, piece, needed[bounds[n] : bounds[n + 1]], pure=False)
+            for n, piece in enumerate(self.pieces)
+            if bounds[n + 1] > bounds[n]
+        ]
+        return picked or [client.submit(_no_sequences, pure=False)]
+
+
 class DaskEngine:
     """Signs, finds candidates, verifies and labels components on the cluster behind ``client``."""
 
@@ -320,22 +348,24 @@ class DaskEngine:
     def verifier(self, signed: Signed, rows: np.ndarray) -> Verify:
         """Verification on the workers, against the shingles of ``rows`` only (kept there)."""
         rows = np.asarray(rows, np.int64)
-        pieces = [
-            self.client.submit(_held_sequences, future, local, start, pure=False)
-            for future, local, start in signed.held.split(rows)
-            if len(local)
-        ]
+        pieces: list[Future] = []
+        firsts: list[int] = []  # each piece's first row, then one past the last
+        for future, local, start in signed.held.split(rows):
+            if len(local):
+                pieces.append(self.client.submit(_held_sequences, future, local, start, pure=False))
+                firsts.append(int(local[0]) + start)
         if not pieces:
-            pieces = [self.client.submit(_no_sequences, pure=False)]
+            pieces, firsts = [self.client.submit(_no_sequences, pure=False)], [0]
+        held = _Sequences(pieces, np.append(firsts, np.iinfo(np.int64).max), rows)
         engine = self
 
         def verify(a: np.ndarray, b: np.ndarray, threshold: float, near: float | None) -> VerifiedPairs:
-            return engine._verify(pieces, a, b, threshold, near)
+            return engine._verify(held, a, b, threshold, near)
 
         return verify
 
     def _verify(
-        self, pieces: list[Future], a: np.ndarray, b: np.ndarray, threshold: float, near: float | None
+        self, held: _Sequences, a: np.ndarray, b: np.ndarray, threshold: float, near: float | None
     ) -> VerifiedPairs:
         count = len(a)
         if count == 0:
@@ -346,7 +376,8 @@ class DaskEngine:
         with dask.config.set(_CONFIG):
             npartitions = self._partitions(count, self.pairs_per_partition)
             frame = dd.from_pandas(pairs, npartitions=npartitions, sort=False)
-            sequences = dd.from_delayed(pieces, meta=SEQ_META, verify_meta=False)
+            needed = held.of(self.client, np.union1d(pairs["a"].to_numpy(), pairs["b"].to_numpy()))
+            sequences = dd.from_delayed(needed, meta=SEQ_META, verify_meta=False)
             joined = frame.merge(sequences.rename(columns={"row": "a", "seq": "seq_a"}), on="a")
             joined = joined.merge(sequences.rename(columns={"row": "b", "seq": "seq_b"}), on="b")
             proven = joined.map_partitions(_verify_partition, threshold, near, meta=VERIFIED_META)

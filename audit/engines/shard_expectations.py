@@ -22,6 +22,7 @@ then the removed ones, then the quarantined inputs (those hold no text: validate
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -227,17 +228,20 @@ def _records_part(frame: pd.DataFrame, start: int) -> pd.DataFrame:
 
 def _corpus_part(
     frame: pd.DataFrame,
-    plan: dict[str, Any],
+    packed: bytes,
     unrepaired: dict[str, int],
     accounted: list[bool],
     at: tuple[int, int],
 ) -> pd.DataFrame:
-    """One partition's kept and removed rows of the ``corpus`` table, at positions ``at``
-    (of its first kept row, of its first removed row)."""
-    corpus = CleanCorpus(frame, **plan)
+    """One partition's kept and removed rows of the ``corpus`` table (``packed``: its pickled
+    :func:`~audit.engines.sharded.part_plan`), at positions ``at`` (of its first kept row, of its
+    first removed row)."""
+    from audit.engines.sharded import part_corpus
+
+    corpus = part_corpus(frame, pickle.loads(packed))
     kept = kept_table(corpus.clean_frame(), unrepaired)
     kept.index = pd.RangeIndex(at[0], at[0] + len(kept))
-    gone = removed_table(plan["removed_info"], accounted)
+    gone = removed_table(corpus.removed_info, accounted)
     gone.index = pd.RangeIndex(at[1], at[1] + len(gone))
     return corpus_table(kept, gone)
 
@@ -246,7 +250,7 @@ def _validate_partition(
     frame: pd.DataFrame,
     suites: list[SuiteFile],
     start: int,
-    corpus_args: tuple[dict[str, Any], dict[str, int], list[bool], tuple[int, int]] | None,
+    corpus_args: tuple[bytes, dict[str, int], list[bool], tuple[int, int]] | None,
 ) -> list[list[PartCounts]]:
     """On a worker: the suites over one partition's rows of their tables."""
     tables = {"records": _records_part(frame, start)}
@@ -293,7 +297,7 @@ def validate_sharded(
     :func:`~audit.expectations.validate_suites` gives over the whole tables.
 
     ``corpus``: the clean plan over the compact columns (its ``records``: ids, no text)."""
-    from audit.engines.sharded import part_plan
+    from audit.engines.sharded import PlanIndex, part_plan
 
     suites = list(suites)
     if not suites:
@@ -307,6 +311,7 @@ def validate_sharded(
     n_kept, n_removed = len(corpus.kept), len(corpus.removed_at)
     wants_corpus = any(s.table == "corpus" for s in suites)
     starts = shards.starts.tolist()
+    index = PlanIndex.of(corpus) if wants_corpus else None
     futures = []
     for n, frame in enumerate(shards.frames):
         start, stop = starts[n], starts[n + 1]
@@ -315,7 +320,7 @@ def validate_sharded(
             low, high = (int(x) for x in np.searchsorted(corpus.removed_at, [start, stop]))
             first, last = np.searchsorted(unrepaired_rows, [start, stop])
             args = (
-                part_plan(corpus, start, stop),
+                pickle.dumps(part_plan(corpus, index, start, stop), pickle.HIGHEST_PROTOCOL),
                 {i: unrepaired[i] for i in take_values(ids, unrepaired_rows[first:last])},
                 accounted[low:high],
                 (int(np.searchsorted(corpus.kept, start)), n_kept + low),

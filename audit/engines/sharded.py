@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import operator
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -46,7 +47,7 @@ import pandas as pd
 
 from audit.checks import CHECKS
 from audit.checks.table import FindingTable
-from audit.clean import CleanCorpus, plan_clean
+from audit.clean import CleanCorpus, _Sources, plan_clean
 from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
 from audit.engines.held_findings import HeldFindings, hold, write_findings
@@ -257,27 +258,63 @@ SHARDED_STEPS: tuple[Step, ...] = (
 )
 
 
-def part_plan(corpus: CleanCorpus, start: int, stop: int) -> dict[str, Any]:
-    """The plan of rows ``start:stop`` (one partition), renumbered from 0."""
+#: The columns a representative's ``sources`` list of each member.
+SOURCE_COLUMNS = ["id", "source", "line"]
+
+
+@dataclass(frozen=True)
+class PlanIndex:
+    """The plan's mappings as sorted row arrays, made once: each partition's share is then a
+    slice (iterating the mappings per partition made the write step quadratic in partitions)."""
+
+    changed: np.ndarray
+    notes: np.ndarray
+
+    @classmethod
+    def of(cls, corpus: CleanCorpus) -> PlanIndex:
+        return cls(*(np.array(sorted(d), np.int64) for d in (corpus.changed, corpus.notes)))
+
+
+def part_plan(corpus: CleanCorpus, index: PlanIndex, start: int, stop: int) -> dict[str, Any]:
+    """The plan of rows ``start:stop`` (one partition), renumbered from 0; its representatives'
+    members as their rows in ``members`` (the compact columns :data:`SOURCE_COLUMNS` of them),
+    placed after the partition's own rows."""
     kept = corpus.kept[(corpus.kept >= start) & (corpus.kept < stop)]
     low, high = np.searchsorted(corpus.removed_at, [start, stop])
 
-    def local(mapping: dict[int, Any]) -> dict[int, Any]:
-        return {row - start: value for row, value in mapping.items() if start <= row < stop}
+    def local(mapping: dict[int, Any], rows: np.ndarray) -> dict[int, Any]:
+        lo, hi = np.searchsorted(rows, [start, stop])
+        return {row - start: mapping[row] for row in rows[lo:hi].tolist()}
 
+    sources = corpus.sources
+    assert isinstance(sources, _Sources) and not sources._set and not sources._deleted  # plan_clean's
+    first, last = np.searchsorted(sources.reps, [start, stop])
+    members = sources.members[sources.bounds[first] : sources.bounds[last]]
     return {
         "kept": kept - start,
-        "changed": local(corpus.changed),
-        "notes": local(corpus.notes),
-        "sources": local(corpus.sources),
+        "changed": local(corpus.changed, index.changed),
+        "notes": local(corpus.notes, index.notes),
+        "reps": sources.reps[first:last] - start,
+        "bounds": sources.bounds[first : last + 1] - sources.bounds[first],
+        "members": corpus.records[SOURCE_COLUMNS].take(members).reset_index(drop=True),
         "removed_at": corpus.removed_at[low:high] - start,
         "removed_info": corpus.removed_info.iloc[low:high].reset_index(drop=True),
     }
 
 
-def _write_part(frame: pd.DataFrame, plan: dict[str, Any]) -> tuple[bytes, bytes]:
-    """One partition's lines of clean.jsonl and removed.jsonl, made on its worker."""
-    corpus = CleanCorpus(frame, **plan)
+def part_corpus(frame: pd.DataFrame, plan: dict[str, Any]) -> CleanCorpus:
+    """On a worker: one partition's :class:`CleanCorpus`, from its :func:`part_plan`."""
+    own = frame[SOURCE_COLUMNS]
+    lenders = pd.concat([own, plan.pop("members").astype(own.dtypes.to_dict())], ignore_index=True)
+    members = np.arange(len(frame), len(lenders), dtype=np.int64)
+    sources = _Sources(lenders, plan.pop("reps"), plan.pop("bounds"), members)
+    return CleanCorpus(frame, sources=sources, **plan)
+
+
+def _write_part(frame: pd.DataFrame, packed: bytes) -> tuple[bytes, bytes]:
+    """One partition's lines of clean.jsonl and removed.jsonl, made on its worker (``packed``:
+    its pickled :func:`part_plan`, which Dask then sends as it is, not walking its dicts)."""
+    corpus = part_corpus(frame, pickle.loads(packed))
     with tempfile.TemporaryDirectory(prefix="scrape-audit-part-") as directory:
         clean, removed = Path(directory) / "clean.jsonl", Path(directory) / "removed.jsonl"
         write_jsonl(corpus.clean_batches(), clean)
@@ -290,6 +327,7 @@ def write_parts(shards: Shards, corpus: CleanCorpus, directory: Path) -> None:
     client = shards.client
     window = WRITE_WINDOW_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
     starts = shards.starts.tolist()
+    index = PlanIndex.of(corpus)
     pending: deque = deque()
     with (directory / "clean.jsonl").open("wb") as clean, (directory / "removed.jsonl").open("wb") as removed:
 
@@ -303,7 +341,7 @@ def write_parts(shards: Shards, corpus: CleanCorpus, directory: Path) -> None:
         for n, frame in enumerate(shards.frames):
             if len(pending) >= window:
                 receive()
-            plan = part_plan(corpus, starts[n], starts[n + 1])
+            plan = pickle.dumps(part_plan(corpus, index, starts[n], starts[n + 1]), pickle.HIGHEST_PROTOCOL)
             pending.append(client.submit(_write_part, frame, plan, pure=False))
         while pending:
             receive()
