@@ -37,7 +37,7 @@ from rapidfuzz import fuzz, process
 from audit.dedup.clusters import split_chains_bulk
 from audit.dedup.engine import Engine, LocalEngine, Signed
 from audit.dedup.kernel import normalise_many
-from audit.dedup.lsh import Banding, choose_banding, sorted_unique
+from audit.dedup.lsh import Banding, choose_banding, first_of_equal, sorted_unique
 from audit.dedup.ranking import char_lengths
 from audit.dedup.signer import SignerSettings
 from audit.dedup.verify import (
@@ -432,11 +432,10 @@ def find_duplicates(
     clock.lap("sign")
 
     # 2. Exact copies: one leader per distinct normalised text; empty texts are never copies.
-    codes, _ = pd.factorize(signed.text_hashes)
-    first = np.unique(codes, return_index=True)[1]
-    leader_row = first[codes]
-    follower = np.flatnonzero((counts > 0) & (leader_row != np.arange(count)))
-    leaders = first[counts[first] > 0]
+    leader_row = first_of_equal(signed.text_hashes)
+    is_first = leader_row == np.arange(count)
+    follower = np.flatnonzero((counts > 0) & ~is_first)
+    leaders = np.flatnonzero(is_first & (counts > 0))
     clock.part("exact_copies")
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).
