@@ -120,8 +120,12 @@ def split_chains_bulk(
     first_of = np.full(int(labels.max(initial=0)) + 1, size, dtype=np.int64)
     first_of[labels[grows]] = np.flatnonzero(grows)
     component_first = first_of[labels]
+    # Rows of the round: every row in the first; later, only the rest (``labels`` then label
+    # ``rows``, ascending: a few thousand rows, not a label per record and round).
+    rows = np.arange(size)
     while True:
         members, starts = _grouped(labels)
+        members = rows[members]
         if len(members) == 0:
             break
         group_of = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(members))))
@@ -141,13 +145,14 @@ def split_chains_bulk(
         cluster[members[done]] = local[group_of[done]]
         reps.append(by_rank[ends][numbered])
         firsts.append(np.minimum.reduceat(np.where(done, members, size), starts)[numbered])
-        rest = members[~kept]
-        if len(rest) < 2:
+        rows = np.sort(members[~kept])
+        if len(rows) < 2:
             break
-        inside = np.zeros(size, dtype=bool)
-        inside[rest] = True
-        inner = edges[inside[edges[:, 0]] & inside[edges[:, 1]]]
-        labels = labels_of(size, inner)  # rows outside ``rest`` are left alone (one each)
+        at = np.full(size, -1, dtype=np.int64)
+        at[rows] = np.arange(len(rows))
+        inner = at[edges]
+        inner = inner[(inner[:, 0] >= 0) & (inner[:, 1] >= 0)]
+        labels = labels_of(len(rows), inner)  # of the rest's positions in ``rows``
     representative = np.concatenate(reps) if reps else np.empty(0, np.int64)
     first = np.concatenate(firsts) if firsts else np.empty(0, np.int64)
     order = np.lexsort((first, component_first[first]))
