@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from audit.dedup import kernel
 from audit.dedup.jit import compiled
 from audit.dedup.kernel import normalise_many
-from audit.dedup.lsh import Banding, bucket_pairs, candidate_pairs_from_keys, sorted_unique, unique_pairs
+from audit.dedup.lsh import (
+    Banding,
+    bucket_pairs,
+    candidate_pairs_from_keys,
+    first_of_equal,
+    sorted_unique,
+    unique_pairs,
+)
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignerSettings, sign_batch, sign_texts
 from audit.dedup.verify import verify_pairs, verify_sequences
@@ -27,9 +34,35 @@ NAMES = ("hashes", "offsets", "signatures", "prefix_signatures", "text_hashes", 
 # Greek), page furniture (removed before comparing) and separators.
 TOKENS = st.sampled_from(
     [
-        "deep", "Learning", "nets", "a", "of", "THE", "x1", "é", "ﬁne", "Ｄeep", "straße", "ΣΑΣ", "日本語",
-        "subscribe", "Subscribe", "get trending papers in your email inbox", "once a day", "byAK",
-        "byak and the research community", "—", "!", "_", "...", "(", "'s", "\t", "  ", "\u00a0", "\u200b",
+        "deep",
+        "Learning",
+        "nets",
+        "a",
+        "of",
+        "THE",
+        "x1",
+        "é",
+        "ﬁne",
+        "Ｄeep",
+        "straße",
+        "ΣΑΣ",
+        "日本語",
+        "subscribe",
+        "Subscribe",
+        "get trending papers in your email inbox",
+        "once a day",
+        "byAK",
+        "byak and the research community",
+        "—",
+        "!",
+        "_",
+        "...",
+        "(",
+        "'s",
+        "\t",
+        "  ",
+        "\u00a0",
+        "\u200b",
     ]
 )
 RAW_TEXT = st.lists(TOKENS, max_size=40).map(" ".join) | st.text(max_size=60)
@@ -137,9 +170,10 @@ def reference_candidates(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
     st.sampled_from([1, 3, 1 << 40, 2**64 - 1]),
     st.integers(0, 2**32),
     st.integers(1, 3),
+    st.sampled_from([0, 2, 3, 64]),
 )
 def test_compiled_buckets_give_the_reference_pairs(
-    docs: int, bands: int, spread: int, seed: int, threads: int
+    docs: int, bands: int, spread: int, seed: int, threads: int, batch: int
 ) -> None:
     rng = np.random.default_rng(seed)
     # Few distinct keys (big buckets, many repeated pairs: the output grows), keys equal in
@@ -147,8 +181,51 @@ def test_compiled_buckets_give_the_reference_pairs(
     keys = rng.integers(0, spread, (bands, docs), dtype=np.uint64, endpoint=True)
     keys[:, ::3] = keys[:, ::3] << np.uint64(20) | np.uint64(7)
     rows = np.flatnonzero(rng.random(docs) < 0.8)
-    got = candidate_pairs_from_keys(keys, rows, threads=threads)
+    # ``batch``: pairs collected before repeats are removed (small: many batches, the set of
+    # pairs found grows many times, a batch spans bands).
+    got = candidate_pairs_from_keys(keys, rows, threads=threads, batch=batch)
+    assert got.dtype == np.int64
     assert got.tolist() == reference_candidates(keys, rows).tolist()
+
+
+def reference_first_of_equal(keys: np.ndarray) -> np.ndarray:
+    """The first position of each position's key, by pandas' factorize (as exact copies were grouped)."""
+    codes, _ = pd.factorize(keys)
+    return np.unique(codes, return_index=True)[1][codes] if len(keys) else np.empty(0, np.int64)
+
+
+@given(st.integers(0, 400), st.sampled_from([1, 3, 1 << 40, 2**64 - 1]), st.integers(0, 2**32))
+def test_first_of_equal_gives_factorize_first_positions(size: int, spread: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, spread, size, dtype=np.uint64, endpoint=True)
+    keys[::3] = keys[::3] << np.uint64(20) | np.uint64(7)  # equal low bits (one table slot), or top bits
+    assert first_of_equal(keys).tolist() == reference_first_of_equal(keys).tolist()
+
+
+def test_first_of_equal_on_empty_one_and_identical_keys() -> None:
+    assert first_of_equal(np.empty(0, np.uint64)).tolist() == []
+    assert first_of_equal(np.array([5], np.uint64)).tolist() == [0]
+    assert first_of_equal(np.full(1_000, 2**64 - 1, np.uint64)).tolist() == [0] * 1_000
+    assert first_of_equal(np.zeros(3, np.uint64)).tolist() == [0, 0, 0]
+    signed = np.array([-1, 3, -1], np.int64)  # hashes typed int64 elsewhere: the same bits
+    assert first_of_equal(signed).tolist() == [0, 1, 0]
+    many = np.random.default_rng(3).integers(0, 2**64 - 1, 50_000, dtype=np.uint64, endpoint=True)
+    many[1::2] = many[::2]  # every key twice: parts of hundreds, each table grown
+    assert first_of_equal(many).tolist() == reference_first_of_equal(many).tolist()
+
+
+def test_compiled_buckets_on_empty_one_and_identical_keys() -> None:
+    for keys, rows in [
+        (np.zeros((3, 0), np.uint64), None),
+        (np.zeros((3, 1), np.uint64), None),
+        (np.zeros((0, 5), np.uint64), None),
+        (np.full((4, 50), 9, np.uint64), None),  # one bucket of 50 in every band
+        (np.full((4, 50), 9, np.uint64), np.array([3, 17])),
+    ]:
+        chosen = np.arange(keys.shape[1]) if rows is None else rows
+        for batch in (0, 2):
+            got = candidate_pairs_from_keys(keys, rows, threads=2, batch=batch)
+            assert got.tolist() == reference_candidates(keys, chosen).tolist()
 
 
 @given(st.integers(0, 2**32), st.integers(2, 40), st.sampled_from([None, 0.65, 0.0]), st.integers(1, 3))

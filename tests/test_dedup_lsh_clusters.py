@@ -7,8 +7,10 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from audit.dedup.clusters import choose_representative, components, split_chains
+from audit.dedup.clusters import choose_representative, components, sort_order, split_chains
 from audit.dedup.lsh import Banding, bucket_pairs, candidate_pairs, choose_banding, unique_pairs
 
 
@@ -76,3 +78,19 @@ def test_components_of_nothing() -> None:
     assert components(3, []) == []
     assert components(3, np.empty((0, 2), dtype=np.int64)) == []
     assert list(itertools.chain(*components(4, [(1, 1)]))) == []
+
+
+@given(
+    st.integers(0, 300),
+    st.integers(1, 4),
+    st.sampled_from([1, 2, 50, 1 << 20, 1 << 40, 2**62]),
+    st.integers(0, 2**32),
+)
+def test_sort_order_equals_lexsort(size: int, keys: int, spread: int, seed: int) -> None:
+    # Few distinct values (ties everywhere: the order must be lexsort's, stable), bools,
+    # negative values, and ranges too wide to combine in one int64 (np.lexsort then).
+    rng = np.random.default_rng(seed)
+    columns = [rng.integers(-spread, spread, size, dtype=np.int64) for _ in range(keys)]
+    columns.append(rng.random(size) < 0.5)
+    assert sort_order(tuple(columns)).tolist() == np.lexsort(tuple(columns)).tolist()
+    assert sort_order((np.arange(size),)).tolist() == list(range(size))

@@ -99,13 +99,14 @@ def test_bulk_verification_equals_the_pair_verifier(near_threshold: float | None
 
 def test_bulk_chaining_guard_equals_the_per_component_one() -> None:
     rng = random.Random(11)
-    for _ in range(30):
+    for attempt in range(90):
         size = rng.randint(2, 60)
+        likeness = (0.4, 0.1, 0.8)[attempt % 3]  # many rounds (few duplicates of a representative) or one
         edges = np.array(
             [(rng.randrange(size), rng.randrange(size)) for _ in range(rng.randint(1, 80))], dtype=np.int64
         )
         score = [rng.random() for _ in range(size)]
-        similar = {frozenset((x, y)) for x in range(size) for y in range(size) if rng.random() < 0.4}
+        similar = {frozenset((x, y)) for x in range(size) for y in range(size) if rng.random() < likeness}
 
         def is_duplicate(rep: int, member: int, similar: set = similar) -> bool:
             return frozenset((rep, member)) in similar
@@ -208,7 +209,9 @@ def test_band_keys_made_by_the_signer_find_the_same_candidates() -> None:
 def test_default_rank_counts_a_missing_url_as_no_url() -> None:
     # pandas stores a missing URL in a string column as NaN, which bool() took for a URL.
     text = "one two three four five six seven"
-    records = pd.DataFrame({"id": ["a", "b"], "title": "", "text": [text, text], "url": [None, "https://x.org/b"]})
+    records = pd.DataFrame(
+        {"id": ["a", "b"], "title": "", "text": [text, text], "url": [None, "https://x.org/b"]}
+    )
     assert find_duplicates(records).duplicate_of == {"a": "b"}
     empty = pd.DataFrame({"id": [], "title": [], "text": [], "url": []})
     assert find_duplicates(empty).clusters.empty
@@ -238,6 +241,37 @@ def test_char_lengths_at_rows_equal_pandas_str_len_on_hostile_columns() -> None:
         assert char_lengths(column, rows).tolist() == [0] * len(rows)
     assert char_lengths(None, rows).tolist() == [0] * len(rows)
     assert char_lengths(strings[1], np.empty(0, np.int64)).tolist() == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_char_lengths_of_long_texts_counted_by_words_equal_str_len(seed: int) -> None:
+    # Texts long enough to be counted 8 bytes at a time, at every alignment (chunks sliced at
+    # odd offsets), with runs of multi-byte characters: a word lane counts up to 255
+    # continuation bytes before it is added up, so a run of ~3,000 "€" (6,000) must not overflow.
+    rng = random.Random(seed)
+    alphabet = ["a", "é", "€", "😀", " ", "\u0080", "\U0010ffff", "ß"]
+
+    def text() -> str | None:
+        kind = rng.randrange(5)
+        if kind == 0:
+            return None
+        if kind == 1:
+            return rng.choice(alphabet) * rng.randint(0, 4_000)  # one character repeated
+        length = rng.choice([0, 1, 7, 8, 9, 15, 16, 17, rng.randint(0, 3_000)])
+        return "".join(rng.choice(alphabet) for _ in range(length))
+
+    values = [text() for _ in range(120)]
+    arrow = pa.array(values, pa.large_string())
+    cut = rng.randint(1, 7)
+    chunks = pa.chunked_array([arrow.slice(0, cut), arrow.slice(cut, 50), arrow.slice(cut + 50)])
+    for column in (
+        pd.Series(pd.array(chunks, dtype="str")),
+        pd.Series(pd.arrays.ArrowExtensionArray(chunks)),
+    ):
+        expected = column.str.len().fillna(0).to_numpy(np.int64)
+        rows = np.array([rng.randrange(len(values)) for _ in range(200)])
+        assert char_lengths(column, rows).tolist() == expected[rows].tolist()
+        assert char_lengths(column, np.arange(len(values))).tolist() == expected.tolist()
 
 
 @pytest.mark.parametrize("near_threshold", [0.65, 0.8, 0.9])

@@ -34,10 +34,10 @@ import pandas as pd
 import pyarrow as pa
 from rapidfuzz import fuzz, process
 
-from audit.dedup.clusters import split_chains_bulk
+from audit.dedup.clusters import sort_order, split_chains_bulk
 from audit.dedup.engine import Engine, LocalEngine, Signed
 from audit.dedup.kernel import normalise_many
-from audit.dedup.lsh import Banding, choose_banding, sorted_unique
+from audit.dedup.lsh import Banding, choose_banding, first_of_equal, sorted_unique
 from audit.dedup.ranking import char_lengths
 from audit.dedup.signer import SignerSettings
 from audit.dedup.verify import (
@@ -185,7 +185,7 @@ def _rank(rows: np.ndarray, completeness: Callable[[int], tuple] | None, records
     representative); the default key is sorted in numpy, from the lengths at ``rows`` only."""
     if completeness is None:
         texts, urls, titles = (char_lengths(records.get(name), rows) for name in ("text", "url", "title"))
-        order = rows[np.lexsort((-rows, titles > 0, urls > 0, texts))]
+        order = rows[sort_order((-rows, titles > 0, urls > 0, texts))]
     else:
         keys = _completeness_keys(completeness, rows)
         ranked = sorted(zip(keys, (-rows).tolist(), strict=True))  # ties (equal keys): the later row lower
@@ -316,7 +316,7 @@ def _output(
     # Edges inside a cluster, by cluster then (a, b); the others are the ones the guard cut.
     cluster_a, cluster_b = cluster[edge_a], cluster[edge_b]
     inside = np.flatnonzero((cluster_a >= 0) & (cluster_a == cluster_b))
-    inside = inside[np.lexsort((edge_b[inside], edge_a[inside], cluster_a[inside]))]
+    inside = inside[sort_order((edge_b[inside], edge_a[inside], cluster_a[inside]))]
     numbers = np.arange(len(representative) + 1)
     edge_bounds = np.searchsorted(cluster_a[inside], numbers)
     inside_a, inside_b = edge_a[inside], edge_b[inside]
@@ -432,11 +432,10 @@ def find_duplicates(
     clock.lap("sign")
 
     # 2. Exact copies: one leader per distinct normalised text; empty texts are never copies.
-    codes, _ = pd.factorize(signed.text_hashes)
-    first = np.unique(codes, return_index=True)[1]
-    leader_row = first[codes]
-    follower = np.flatnonzero((counts > 0) & (leader_row != np.arange(count)))
-    leaders = first[counts[first] > 0]
+    leader_row = first_of_equal(signed.text_hashes)
+    is_first = leader_row == np.arange(count)
+    follower = np.flatnonzero((counts > 0) & ~is_first)
+    leaders = np.flatnonzero(is_first & (counts > 0))
     clock.part("exact_copies")
 
     # 3. Candidates among leaders from both signatures, each verified (numpy, all pairs at once).

@@ -474,5 +474,3 @@ def xxh64(data: bytes) -> int:
     """XXH64 (seed 0) of ``data`` by the kernel's own implementation (for tests)."""
     array = np.frombuffer(data, np.uint8)
     return int(_xxh64(array, 0, len(array)))
-
-

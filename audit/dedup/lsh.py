@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,8 +52,10 @@ class Banding:
         return 1.0 - self.collision_probability(jaccard)
 
 
+@functools.cache
 def choose_banding(threshold: float, num_perm: int, slack: float = LSH_SLACK) -> Banding:
-    """Bands x rows for verification threshold ``threshold``, tuned for recall."""
+    """Bands x rows for verification threshold ``threshold``, tuned for recall (datasketch
+    integrates numerically, ~12 ms: once per setting)."""
     bands, rows = _optimal_param(max(0.05, threshold - slack), num_perm, *RECALL_WEIGHTS)
     return Banding(int(bands), int(rows))
 
@@ -103,66 +106,69 @@ def candidate_pairs(signatures: np.ndarray, banding: Banding, rows: np.ndarray |
 
 
 def candidate_pairs_from_keys(
-    keys: np.ndarray, rows: np.ndarray | None = None, threads: int = 0
+    keys: np.ndarray, rows: np.ndarray | None = None, threads: int = 0, batch: int = 0
 ) -> np.ndarray:
     """:func:`candidate_pairs` from band keys already made (:func:`all_band_keys`: one row per
     band, one column per document); ``rows`` limits the search to those documents.
 
     The bands are grouped by a compiled hash table (:func:`_band_pairs`, the same pairs as
-    :func:`bucket_pairs`), on ``threads`` threads (0: every core).
+    :func:`bucket_pairs`), on ``threads`` threads (0: every core). ``batch``: the pairs a thread
+    collects before removing repeats (0: :data:`_PAIR_BATCH`; small values are for tests).
     """
     rows = np.arange(keys.shape[1]) if rows is None else np.asarray(rows, dtype=np.int64)
     if len(keys) == 0 or len(rows) < 2:
         return np.empty((0, 2), np.int64)
+    batch = max(batch or _PAIR_BATCH, 2)
     threads = min(threads or os.cpu_count() or 1, len(keys))
     parts = np.array_split(np.arange(len(keys)), threads)
     if threads == 1:
-        found = [_band_pairs(keys, rows, parts[0])]
+        found = [_band_pairs(keys, rows, parts[0], batch)]
     else:
         with ThreadPoolExecutor(threads) as pool:
-            found = list(pool.map(lambda bands: _band_pairs(keys, rows, bands), parts))
-    return unique_pairs(np.concatenate(found))
+            found = list(pool.map(lambda bands: _band_pairs(keys, rows, bands, batch), parts))
+    codes = sorted_unique(np.concatenate(found))  # both threads find most pairs
+    return np.column_stack((codes >> np.uint64(32), codes & np.uint64(0xFFFFFFFF))).astype(np.int64)
 
 
 #: Keys are split by their top bits into this many parts per band, so that one part's hash
 #: table stays in the CPU cache (one table for a million keys does not: a miss per key).
 _PART_BITS = 8
+#: Pairs found (repeats included) are collected up to this many, then added to the set of pairs
+#: found so far region by region (:func:`_add_new`): 16 MB of pairs and their copy.
+_PAIR_BATCH = 1 << 20
+#: The set of pairs is split into ``2**_REGION_BITS`` regions by the top bits of a pair's hash.
+_REGION_BITS = 8
+_PAIR_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 @compiled
-def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray) -> np.ndarray:
-    """:func:`bucket_pairs` of ``keys[band, rows]`` for each of ``bands``, as row numbers, concatenated.
+def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray, batch: int) -> np.ndarray:
+    """:func:`bucket_pairs` of ``keys[band, rows]`` for each of ``bands``, as row numbers, each
+    pair once, as codes ``low << 32 | high`` (unordered).
 
     Per band, the rows are split by the top bits of their key (keeping their order), and each
     part goes through an open-addressing table (keys are hashes: their low bits are the slot)
     that remembers each key's first and latest row; a row whose key is there pairs with both.
+    Near-copies share many bands, and each band gives their pair again (41 bands: ~16 times as
+    many pairs as distinct ones): pairs are collected in batches and only the new ones kept.
     """
     count = len(rows)
     parts = 1 << _PART_BITS
-    shift = np.uint64(64 - _PART_BITS)
     part_keys = np.empty(count, np.uint64)
     part_rows = np.empty(count, np.int64)
     starts = np.zeros(parts + 1, np.int64)
-    fill = np.zeros(parts, np.int64)
     table_keys = np.empty(16, np.uint64)
     first = np.empty(16, np.int64)
     latest = np.empty(16, np.int64)
-    out = np.empty((count // 8 + 16, 2), np.int64)
-    seen = np.zeros(_set_size(len(out)), np.uint64)
-    n = 0
+    found = np.empty(batch, np.uint64)
+    ordered = np.empty(batch, np.uint64)
+    # The pairs found so far, each once (``codes[:count]``), and their set (:func:`_add_new`).
+    seen = np.zeros(1 << (_REGION_BITS + 4), np.uint64)
+    filled = np.zeros(1 << _REGION_BITS, np.int64)
+    codes = np.empty(1024, np.uint64)
+    n = m = 0
     for band in bands:
-        starts[:] = 0
-        for i in range(count):
-            starts[np.int64(keys[band, rows[i]] >> shift) + 1] += 1
-        for part in range(parts):
-            starts[part + 1] += starts[part]
-            fill[part] = starts[part]
-        for i in range(count):
-            key = keys[band, rows[i]]
-            part = np.int64(key >> shift)
-            part_keys[fill[part]] = key
-            part_rows[fill[part]] = rows[i]
-            fill[part] += 1
+        _split(keys[band], rows, part_keys, part_rows, starts)
         for part in range(parts):
             size = 16
             while size < 2 * (starts[part + 1] - starts[part]):
@@ -183,45 +189,145 @@ def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray) -> np.nda
                     first[slot] = row
                     latest[slot] = row
                     continue
-                if n + 2 > len(out):
-                    grown = np.empty((2 * len(out), 2), np.int64)
-                    grown[:n] = out[:n]
-                    out = grown
-                    # Keep the set of pairs at most half full: its size doubles with ``out``.
-                    seen = np.zeros(_set_size(len(out)), np.uint64)
-                    for k in range(n):
-                        _add_pair(seen, out[k, 0], out[k, 1])
-                if _add_pair(seen, first[slot], row):
-                    out[n, 0], out[n, 1] = first[slot], row
-                    n += 1
-                if latest[slot] != first[slot] and _add_pair(seen, latest[slot], row):
-                    out[n, 0], out[n, 1] = latest[slot], row  # the third member on: the previous one
-                    n += 1
+                if m + 2 > batch:
+                    seen, filled, codes, n = _add_new(seen, filled, codes, n, found[:m], ordered)
+                    m = 0
+                found[m] = _pair_code(first[slot], row)
+                m += 1
+                if latest[slot] != first[slot]:
+                    found[m] = _pair_code(latest[slot], row)  # the third member on: the previous one
+                    m += 1
                 latest[slot] = row
-    return out[:n].copy()
+    seen, filled, codes, n = _add_new(seen, filled, codes, n, found[:m], ordered)
+    return codes[:n].copy()
 
 
 @compiled
-def _set_size(pairs: int) -> int:
-    size = 1 << 16
-    while size < 2 * pairs:
-        size *= 2
-    return size
+def _split(
+    keys: np.ndarray, rows: np.ndarray, part_keys: np.ndarray, part_rows: np.ndarray, starts: np.ndarray
+) -> None:
+    """``keys[rows]`` and ``rows`` into ``part_keys`` and ``part_rows`` grouped by the top
+    :data:`_PART_BITS` of the key, in their order within a group; group ``g`` is
+    ``starts[g]:starts[g + 1]``."""
+    shift = np.uint64(64 - _PART_BITS)
+    starts[:] = 0
+    for i in range(len(rows)):
+        starts[np.int64(keys[rows[i]] >> shift) + 1] += 1
+    for part in range(len(starts) - 1):
+        starts[part + 1] += starts[part]
+    fill = starts[:-1].copy()
+    for i in range(len(rows)):
+        key = keys[rows[i]]
+        part = np.int64(key >> shift)
+        part_keys[fill[part]] = key
+        part_rows[fill[part]] = rows[i]
+        fill[part] += 1
+
+
+def first_of_equal(keys: np.ndarray) -> np.ndarray:
+    """Per position, the first position holding the same key: ``first[codes]`` for
+    ``codes = pd.factorize(keys)[0]`` and ``first`` each code's first position. ``keys``: uint64
+    hashes (the top bits split them, the low bits pick the slot, as in :func:`_band_pairs`)."""
+    keys = np.ascontiguousarray(keys, dtype=np.uint64)
+    return _first_of_equal(keys) if len(keys) else np.empty(0, np.int64)
 
 
 @compiled
-def _add_pair(seen: np.ndarray, low: np.int64, high: np.int64) -> bool:
-    """Add pair ``(low, high)`` (rows < 2**32, ``low < high``) to the open-addressing set ``seen``
-    (0: empty slot); False when it was there: near-copies share many bands, and each band
-    would give their pair again (41 bands: ~18 times as many pairs as distinct ones)."""
-    code = (np.uint64(low) << np.uint64(32)) | np.uint64(high)
-    mask = len(seen) - 1
-    slot = np.int64((code * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)) & mask
-    while seen[slot] != 0:
-        if seen[slot] == code:
+def _first_of_equal(keys: np.ndarray) -> np.ndarray:
+    count = len(keys)
+    rows = np.arange(count)
+    part_keys = np.empty(count, np.uint64)
+    part_rows = np.empty(count, np.int64)
+    starts = np.zeros((1 << _PART_BITS) + 1, np.int64)
+    _split(keys, rows, part_keys, part_rows, starts)
+    first_of = np.empty(count, np.int64)
+    table_keys = np.empty(16, np.uint64)
+    first = np.empty(16, np.int64)
+    for part in range(len(starts) - 1):
+        size = 16
+        while size < 2 * (starts[part + 1] - starts[part]):
+            size *= 2
+        if size > len(first):
+            table_keys = np.empty(size, np.uint64)
+            first = np.empty(size, np.int64)
+        mask = size - 1
+        first[:size] = -1
+        for i in range(starts[part], starts[part + 1]):
+            key, row = part_keys[i], part_rows[i]
+            slot = np.int64(key & np.uint64(mask))
+            while first[slot] >= 0 and table_keys[slot] != key:
+                slot = (slot + 1) & mask
+            if first[slot] < 0:
+                table_keys[slot] = key
+                first[slot] = row
+            first_of[row] = first[slot]
+    return first_of
+
+
+@compiled
+def _pair_code(a: np.int64, b: np.int64) -> np.uint64:
+    """Pair ``(a, b)`` of rows (< 2**32, distinct) as ``low << 32 | high``: never 0, the set's empty slot."""
+    return np.uint64(min(a, b)) << np.uint64(32) | np.uint64(max(a, b))
+
+
+@compiled
+def _add_new(
+    seen: np.ndarray, filled: np.ndarray, codes: np.ndarray, n: int, found: np.ndarray, ordered: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Append to ``codes[:n]`` the pairs of ``found`` not in it yet; returns the grown arrays.
+
+    ``seen`` is an open-addressing set of ``codes[:n]`` (0: empty) split into ``len(filled)``
+    regions, a pair's region being the top bits of its hash. A million pairs' set does not fit
+    in the CPU cache, and a probe per pair found (repeats included) missed it nearly every time:
+    so the batch ``found`` is first ordered by region (into ``ordered``), and each region's pairs
+    are looked up together while its few kilobytes are in the cache. A region more than half
+    full doubles every region (the set is made again from ``codes``).
+    """
+    regions = len(filled)
+    top = np.uint64(64 - _REGION_BITS)
+    starts = np.zeros(regions + 1, np.int64)
+    for k in range(len(found)):
+        starts[np.int64((found[k] * _PAIR_MIX) >> top) + 1] += 1
+    for region in range(regions):
+        starts[region + 1] += starts[region]
+    at = starts[:-1].copy()
+    for k in range(len(found)):
+        region = np.int64((found[k] * _PAIR_MIX) >> top)
+        ordered[at[region]] = found[k]
+        at[region] += 1
+    for k in range(len(found)):
+        code = ordered[k]
+        region = np.int64((code * _PAIR_MIX) >> top)
+        if 2 * (filled[region] + 1) > len(seen) // regions:
+            seen = np.zeros(2 * len(seen), np.uint64)
+            filled[:] = 0
+            for j in range(n):
+                _insert_pair(seen, filled, codes[j])
+        if _insert_pair(seen, filled, code):
+            if n == len(codes):
+                grown = np.empty(2 * len(codes), np.uint64)
+                grown[:n] = codes[:n]
+                codes = grown
+            codes[n] = code
+            n += 1
+    return seen, filled, codes, n
+
+
+@compiled
+def _insert_pair(seen: np.ndarray, filled: np.ndarray, code: np.uint64) -> bool:
+    """Add ``code`` to its region of ``seen`` (probing within the region); False when there."""
+    regions = len(filled)
+    size = len(seen) // regions  # a power of two
+    mixed = code * _PAIR_MIX
+    region = np.int64(mixed >> np.uint64(64 - _REGION_BITS))
+    base = region * size
+    slot = np.int64((mixed << np.uint64(_REGION_BITS)) >> np.uint64(40)) & (size - 1)  # the bits below
+    while seen[base + slot] != 0:
+        if seen[base + slot] == code:
             return False
-        slot = (slot + 1) & mask
-    seen[slot] = code
+        slot = (slot + 1) & (size - 1)
+    seen[base + slot] = code
+    filled[region] += 1
     return True
 
 
