@@ -51,7 +51,7 @@ TRUNCATION, CONFLICTING, VOCABULARY = "truncation", "conflicting_copies", "vocab
 #: that its column lists and findings are a few MB.
 BATCH_RECORDS = 10_000
 #: Cluster members per piece of truncation's proven copies (their texts are listed there).
-PROVEN_MEMBERS = 50_000
+PROVEN_MEMBERS = 20_000
 
 
 @dataclass
@@ -124,7 +124,8 @@ def _proven_pieces(run: _Run) -> list[tuple[str, Any]]:
     clusters = run.clusters
     if clusters is None or clusters.empty or "members" not in clusters:
         return []
-    ids = _id_array(run.records)
+    # Each record's cluster number (found once; a piece's rows are then a range of numbers).
+    number = _version_groups(run)
     pieces, members = [], column_values(clusters["members"])
     start = 0
     while start < len(members):
@@ -132,10 +133,8 @@ def _proven_pieces(run: _Run) -> list[tuple[str, Any]]:
         while stop < len(members) and (size < PROVEN_MEMBERS or stop == start):
             size += len(members[stop])
             stop += 1
-        group = members[start:stop]
-        wanted = pa.array([m for cluster in group for m in cluster], pa.large_string())
-        rows = np.flatnonzero(pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False))
-        pieces.append(("proven", (pd.Series(group, dtype=object), rows)))
+        rows = np.flatnonzero((number >= start) & (number < stop))
+        pieces.append(("proven", (pd.Series(members[start:stop], dtype=object), rows)))
         start = stop
     return pieces
 
@@ -155,6 +154,19 @@ def _version_groups(run: _Run) -> np.ndarray:
     return groups
 
 
+def _distinct_length_counts(found: np.ndarray) -> Counter[int]:
+    """The number of distinct (length, digest) rows of ``found`` of each length.
+
+    Duplicate rows dropped by hashing (pandas), not by ``np.unique(axis=0)``, which sorts the
+    rows as opaque bytes: three times slower, and this runs in the parent between two rounds.
+    """
+    if not len(found):
+        return Counter()
+    lengths = found[~pd.DataFrame(found).duplicated().to_numpy(), 0]
+    values, counts = np.unique(lengths, return_counts=True)
+    return Counter(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+
+
 def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
     """The corpus values from the batches' censuses (into ``run.corpus``); the pieces over rows
     (and the vocabulary's, whose answers the batches' truncation needs)."""
@@ -164,8 +176,7 @@ def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
         limits = {}
         for name, n in (("title", 0), ("text", 1)):
             found = np.concatenate([np.zeros((0, 3), np.uint64), *(census[n] for census in censuses)])
-            counts = Counter(np.unique(found, axis=0)[:, 0].tolist()) if len(found) else Counter()
-            limits[name] = truncation.limit_of(counts)
+            limits[name] = truncation.limit_of(_distinct_length_counts(found))
         run.corpus[TRUNCATION] = (None, limits)
         if truncation.mid_word:
             words = set().union(*(census[2] for census in censuses))
