@@ -53,7 +53,7 @@ TRUNCATION, CONFLICTING, VOCABULARY = "truncation", "conflicting_copies", "vocab
 #: that its column lists and findings are a few MB.
 BATCH_RECORDS = 10_000
 #: Cluster members per piece of truncation's proven copies (their texts are listed there).
-PROVEN_MEMBERS = 50_000
+PROVEN_MEMBERS = 20_000
 #: Rows per piece of conflicting_copies (their texts are listed there; a key group is never
 #: split, so a piece holds more when one group does).
 CONFLICTING_ROWS = 20_000
@@ -157,7 +157,8 @@ def _proven_pieces(run: _Run) -> list[tuple[str, Any]]:
     clusters = run.clusters
     if clusters is None or clusters.empty or "members" not in clusters:
         return []
-    ids = _id_array(run.records)
+    # Each record's cluster number (found once; a piece's rows are then a range of numbers).
+    number = _version_groups(run)
     pieces, members = [], column_values(clusters["members"])
     start = 0
     while start < len(members):
@@ -165,10 +166,8 @@ def _proven_pieces(run: _Run) -> list[tuple[str, Any]]:
         while stop < len(members) and (size < PROVEN_MEMBERS or stop == start):
             size += len(members[stop])
             stop += 1
-        group = members[start:stop]
-        wanted = pa.array([m for cluster in group for m in cluster], pa.large_string())
-        rows = np.flatnonzero(pc.is_in(ids, value_set=wanted).to_numpy(zero_copy_only=False))
-        pieces.append(("proven", (pd.Series(group, dtype=object), rows)))
+        rows = np.flatnonzero((number >= start) & (number < stop))
+        pieces.append(("proven", (pd.Series(members[start:stop], dtype=object), rows)))
         start = stop
     return pieces
 
@@ -188,6 +187,19 @@ def _version_groups(run: _Run) -> np.ndarray:
     return groups
 
 
+def _distinct_length_counts(found: np.ndarray) -> Counter[int]:
+    """The number of distinct (length, digest) rows of ``found`` of each length.
+
+    Duplicate rows dropped by hashing (pandas), not by ``np.unique(axis=0)``, which sorts the
+    rows as opaque bytes: three times slower, and this runs in the parent between two rounds.
+    """
+    if not len(found):
+        return Counter()
+    lengths = found[~pd.DataFrame(found).duplicated().to_numpy(), 0]
+    values, counts = np.unique(lengths, return_counts=True)
+    return Counter(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+
+
 def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
     """The corpus values from the batches' censuses (into ``run.corpus``); the pieces over rows
     (and the vocabulary's, whose answers the batches' truncation needs)."""
@@ -197,8 +209,7 @@ def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
         limits = {}
         for name, n in (("title", 0), ("text", 1)):
             found = np.concatenate([np.zeros((0, 3), np.uint64), *(census[n] for census in censuses)])
-            counts = Counter(np.unique(found, axis=0)[:, 0].tolist()) if len(found) else Counter()
-            limits[name] = truncation.limit_of(counts)
+            limits[name] = truncation.limit_of(_distinct_length_counts(found))
         run.corpus[TRUNCATION] = (None, limits)
         if truncation.mid_word:
             words = set().union(*(census[2] for census in censuses))
@@ -213,9 +224,7 @@ def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
             (CONFLICTING, rows)
             for rows in key_pieces(keys, shared_key_rows(keys, run.versions), CONFLICTING_ROWS)
         ]
-        # The first piece before the vocabulary's (this process takes it, the child the next):
-        # the long pieces first, so that neither process is left alone at the end.
-        pieces = conflicting[:1] + pieces[:1] + conflicting[1:] + pieces[1:]
+        pieces = conflicting + pieces  # run_batched takes the vocabulary's first
     return pieces
 
 
@@ -248,6 +257,9 @@ def run_batched(
     conflicting: list[tuple[FindingTable, np.ndarray]] = []
     if TRUNCATION in run.checks or CONFLICTING in run.checks:
         pieces = _gather(run, forked_map(_census, run, starts, workers))
+        # The vocabulary first: one piece that cannot be split (9 s at 1M records), it would
+        # leave the other process idle if taken last. The rest keep their order.
+        pieces.sort(key=lambda piece: piece[0] != VOCABULARY)
         # The vocabulary (the batches' truncation needs its answers) beside the pieces over rows.
         for (kind, _), done in zip(pieces, forked_map(_rows_round, run, pieces, workers), strict=True):
             if kind == VOCABULARY:

@@ -24,7 +24,8 @@ NAME = "empty_or_short"
 
 def titled(records: pd.DataFrame) -> set[str]:
     """The sources with a titled record: there, an empty title is a finding."""
-    return set(records.loc[records["title"].str.strip() != "", "source"])
+    # unique() first: a set of the column would box every cell (~1 µs each at 1M records).
+    return set(records.loc[records["title"].str.strip() != "", "source"].unique().tolist())
 
 
 class EmptyOrShortCheck(Check):

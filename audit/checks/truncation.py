@@ -32,11 +32,12 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import xxhash
 
 from audit.checks.base import Check, CheckContext, Finding, column, for_record
 from audit.checks.prefilter import offsets
-from audit.frames import column_values
+from audit.frames import arrow_strings, column_values, take_values
 from audit.normalise import normalise_text
 from audit.urls import URL_PATTERN, find_url_spans
 
@@ -271,10 +272,35 @@ class ValueChunks:
     def __init__(self, columns: Sequence[pd.Series]) -> None:
         self.columns = columns
 
-    def chunks(self, size: int) -> Iterator[list[str]]:
+    def chunks(self, size: int, containing: Iterable[str] | None = None) -> Iterator[list[str]]:
+        """The values ``size`` rows at a time. With ``containing`` (lower-case words), of each
+        chunk only the values that may hold one of them: for an Arrow-backed column, the values
+        where one of the ASCII words occurs ignoring ASCII case (found over the whole column by
+        one regex in Arrow's kernel, instead of listing every value in Python) and every
+        non-ASCII or missing value; other columns' values all."""
         for values in self.columns:
+            wanted = _maybe_containing(values, containing) if containing is not None else None
             for start in range(0, len(values), size):
-                yield column_values(values.iloc[start : start + size])
+                if wanted is None:
+                    yield column_values(values.iloc[start : start + size])
+                else:
+                    yield take_values(values, start + np.flatnonzero(wanted[start : start + size]))
+
+
+def _maybe_containing(values: pd.Series, words: Iterable[str]) -> np.ndarray | None:
+    """Which of ``values`` may hold one of ``words`` (see :meth:`ValueChunks.chunks`), or None
+    (all) when the column is not Arrow-backed."""
+    strings = arrow_strings(values)
+    if strings is None:
+        return None
+    # Lower-case ASCII words: for an ASCII value, a word occurs in value.lower() exactly where it
+    # occurs in the value ignoring ASCII case. Non-ASCII values (Unicode lowering) are all kept.
+    wanted = pc.invert(pc.string_is_ascii(strings))
+    ascii_words = sorted(word for word in words if word.isascii())
+    if ascii_words:
+        pattern = "(?i)(?:" + "|".join(map(re.escape, ascii_words)) + ")"
+        wanted = pc.or_(wanted, pc.match_substring_regex(strings, pattern))
+    return pc.fill_null(wanted, True).to_numpy(zero_copy_only=False).astype(bool)
 
 
 class KnownFragments:
@@ -338,12 +364,13 @@ class Vocabulary:
         self._pending: Iterator[list[str]] | None = None
         self._complete = False
 
-    def _value_chunks(self) -> Iterator[list[str]]:
+    def _value_chunks(self, containing: Iterable[str] | None = None) -> Iterator[list[str]]:
         """The values a chunk at a time: of a list, its distinct values; of :class:`ValueChunks`,
         each chunk's distinct values (read from the records a chunk at a time, never listed whole:
-        a value repeated in two chunks is only read twice, the answers are the same)."""
+        a value repeated in two chunks is only read twice, the answers are the same). With
+        ``containing``, a chunk's values without those words may be left out."""
         if isinstance(self._values, ValueChunks):
-            for chunk in self._values.chunks(_VOCABULARY_CHUNK):
+            for chunk in self._values.chunks(_VOCABULARY_CHUNK, containing):
                 yield list(dict.fromkeys(chunk))
             return
         distinct = self._distinct
@@ -437,7 +464,9 @@ class Vocabulary:
         found: dict[str, set[str]] = {prefix: set() for prefix in prefixes}
         ascii_prefixes = [(prefix, prefix.encode("ascii")) for prefix in prefixes if prefix.isascii()]
         budget = _TARGETED_STEPS_MAX
-        for chunk in self._value_chunks():
+        # The chunks as in the first pass (the budget is spent the same), without the values that
+        # hold none of the prefixes: they add no step and no word.
+        for chunk in self._value_chunks(prefixes):
             plain = [v for v in chunk if v.isascii() and "\x00" not in v]
             for value in chunk:
                 if value.isascii() and "\x00" not in value:
