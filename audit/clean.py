@@ -106,6 +106,8 @@ def _take(records: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
     return take_values(records[column], rows)
 
 
+#: Kept records looked at one by one per chunk (repaired ones, representatives lacking a field).
+TODO_CHUNK = 10_000
 _TEXT_LISTS = pa.large_list(pa.large_string())
 _SOURCE_LISTS = pa.large_list(
     pa.struct([("id", pa.large_string()), ("source", pa.large_string()), ("line", pa.int64())])
@@ -482,6 +484,60 @@ def _blank(strings: pa.Array) -> np.ndarray:
     return np.asarray(empty.to_numpy(zero_copy_only=False), bool)
 
 
+def _look_at(
+    records: pd.DataFrame,
+    rows: np.ndarray,
+    kept_clusters: _KeptClusters,
+    repairs_at: dict[tuple[str, str], list[int]],
+    repair_of: dict[int, dict[str, Any]],
+    applied_flags: np.ndarray,
+    changed: dict[int, dict[str, str]],
+    notes: dict[int, list[str]],
+) -> None:
+    """The kept records at ``rows`` looked at one by one: their repairs applied (flagged in
+    ``applied_flags``), a field a representative lacks taken from a copy; what changed goes in
+    ``changed`` and ``notes``."""
+    todo = rows.tolist()
+    todo_values = {name: _take(records, name, rows) for name in ("id", "title", "text", "url")}
+    # The members of each representative looked at, and their title and url: the fields it may borrow.
+    found, counts, lender_rows, lender_ids = kept_clusters.members_of(rows)
+    member_fields = {
+        name: dict(zip(lender_ids, _take(records, name, lender_rows), strict=True))
+        for name in ("title", "url")
+    }
+    ends = np.cumsum(counts).tolist()
+    member_ids = {
+        todo[n]: lender_ids[end - count : end]
+        for n, count, end in zip(found.tolist(), counts.tolist(), ends, strict=True)
+    }
+    for n, row in enumerate(todo):
+        record_id = todo_values["id"][n]
+        fields = {name: todo_values[name][n] for name in ("title", "text", "url")}
+        repair_notes: list[str] = []
+        for field in fields:
+            positions = repairs_at.get((record_id, field), [])
+            if not positions:
+                continue
+            repairs = [repair_of[p] for p in positions]
+            fields[field], applied = apply_repairs(fields[field], repairs)
+            for p, done, repair in zip(positions, applied, repairs, strict=True):
+                applied_flags[p] = done
+                if done:
+                    repair_notes.append(f"{field}: {repair['description']}")
+        for name in ("url", "title"):  # a field the representative lacks, taken from a copy
+            if not fields[name]:
+                own = {record_id: todo_values[name][n]}  # a record outside clusters is its own copy
+                lend = member_fields[name] if row in member_ids else own
+                donor = next((m for m in member_ids.get(row, [record_id]) if lend[m]), None)
+                if donor is not None:
+                    fields[name] = lend[donor]
+                    repair_notes.append(f"{name}: filled from duplicate {donor}")
+        if repair_notes or any(fields[k] != todo_values[k][n] for k in fields):
+            changed[row] = fields
+        if repair_notes:
+            notes[row] = repair_notes
+
+
 def plan_clean(
     records: pd.DataFrame, dedup: DedupResult, findings: FindingTable
 ) -> tuple[CleanCorpus, FindingTable]:
@@ -531,47 +587,13 @@ def plan_clean(
     titles, urls = (take_arrow(records[name], kept_clusters.rows) for name in ("title", "url"))
     lacking = kept_clusters.rows[_blank(titles) | _blank(urls)]
     todo_rows = np.union1d(repaired_rows[repaired_rows >= 0], lacking)
-    todo = todo_rows.tolist()
-    todo_values = {name: _take(records, name, todo_rows) for name in ("id", "title", "text", "url")}
-    # The members of each representative looked at, and their title and url: the fields it may borrow.
-    found, counts, lender_rows, lender_ids = kept_clusters.members_of(todo_rows)
-    member_fields = {
-        name: dict(zip(lender_ids, _take(records, name, lender_rows), strict=True))
-        for name in ("title", "url")
-    }
-    ends = np.cumsum(counts).tolist()
-    member_ids = {
-        todo[n]: lender_ids[end - count : end]
-        for n, count, end in zip(found.tolist(), counts.tolist(), ends, strict=True)
-    }
     changed: dict[int, dict[str, str]] = {}
     notes: dict[int, list[str]] = {}
-    for n, row in enumerate(todo):
-        record_id = todo_values["id"][n]
-        fields = {name: todo_values[name][n] for name in ("title", "text", "url")}
-        repair_notes: list[str] = []
-        for field in fields:
-            positions = repairs_at.get((record_id, field), [])
-            if not positions:
-                continue
-            repairs = [repair_of[p] for p in positions]
-            fields[field], applied = apply_repairs(fields[field], repairs)
-            for p, done, repair in zip(positions, applied, repairs, strict=True):
-                applied_flags[p] = done
-                if done:
-                    repair_notes.append(f"{field}: {repair['description']}")
-        for name in ("url", "title"):  # a field the representative lacks, taken from a copy
-            if not fields[name]:
-                own = {record_id: todo_values[name][n]}  # a record outside clusters is its own copy
-                lend = member_fields[name] if row in member_ids else own
-                donor = next((m for m in member_ids.get(row, [record_id]) if lend[m]), None)
-                if donor is not None:
-                    fields[name] = lend[donor]
-                    repair_notes.append(f"{name}: filled from duplicate {donor}")
-        if repair_notes or any(fields[k] != todo_values[k][n] for k in fields):
-            changed[row] = fields
-        if repair_notes:
-            notes[row] = repair_notes
+    # A chunk of rows at a time: only its texts are Python strings at once (at a million
+    # records the repaired ones alone are ~100 MB of text).
+    for first in range(0, len(todo_rows), TODO_CHUNK):
+        chunk = todo_rows[first : first + TODO_CHUNK]
+        _look_at(records, chunk, kept_clusters, repairs_at, repair_of, applied_flags, changed, notes)
     findings = findings.with_applied(applied_flags)
     corpus = CleanCorpus(records, kept, changed, notes, sources, removed_at, removed_info)
     return corpus, findings

@@ -148,3 +148,18 @@ def test_clusters_of_records_from_elsewhere(tmp_path: Path) -> None:
     broken["members"] = [[*members, "zz", "gone"] for members in broken["members"].tolist()]
     with pytest.raises(KeyError, match="gone"):
         plan_clean(result.records, replace(result.dedup, clusters=broken), result.found)
+
+
+def test_records_looked_at_in_chunks_give_the_same_plan(
+    seeds_result: audit.AuditResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repaired records and the representatives lacking a field, a few at a time."""
+    import audit.clean as clean_module
+
+    whole, whole_found = plan_clean(seeds_result.records, seeds_result.dedup, seeds_result.found)
+    monkeypatch.setattr(clean_module, "TODO_CHUNK", 3)
+    pieces, pieces_found = plan_clean(seeds_result.records, seeds_result.dedup, seeds_result.found)
+    assert len(whole.changed) > 6 and len(whole.notes) > 6  # several chunks with repairs
+    assert pieces.changed == whole.changed and pieces.notes == whole.notes
+    assert pieces_found.table.equals(whole_found.table)
+    assert whole_found.applied_count() > 0
