@@ -306,3 +306,14 @@ def test_source_overlap_from_arrow_lookups_equals_the_dict_of_sources(seed: int,
     assert seen["cells"] == [[pairs.get((min(a, b), max(a, b)), 0) for b in shown] for a in shown]
     found = views.SourceLookup(records).of(["r3", "nope", "r7"])
     assert found == [records["source"][3], "?", records["source"][7]]
+
+
+def test_char_lengths_count_characters_as_pandas_does() -> None:
+    import pyarrow as pa
+
+    from audit.report.views import _char_lengths
+
+    texts = ["", "abc", "aé😀", "日本語のテキスト" * 50, "x" * 70_000]
+    arrow = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([texts[:2], texts[2:]])))
+    for column in (arrow, pd.Series(texts, dtype=object), pd.Series(texts, dtype="str")):
+        assert _char_lengths(column).tolist() == [len(t) for t in texts]

@@ -233,11 +233,24 @@ def _nice_width(span: int, bins: int) -> int:
     return int(next(s * power for s in (1, 2, 2.5, 5, 10) if s * power >= raw))
 
 
+def _char_lengths(texts: pd.Series) -> np.ndarray:
+    """Each text's length in characters; counted on the Arrow buffers when the column has them
+    (pandas' ``str.len`` on a million texts held ~180 MB more at its peak)."""
+    chunks = arrow_strings(texts)
+    if chunks is None:
+        return texts.str.len().to_numpy(dtype=np.int64) if len(texts) else np.zeros(0, np.int64)
+    counted = [pc.utf8_length(chunk).to_numpy(zero_copy_only=False) for chunk in chunks.chunks]
+    return np.concatenate([np.zeros(0, np.int64), *counted]).astype(np.int64)
+
+
 def length_chart(records: pd.DataFrame, findings: FindingTable) -> tuple[Markup, int | None]:
     """Histogram of text lengths in characters, with the truncation limit marked if there is one."""
     # A run over partitions gives the lengths, not every text.
-    length = records["text_length"] if "text_length" in records else records["text"].str.len()
-    lengths = length.to_numpy(dtype=np.int64) if len(records) else np.zeros(0, np.int64)
+    lengths = (
+        records["text_length"].to_numpy(dtype=np.int64)
+        if "text_length" in records
+        else _char_lengths(records["text"])
+    )
     limit = length_limit(findings)
     if limit is None:
         limit = detect_length_limit(lengths)
