@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -35,12 +36,23 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+#: Looks at the runnable tasks, and the seconds between them, before a core counts as busy.
+LOOKS, LOOK_GAP = 3, 0.01
+
+
 def idle_cores() -> float:
     """Cores no other job is running on right now: the cores less the runnable tasks of
-    ``/proc/loadavg`` besides this one (elsewhere the 1-minute load average)."""
+    ``/proc/loadavg`` besides this one, the fewest of :data:`LOOKS` looks (a task that ran for
+    an instant, such as a shell command, does not make the run go serial); elsewhere the
+    1-minute load average."""
     try:
-        with open("/proc/loadavg", encoding="ascii") as handle:
-            running = int(handle.read().split()[3].split("/")[0]) - 1  # this process is one
+        seen = []
+        for look in range(LOOKS):
+            if look:
+                time.sleep(LOOK_GAP)
+            with open("/proc/loadavg", encoding="ascii") as handle:
+                seen.append(int(handle.read().split()[3].split("/")[0]) - 1)  # this process is one
+        running = min(seen)
     except (OSError, ValueError, IndexError):
         try:
             running = os.getloadavg()[0]

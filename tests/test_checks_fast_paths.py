@@ -373,3 +373,16 @@ def test_ends_with_url_on_the_fault_corpus(corpus: faults.FaultCorpus) -> None:
     assert any(truncation._ends_with_url(v) for v in values)
     plain = [truncation._ends_with_url_plain(v) for v in values]
     assert [truncation._ends_with_url(v) for v in values] == plain
+
+
+def test_a_task_running_for_an_instant_does_not_make_a_core_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    import audit.parallel as parallel
+
+    looks = iter(["1.0 1.0 1.0 3/200 9\n", "1.0 1.0 1.0 1/200 9\n", "1.0 1.0 1.0 2/200 9\n"])
+    monkeypatch.setattr(parallel, "open", lambda *a, **k: io.StringIO(next(looks)), raising=False)
+    assert parallel.idle_cores() == parallel.cores()  # 0 others runnable in one of three looks
+    busy = iter(["1.0 1.0 1.0 2/200 9\n"] * 3)
+    monkeypatch.setattr(parallel, "open", lambda *a, **k: io.StringIO(next(busy)), raising=False)
+    assert parallel.idle_cores() == parallel.cores() - 1
