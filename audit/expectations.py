@@ -121,7 +121,7 @@ def removed_accounted(removed: pd.DataFrame, kept_ids: pd.Series) -> list[bool]:
     record (``kept_ids``; with an index, a record kept by an earlier run)."""
     copies_kept = removed["duplicate_of"].isin(kept_ids).to_numpy(bool)
     if "duplicate_of_run" in removed:
-        copies_kept |= removed["duplicate_of_run"].notna().to_numpy(bool)
+        copies_kept = copies_kept | removed["duplicate_of_run"].notna().to_numpy(bool)
     return [
         bool(reason) and copied
         for reason, copied in zip(removed["reason"], copies_kept.tolist(), strict=True)
