@@ -170,9 +170,7 @@ def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray, batch: in
     for band in bands:
         _split(keys[band], rows, part_keys, part_rows, starts)
         for part in range(parts):
-            size = 16
-            while size < 2 * (starts[part + 1] - starts[part]):
-                size *= 2
+            size = _table_size(starts[part + 1] - starts[part])
             if size > len(first):
                 table_keys = np.empty(size, np.uint64)
                 first = np.empty(size, np.int64)
@@ -181,9 +179,7 @@ def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray, batch: in
             first[:size] = -1
             for i in range(starts[part], starts[part + 1]):
                 key, row = part_keys[i], part_rows[i]
-                slot = np.int64(key & np.uint64(mask))
-                while first[slot] >= 0 and table_keys[slot] != key:
-                    slot = (slot + 1) & mask
+                slot = _slot(table_keys, first, mask, key)
                 if first[slot] < 0:
                     table_keys[slot] = key
                     first[slot] = row
@@ -200,6 +196,25 @@ def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray, batch: in
                 latest[slot] = row
     seen, filled, codes, n = _add_new(seen, filled, codes, n, found[:m], ordered)
     return codes[:n].copy()
+
+
+@compiled
+def _table_size(count: int) -> int:
+    """Slots of an open-addressing table for ``count`` keys: a power of two, at most half full."""
+    size = 16
+    while size < 2 * count:
+        size *= 2
+    return size
+
+
+@compiled
+def _slot(table_keys: np.ndarray, first: np.ndarray, mask: int, key: np.uint64) -> np.int64:
+    """The slot of ``key`` in an open-addressing table (linear probing; ``first[slot] < 0``: free,
+    where the key goes)."""
+    slot = np.int64(key & np.uint64(mask))
+    while first[slot] >= 0 and table_keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
 
 
 @compiled
@@ -244,9 +259,7 @@ def _first_of_equal(keys: np.ndarray) -> np.ndarray:
     table_keys = np.empty(16, np.uint64)
     first = np.empty(16, np.int64)
     for part in range(len(starts) - 1):
-        size = 16
-        while size < 2 * (starts[part + 1] - starts[part]):
-            size *= 2
+        size = _table_size(starts[part + 1] - starts[part])
         if size > len(first):
             table_keys = np.empty(size, np.uint64)
             first = np.empty(size, np.int64)
@@ -254,9 +267,7 @@ def _first_of_equal(keys: np.ndarray) -> np.ndarray:
         first[:size] = -1
         for i in range(starts[part], starts[part + 1]):
             key, row = part_keys[i], part_rows[i]
-            slot = np.int64(key & np.uint64(mask))
-            while first[slot] >= 0 and table_keys[slot] != key:
-                slot = (slot + 1) & mask
+            slot = _slot(table_keys, first, mask, key)
             if first[slot] < 0:
                 table_keys[slot] = key
                 first[slot] = row
