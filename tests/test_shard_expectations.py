@@ -224,3 +224,11 @@ def test_a_suite_that_cannot_be_split_keeps_the_run_in_memory(
     )
     assert result.expectations is not None and result.expectations["failed"] == 1
     assert np.isclose(result.expectations["suites"][0]["rows"], 588)
+
+
+def test_an_edited_suite_is_built_again(tmp_path: Path) -> None:
+    write_suite(tmp_path, "one", "records", MAP_EXPECTATIONS[:1])
+    assert unsplittable(load_suites(tmp_path)) == []
+    count = "expect_table_row_count_to_equal"
+    write_suite(tmp_path, "one", "records", [{"type": count, "kwargs": {"value": 1}}])
+    assert [n.split(": ")[1] for n in unsplittable(load_suites(tmp_path))] == [count]

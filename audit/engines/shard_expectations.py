@@ -73,7 +73,7 @@ def unsplittable(suites: Sequence[SuiteFile]) -> list[str]:
     for a suite GX cannot load, before any work is done."""
     from great_expectations.expectations.expectation import ColumnMapExpectation
 
-    _, gx_suites = build_suites(suites)
+    _, gx_suites = _session(suites)  # the same session validates the run's parts here later
     return [
         f"{suite.path}: {expectation.expectation_type}"
         for suite, gx_suite in zip(suites, gx_suites, strict=True)
@@ -172,12 +172,13 @@ def _numbers(gx_suite: Any, results: Sequence[Any]) -> list[int]:
     return [free[_key(result.expectation_config)].pop(0) for result in results]
 
 
-_SESSIONS: dict[tuple[str, ...], Any] = {}
+_SESSIONS: dict[str, Any] = {}
 
 
 def _session(suites: Sequence[SuiteFile]) -> Any:
-    """A GX session and the built suites, made once per process (a worker validates many parts)."""
-    key = tuple(str(s.path) for s in suites)
+    """A GX session and the built suites, made once per process and set of suites (a worker
+    validates many parts); keyed by the suites' contents, so an edited suite is built again."""
+    key = json.dumps([(str(s.path), s.name, s.table, s.expectations) for s in suites], default=str)
     if key not in _SESSIONS:
         _SESSIONS[key] = build_suites(suites)
     return _SESSIONS[key]
