@@ -44,6 +44,7 @@ from bench.quality import labels_from_pairs, score  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 ENGINES = ["ours", "audit-run", "datasketch-update", "datasketch-bulk", "rensa", "datatrove"]
+OURS = {"ours", "audit-run"}
 NUM_PERM, THRESHOLD, NGRAM = 128, 0.8, 5
 
 
@@ -161,6 +162,38 @@ def _labels_from_clusters(frame: pd.DataFrame, clusters: pd.DataFrame) -> np.nda
     return labels
 
 
+def parameters(engine: str) -> str:
+    """The candidate step's parameters each engine used, read from the library itself."""
+    if engine in OURS:
+        from audit.dedup import DedupConfig
+        from audit.dedup.lsh import choose_banding
+
+        config = DedupConfig()
+        whole = choose_banding(config.threshold, config.num_perm)
+        prefix = config.prefix_banding
+        return (
+            f"{config.num_perm} perm, word {config.word_n}-grams, threshold {config.threshold}, "
+            f"{whole.bands}x{whole.rows} bands + prefix {prefix.bands}x{prefix.rows} "
+            f"(first {config.prefix_shingles} shingles), verified"
+        )
+    if engine.startswith("datasketch"):
+        from datasketch import MinHashLSH
+
+        lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+        return (
+            f"{NUM_PERM} perm, word {NGRAM}-grams, MinHashLSH(threshold={THRESHOLD}): {lsh.b}x{lsh.r} bands"
+        )
+    if engine == "rensa":
+        return f"{NUM_PERM} perm, word {NGRAM}-grams, RMinHashLSH(threshold={THRESHOLD}, num_bands=16)"
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+
+    config = MinhashConfig(n_grams=NGRAM)
+    return (
+        f"{config.num_buckets * config.hashes_per_bucket} perm, word {config.n_grams}-grams, "
+        f"MinhashConfig defaults: {config.num_buckets}x{config.hashes_per_bucket} bands"
+    )
+
+
 def child(engine: str, corpus: Path, labels_out: Path) -> None:
     """Run one engine on one corpus; print seconds and peak RSS as JSON."""
     frame = pd.read_parquet(corpus)
@@ -190,6 +223,7 @@ def child(engine: str, corpus: Path, labels_out: Path) -> None:
                 "load_average_at_start": round(load, 2),
                 "rss_corpus_loaded_mb": round(loaded_kb / 1024),
                 "peak_rss_mb": round(peak_kb / 1024),
+                "parameters": parameters(engine),
             }
         )
     )
@@ -214,6 +248,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000", help="comma-separated corpus sizes")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--peers-up-to",
+        type=int,
+        default=None,
+        help="run the peers only at sizes up to this (ours and audit-run run at every size)",
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per engine run")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--child", nargs=3, metavar=("ENGINE", "CORPUS", "LABELS"), help=argparse.SUPPRESS)
@@ -226,6 +266,8 @@ def main() -> None:
         corpus = corpus_path(size, args.seed)
         truth = pd.read_parquet(corpus, columns=["kind", "base", "jaccard", "kept", "ambiguous", "group"])
         for engine in args.engines.split(","):
+            if engine not in OURS and args.peers_up_to is not None and size > args.peers_up_to:
+                continue
             with tempfile.TemporaryDirectory() as work:
                 labels_path = Path(work) / "labels.npy"
                 command = [sys.executable, __file__, "--child", engine, str(corpus), str(labels_path)]
@@ -287,7 +329,8 @@ def table(results: list[dict]) -> str:
     head = (
         "| records | engine | docs/s | seconds | CPU s | load | peak RSS MB | recall J>=0.9 | "
         "recall J 0.8-0.9 | recall truncated >=50% | recall truncated <50% | precision | F1 |\n|"
-        + "---|" * 13
+        + "---|"
+        * 13
     )
     return "\n".join([head] + [_row(r) for r in results])
 
