@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +53,68 @@ def test_action_is_composite_and_uses_real_options(capsys: pytest.CaptureFixture
     used = set(re.findall(r"--[a-z-]+", step["run"]))
     assert used and used <= _check_options(capsys)
     assert action["outputs"]["report"]["value"] == "${{ steps.check.outputs.report }}"
+
+
+def _run_step(step: dict, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run one composite step's script as a GitHub runner does (``shell: bash``)."""
+    script = cwd / f"step_{step.get('id', step['name']).replace(' ', '_')}.sh"
+    script.write_text(step["run"])
+    step_env = {name: _substitute(value, env) for name, value in step.get("env", {}).items()}
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=cwd,
+        env=os.environ | env | step_env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _substitute(value: str, env: dict[str, str]) -> str:
+    """Fill ``${{ inputs.NAME }}`` from the test's inputs (the runner's expression syntax)."""
+    return re.sub(r"\$\{\{\s*inputs\.([a-z-]+)\s*\}\}", lambda m: env[f"INPUT_{m.group(1)}"], value)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected_exit"),
+    # seeds/ has 9 malformed URLs at error severity: the default gate fails on them
+    [("--max-findings malformed_url=9", 0), ("", 1), ("--max-findings malformed_url=8", 1)],
+)
+def test_action_check_and_summary_steps_run_as_on_a_runner(
+    tmp_path: Path, args: str, expected_exit: int
+) -> None:
+    """The action's own scripts, run by bash with a runner's variables; the install step is
+    replaced by a `scrape-audit` in `$RUNNER_TEMP` that runs this checkout (no network here)."""
+    action = _yaml("action.yml")
+    steps = {s.get("id", s.get("name")): s for s in action["runs"]["steps"]}
+    runner_temp = tmp_path / "runner"
+    program = runner_temp / "scrape-audit" / "bin" / "scrape-audit"
+    program.parent.mkdir(parents=True)
+    program.write_text(f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m audit "$@"\n')
+    program.chmod(0o755)
+    workspace = tmp_path / "repo"
+    shutil.copytree(ROOT / "seeds", workspace / "scrapes")
+    output, summary = tmp_path / "github_output", tmp_path / "step_summary"
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "INPUT_paths": "scrapes/",
+        "INPUT_args": args,
+        "INPUT_out": action["inputs"]["out"]["default"],
+    }
+    check = _run_step(steps["check"], env, workspace)
+    assert check.returncode == expected_exit, check.stderr
+    report = workspace / "scrape-audit-report" / "report.md"
+    assert output.read_text() == f"report={action['inputs']['out']['default']}/report.md\n"
+    assert (workspace / "scrape-audit-report" / "junit.xml").exists()
+    # the failed criterion is annotated on the files, at most 10 lines a criterion
+    annotations = [line for line in check.stdout.splitlines() if line.startswith("::error")]
+    if expected_exit:
+        assert "file=scrapes/" in annotations[0] and 1 < len(annotations) <= 10
+    else:
+        assert annotations == []
+    [summary_step] = [s for s in action["runs"]["steps"] if s.get("name") == "Job summary"]
+    assert summary_step.get("if") == "always()"  # the summary is written when the gate fails too
+    assert _run_step(summary_step, env, workspace).returncode == 0
+    assert summary.read_text() == report.read_text()
