@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit.checks.base import FINDING_COLUMNS, SEVERITIES, Finding
-from audit.frames import JsonText
+from audit.frames import JsonText, take_chunks
 from audit.report.jsonlines import python_text
 
 _STRING = pa.large_string()
@@ -157,7 +157,12 @@ class FindingTable:
 
     def values(self, name: str, rows: np.ndarray | None = None) -> list[Any]:
         """Python values of column ``name`` (at ``rows``); evidence and repair decoded to dicts."""
-        column = self.strings(name) if rows is None else self.strings(name).take(pa.array(rows, pa.int64()))
+        if rows is None:
+            column: pa.Array | pa.ChunkedArray = self.strings(name)
+        else:  # the rows taken first (chunk by chunk: no copy of the column), then decoded
+            column = take_chunks(self.table[name], rows)
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(pa.string())
         values = column.to_pylist()
         return _decode(values) if name in ("evidence", "repair") else values
 
