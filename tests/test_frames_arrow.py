@@ -143,3 +143,24 @@ def test_finding_values_at_rows_are_the_column_values_at_those_rows() -> None:
         assert table.values(name, rows) == [every[row] for row in rows], name
     assert table.values("check", np.zeros(0, np.int64)) == []
     assert FindingTable.empty().values("evidence", np.zeros(0, np.int64)) == []
+
+
+def test_ranked_and_names_over_chunks_with_their_own_dictionaries() -> None:
+    from audit.checks.base import SEVERITIES, Finding
+    from audit.checks.table import FindingTable
+
+    rng = np.random.default_rng(3)
+    checks, severities = ["zeta", "alpha", "Beta", "mid"], ["info", "error", "warning"]
+    parts = []
+    for _ in range(4):  # each part's dictionaries in the order of its own first appearances
+        size = rng.integers(0, 9)
+        ids, names = rng.integers(0, 6, size), rng.choice(checks, size)
+        picks = zip(ids, names, rng.choice(severities, size), strict=True)
+        parts.append(FindingTable.of([Finding(f"r{r}", str(c), str(v), "t", "m", {}) for r, c, v in picks]))
+    table = FindingTable.concat(parts)
+    rows = list(zip(table.values("severity"), table.values("check"), table.values("record_id"), strict=True))
+    expected = sorted(range(len(rows)), key=lambda n: (SEVERITIES.index(rows[n][0]), *rows[n][1:], n))
+    assert table.ranked().tolist() == expected
+    names, codes = table.names("check"), table.codes("check")
+    assert [names[code] for code in codes] == table.values("check")
+    assert FindingTable.empty().names("check") == [] and FindingTable.empty().ranked().tolist() == []
