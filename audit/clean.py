@@ -146,16 +146,6 @@ def _among(rows: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return np.flatnonzero(chosen[at] == rows)
 
 
-def _take_any(column: pd.Series, rows: np.ndarray) -> pa.Array:
-    """:func:`take_arrow` of ``rows`` in any order: taken ascending (a chunk at a time), then put back."""
-    if not len(rows) or (np.diff(rows) >= 0).all():
-        return take_arrow(column, rows)
-    order = np.argsort(rows, kind="stable")
-    back = np.empty(len(rows), np.int64)
-    back[order] = np.arange(len(rows))
-    return take_arrow(column, rows[order]).take(pa.array(back))
-
-
 def _source_lists(
     records: pd.DataFrame,
     rows: np.ndarray,
@@ -180,9 +170,9 @@ def _source_lists(
     within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     listed[np.repeat(offsets[at], counts) + within] = members[np.repeat(bounds[k], counts) + within]
     fields = [
-        _take_any(records["id"], listed),
-        _take_any(records["source"], listed),
-        _take_any(records["line"], listed).cast(pa.int64()),
+        take_arrow(records["id"], listed),
+        take_arrow(records["source"], listed),
+        take_arrow(records["line"], listed).cast(pa.int64()),
     ]
     entries = pa.StructArray.from_arrays(fields, names=list(_SOURCE_KEYS))
     return pa.LargeListArray.from_arrays(pa.array(offsets), entries)

@@ -83,26 +83,47 @@ def take_values(column: pd.Series, rows: np.ndarray) -> list[Any]:
     return cells
 
 
+def take_chunks(chunks: pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """The values of ``chunks`` at positions ``rows`` (any order, repeats allowed) as one array,
+    each chunk taking its own rows.
+
+    Arrow's take on a many-chunk array first concatenates the chunks: a copy of the whole column
+    (at a million findings, 224 MB of evidence) for a few rows. Rows out of range raise
+    ``IndexError``, as Arrow's take does.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= len(chunks)):
+        raise IndexError(f"row out of bounds for {len(chunks)} values")
+    if chunks.num_chunks == 1:
+        return chunks.chunk(0).take(pa.array(rows))
+    if not len(rows):
+        return chunks.slice(0, 0).combine_chunks()
+    ascending = bool((np.diff(rows) >= 0).all())
+    order = None if ascending else np.argsort(rows, kind="stable")
+    wanted = rows if order is None else rows[order]
+    starts = np.cumsum([0] + [len(chunk) for chunk in chunks.chunks])
+    bounds = np.searchsorted(wanted, starts)  # chunk n's rows: wanted[bounds[n] : bounds[n + 1]]
+    parts = [
+        chunks.chunk(n).take(pa.array(wanted[bounds[n] : bounds[n + 1]] - starts[n]))
+        for n in range(chunks.num_chunks)
+        if bounds[n + 1] > bounds[n]
+    ]
+    taken = pa.concat_arrays(parts)
+    if order is None:
+        return taken
+    back = np.empty(len(rows), np.int64)
+    back[order] = np.arange(len(rows))
+    return taken.take(pa.array(back))
+
+
 def take_arrow(column: pd.Series, rows: np.ndarray) -> pa.Array:
-    """The cells of ``column`` at positions ``rows`` as one Arrow array, a chunk at a time (see
-    :func:`take_values`); a numpy column is converted for those rows only."""
+    """The cells of ``column`` at positions ``rows`` (any order) as one Arrow array, a chunk at a
+    time (:func:`take_chunks`); a numpy column is converted for those rows only."""
     rows = np.asarray(rows, dtype=np.int64)
     chunks = arrow_chunks(column)
     if chunks is None:
         return pa.array(column.to_numpy()[rows])
-    if chunks.num_chunks == 1:
-        return chunks.chunk(0).take(pa.array(rows))
-    starts = np.cumsum([0] + [len(chunk) for chunk in chunks.chunks])
-    which = np.searchsorted(starts, rows, side="right") - 1
-    if len(rows) and (np.diff(which) >= 0).all():  # ascending rows: each chunk's take, in turn
-        bounds = np.searchsorted(which, np.arange(chunks.num_chunks + 1))
-        parts = [
-            chunks.chunk(n).take(pa.array(rows[bounds[n] : bounds[n + 1]] - starts[n]))
-            for n in range(chunks.num_chunks)
-            if bounds[n + 1] > bounds[n]
-        ]
-        return pa.concat_arrays(parts)
-    return chunks.take(pa.array(rows)).combine_chunks()
+    return take_chunks(chunks, rows)
 
 
 def arrow_values(column: pd.Series) -> pa.Array | None:

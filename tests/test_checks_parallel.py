@@ -85,3 +85,25 @@ def test_context_columns_are_made_once_per_frame_and_never_sent() -> None:
     fresh = CheckContext()
     run_checks(records, ["empty_or_short"], context=fresh)
     assert fresh._columns == {}  # the run's lists are not left in the caller's context
+
+
+def _big(shared: int, item: int) -> bytes:
+    return bytes([item % 256]) * shared  # each result larger than a pipe's buffer
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_results_larger_than_a_pipe_come_back_a_piece_at_a_time(workers: int) -> None:
+    items = list(range(9))
+    assert forked_map(_big, 300_000, items, workers) == [_big(300_000, item) for item in items]
+
+
+def _unpicklable_in_child(parent: int, item: int) -> object:
+    if os.getpid() != parent:
+        return lambda: item  # a lambda does not pickle
+    time.sleep(0.3)  # this process is slow, so a child takes the next pieces
+    return item
+
+
+def test_a_result_that_does_not_pickle_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="could not send back"):
+        forked_map(_unpicklable_in_child, os.getpid(), list(range(4)), workers=2)

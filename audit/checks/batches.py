@@ -45,7 +45,7 @@ from audit.checks.truncation import (
     distinct_lengths,
     last_words,
 )
-from audit.frames import arrow_strings, column_values, take_values
+from audit.frames import arrow_strings, column_values, release_memory, take_values
 from audit.parallel import forked_map, paused_gc
 
 TRUNCATION, CONFLICTING, VOCABULARY = "truncation", "conflicting_copies", "vocabulary"
@@ -270,6 +270,10 @@ def run_batched(
                 proven.append(done[TRUNCATION])
         if conflicting:
             by_check[CONFLICTING].append(_in_order(conflicting))
+        # The vocabulary's words and the pieces' texts are gone: their pages go back to the OS
+        # before the batches round, which holds the findings as they arrive (at 100k records
+        # the rows round left 45-70 MB of freed heap in this process).
+        release_memory()
     for tables in forked_map(_findings, run, [("batch", start) for start in starts], workers):
         for name, table in tables.items():
             by_check[name].append(table)

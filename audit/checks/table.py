@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit.checks.base import FINDING_COLUMNS, SEVERITIES, Finding
-from audit.frames import JsonText
+from audit.frames import JsonText, take_chunks
 from audit.report.jsonlines import python_text
 
 _STRING = pa.large_string()
@@ -157,7 +157,12 @@ class FindingTable:
 
     def values(self, name: str, rows: np.ndarray | None = None) -> list[Any]:
         """Python values of column ``name`` (at ``rows``); evidence and repair decoded to dicts."""
-        column = self.strings(name) if rows is None else self.strings(name).take(pa.array(rows, pa.int64()))
+        if rows is None:
+            column: pa.Array | pa.ChunkedArray = self.strings(name)
+        else:  # the rows taken first (chunk by chunk: no copy of the column), then decoded
+            column = take_chunks(self.table[name], rows)
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(pa.string())
         values = column.to_pylist()
         return _decode(values) if name in ("evidence", "repair") else values
 
@@ -189,6 +194,12 @@ class FindingTable:
         parts = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in chunks]
         return np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
 
+    def names(self, name: str) -> list[str]:
+        """The values :meth:`codes` numbers, in the order of their codes."""
+        if not len(self):
+            return []
+        return self.table[name].unify_dictionaries().chunk(0).dictionary.to_pylist()
+
     def applied_count(self) -> int:
         """How many findings' repairs are in the cleaned corpus (0 before clean)."""
         if "applied" not in self.table.column_names or not len(self):
@@ -214,10 +225,14 @@ class FindingTable:
         for chunk in self.table["severity"].chunks:  # a rank per dictionary value, taken by index
             of_value = np.array([_RANK.get(s, len(_RANK)) for s in chunk.dictionary.to_pylist()], np.int8)
             ranks.append(of_value[chunk.indices.to_numpy(zero_copy_only=False)])
+        # Checks by their place in name order, as numbers: the names are not decoded per finding.
+        names = self.names("check")
+        place = {value: n for n, value in enumerate(sorted(set(names)))}
+        check_place = np.array([place[value] for value in names], np.int32)[self.codes("check")]
         keys = pa.table(
             {
                 "rank": pa.array(np.concatenate(ranks)),
-                "check": self.strings("check"),
+                "check": pa.array(check_place),
                 "record_id": self.table["record_id"],
             }
         )

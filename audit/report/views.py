@@ -391,14 +391,14 @@ def findings_by_source_chart(findings: FindingTable, lookup: SourceLookup) -> tu
         return None, 0
     # Counted as numbers: each finding's source code (-1: no record) and check code.
     source_codes = lookup.codes_of(findings.table["record_id"].combine_chunks())
-    check_names = findings.strings("check").combine_chunks().dictionary_encode()
-    check_codes = np.asarray(check_names.indices.to_numpy(zero_copy_only=False), np.int64)
+    check_names = findings.names("check")
+    check_codes = findings.codes("check").astype(np.int64)
     source_names = [*lookup.names, "?"]  # code -1: the last
-    width = len(check_names.dictionary)
+    width = len(check_names)
     pair_counts = np.bincount((source_codes % len(source_names)) * width + check_codes)
     per_pair: Counter[tuple[str, str]] = Counter(
         {
-            (source_names[pair // width], check_names.dictionary[pair % width].as_py()): int(count)
+            (source_names[pair // width], check_names[pair % width]): int(count)
             for pair, count in enumerate(pair_counts.tolist())
             if count
         }
@@ -486,14 +486,24 @@ def explorer(clusters: pd.DataFrame, records: pd.DataFrame, removed: pd.DataFram
     reasons = (
         dict(zip(removed["id"].tolist(), removed["reason"].tolist(), strict=True)) if len(removed) else {}
     )
-    ranked = clusters.assign(min_jaccard=_min_jaccards(clusters["to_representative"])).sort_values(
+    least = np.asarray(_min_jaccards(clusters["to_representative"]), np.float64)
+    # Sorted on the keys alone, then the shown clusters taken: sorting the clusters themselves
+    # copied their list columns (members, similarities) twice, for a hundred rows.
+    keys = clusters[["size", "cluster_id"]].assign(min_jaccard=least, position=np.arange(len(clusters)))
+    order = keys.sort_values(
         ["min_jaccard", "size", "cluster_id"], ascending=[True, False, True], kind="stable"
-    )
+    )["position"].to_numpy()
     # With an index, a cluster's representative may be a record of an earlier run, not in
     # ``records``: clusters.jsonl and removed.jsonl explain those matches; the explorer skips them.
-    representatives = pa.array(ranked["representative"].tolist(), ids.type)
-    ranked = ranked[pc.is_in(representatives, value_set=ids).to_numpy(zero_copy_only=False)]
-    shown = list(ranked.head(MAX_CLUSTERS).itertuples())
+    chunks = arrow_strings(clusters["representative"])
+    representatives = (
+        chunks.cast(ids.type)
+        if chunks is not None
+        else pa.array(clusters["representative"].tolist(), ids.type)
+    )
+    known = pc.is_in(representatives, value_set=ids).to_numpy(zero_copy_only=False).astype(bool)
+    top = order[known[order]][:MAX_CLUSTERS]
+    shown = list(clusters.iloc[top].assign(min_jaccard=least[top]).itertuples())
     # The fields shown, read for the shown clusters' records only (not a row Series per copy).
     wanted = sorted({m for row in shown for m in row.members} | {row.representative for row in shown})
     at = pc.index_in(pa.array(wanted, ids.type), value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)

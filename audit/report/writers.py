@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from audit.frames import Column, arrow_values, column_values
+from audit.frames import Column, arrow_values, column_values, release_memory
 from audit.parallel import cores, forked_map, idle_cores
 from audit.report.html import render_html
 from audit.report.jsonlines import encodable, lines, write_lines
@@ -162,6 +162,8 @@ def _write_output(shared: tuple[Any, Path], name: str) -> None:
         write_jsonl(_rows(result, name.removesuffix(".jsonl")), path)
     else:
         write_jsonl(getattr(result, name.removesuffix(".jsonl")), path)
+    # What this output built and dropped goes back to the OS before the next one builds its own.
+    release_memory()
 
 
 def write_outputs(
