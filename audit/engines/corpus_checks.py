@@ -31,6 +31,7 @@ from audit.checks import CheckContext, make_check
 from audit.checks.base import FindingRow, finding_rows
 from audit.checks.conflicting_copies import ConflictingCopiesCheck, _url_key, shared_rows_of_kind
 from audit.checks.truncation import Vocabulary, distinct_lengths, last_words
+from audit.engines.worker_memory import releasing
 
 try:
     import dask
@@ -78,6 +79,7 @@ def partition_values(
     return values
 
 
+@releasing
 def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, dict[int, str]]:
     """For each of ``words``: whether this partition has it (or an inflection) inside a value, and
     (by its number, for those that have one) the smallest longer word of the partition beginning
@@ -107,6 +109,7 @@ class _Fragments:
         return {word: self.longer_of.get(word) for word in words}
 
 
+@releasing
 def _truncation_part(
     frame: pd.DataFrame, options: Mapping[str, Any], longer_of: dict[str, str | None], limits: dict
 ) -> list[FindingRow]:
@@ -117,6 +120,7 @@ def _truncation_part(
     return finding_rows(check.run(frame, CheckContext()))
 
 
+@releasing
 def _members(frame: pd.DataFrame, local: np.ndarray, cluster: np.ndarray, order: np.ndarray) -> pd.DataFrame:
     """Rows ``(cluster, order, id, text, title)`` of this partition's cluster members."""
     return pd.DataFrame(
@@ -130,6 +134,7 @@ def _members(frame: pd.DataFrame, local: np.ndarray, cluster: np.ndarray, order:
     )
 
 
+@releasing
 def _proven(frame: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
     """Truncation's proven findings of the clusters whose members landed in this partition."""
     if len(frame) == 0:
@@ -179,6 +184,7 @@ _CONFLICT_META = pd.DataFrame(
 )
 
 
+@releasing
 def _keyed_rows(frame: pd.DataFrame, keyed: pd.DataFrame) -> pd.DataFrame:
     """``keyed`` (kind, key, row, cluster, local) with the fields of each local row of this partition."""
     local = keyed["local"].to_numpy(np.int64)
@@ -189,6 +195,7 @@ def _keyed_rows(frame: pd.DataFrame, keyed: pd.DataFrame) -> pd.DataFrame:
     return keyed.drop(columns="local").reset_index(drop=True).assign(**fields)
 
 
+@releasing
 def _conflicts(frame: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
     """conflicting_copies' findings of the key groups that landed in this partition (all rows of
     a key are here), each with its kind and its group's first row."""

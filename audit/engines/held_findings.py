@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from audit.checks.base import FINDING_COLUMNS, SEVERITIES, FindingRow
 from audit.checks.table import FindingTable
+from audit.engines.worker_memory import releasing
 from audit.gate import MAX_ANNOTATIONS
 from audit.report.markdown import TOP_FINDINGS
 from audit.report.views import MAX_FINDING_ROWS
@@ -51,10 +52,12 @@ SHOWN_PER_GROUP = max(MAX_FINDING_ROWS, TOP_FINDINGS)
 WRITE_WINDOW_PER_WORKER = 2
 
 
+@releasing
 def _pack(rows: list[FindingRow]) -> bytes:
     return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+@releasing
 def _lean(packed: bytes) -> dict[str, Any]:
     """What the calling process gets of one part: the columns it counts, and per row whether it
     has a repair and the length limit its evidence gives (-1: none)."""
@@ -147,6 +150,7 @@ def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTabl
     return FindingTable.of_columns(ids, checks, severities, fields, message, evidence, repair)
 
 
+@releasing
 def _write_part(packed: bytes, applied: np.ndarray) -> bytes:
     """One part's lines of findings.jsonl, made on its worker."""
     rows: list[FindingRow] = pickle.loads(packed)

@@ -43,6 +43,7 @@ from audit.dedup.engine import Signed
 from audit.dedup.signer import SignerSettings, Texts, sign_batch
 from audit.engines.dask import DaskEngine, _Held, _summary
 from audit.engines.partitions import Part, count_lines, cut_points, read_part, spans
+from audit.engines.worker_memory import releasing
 from audit.frames import cell_reader
 from audit.ingest import _empty_note, _expand, _file_digest, _unique_ids, reader_for
 from audit.ingest.base import FieldMap
@@ -71,6 +72,7 @@ PART_BYTES = 16 << 20
 _CONTEXT_ID = "\x00context"
 
 
+@releasing
 def _ingest(part: Part, fields: FieldMap) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One partition read on a worker: its record DataFrame, and what the caller gets of it."""
     result = read_part(part, fields)
@@ -78,6 +80,7 @@ def _ingest(part: Part, fields: FieldMap) -> tuple[pd.DataFrame, dict[str, Any]]
     return frame, {"quarantine": result.quarantine, "furniture_lines": result.furniture_lines}
 
 
+@releasing
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:
     """:data:`COMPACT_COLUMNS` of a partition."""
     texts = frame["text"]
@@ -90,6 +93,7 @@ def _with_ids(frame: pd.DataFrame, ids: pa.Array) -> pd.DataFrame:
     return frame.assign(id=pd.array(pa.chunked_array([ids]), dtype=frame["id"].dtype))
 
 
+@releasing
 def _sign_frame(frame: pd.DataFrame, settings: SignerSettings) -> tuple[np.ndarray, ...]:
     """A held partition signed on its worker, a signer's batch at a time (bounded working memory):
     (shingle hashes, offsets, text hashes, band keys), as :func:`audit.engines.dask._sign_held`."""
@@ -113,6 +117,7 @@ def _sign_frame(frame: pd.DataFrame, settings: SignerSettings) -> tuple[np.ndarr
     )
 
 
+@releasing
 def _record_checks(
     frame: pd.DataFrame,
     names: Sequence[str],
