@@ -54,12 +54,12 @@ from audit.dedup.lsh import bucket_pairs, unique_pairs
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignedCorpus, SignerSettings, Texts, _texts_slice, collect, sign_batch
 from audit.dedup.verify import VerifiedPairs, verify_pairs
-from audit.engines.worker_memory import releasing
+from audit.engines.worker_memory import local_cluster, releasing
 
 try:
     import dask
     import dask.dataframe as dd
-    from distributed import Client, Future, LocalCluster
+    from distributed import Client, Future
 except ImportError as missing:  # pragma: no cover - the test extra installs it
     raise ImportError("--engine dask needs Dask: pip install 'scrape-audit[dask]'") from missing
 
@@ -451,19 +451,11 @@ def dask_engine(
             client.run(_import_engine)
             yield DaskEngine(client)
         return
-    options = {"memory_limit": memory_limit} if memory_limit else {}
     # The scheduler (here, in this process) logs each shuffle's start and end as a warning; a run
     # shuffles by design, so they would only bury the run's own output.
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     with (
-        LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            **options,
-        ) as cluster,
+        local_cluster(workers or os.cpu_count() or 1, memory_limit) as cluster,
         Client(cluster) as client,
     ):
         client.run(_import_engine)
