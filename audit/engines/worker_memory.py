@@ -47,10 +47,13 @@ def releasing(function: Callable[P, R]) -> Callable[P, R]:
 #: Dask pauses a worker (runs none of its tasks) past this fraction of its memory limit; memory
 #: no spill can free that stays above it stalls the run (``distributed.worker.memory.pause``).
 PAUSE_FRACTION = 0.8
-#: What a worker keeps over a run besides its imports and the results Dask holds (measured at
-#: 100k records, 2 workers, after every task had given back its freed memory): Dask's own state
-#: and shuffle buffers, the shingle hashing's cached powers (~40 MB), memory the allocators keep.
-RUN_RESIDUE = 220 << 20
+#: What a worker keeps over a run besides its imports and the results Dask holds, after every
+#: task gave back its freed memory: Dask's own state and shuffle buffers, the shingle hashing's
+#: cached powers (~40 MB), memory the allocators keep. It grows with the corpus: ~210 MiB at 100k
+#: records; at 1M (2 workers, 800 MB limit) the workers sat paused at ~612 MiB with every result
+#: spilled, ~350 MiB above their imports. The 1M figure is used: a floor that lets a run stall
+#: is worse than one that refuses a limit a small corpus could have run in.
+RUN_RESIDUE = 350 << 20
 #: A task's working memory per byte of its partition's JSON Lines (measured: reading a 16 MB
 #: partition took ~106 MB at its peak, signing it ~65 MB, its record checks ~35 MB).
 WORK_PER_PART_BYTE = 7
