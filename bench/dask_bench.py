@@ -18,7 +18,8 @@ in, every output written; suites off): the local engine and ``--engine dask`` ov
 each in its own process, so that each row's client peak RSS is that run's alone; ``client_steps``
 gives each step's seconds, the client's RSS at its end and its peak during it (sampled every
 50 ms), so the step where the client peaks is known. The Dask
-runs' outputs are compared byte for byte with the local run's (or with ``--reference DIR``)::
+runs' outputs are compared byte for byte with the local run's (or with ``--reference DIR``: its
+files, or their sha1 in ``DIR/SHA1SUMS``)::
 
     $ .venv/bin/python bench/dask_bench.py --whole-run --records 100000 --workers 1,2 \\
           --reference /work/ref/c100k
@@ -122,6 +123,16 @@ def _file_sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _reference_sha1(directory: Path) -> dict[str, str]:
+    """The outputs' sha1 in ``directory``: its ``SHA1SUMS`` (``sha1sum``'s lines) when it has one
+    (a 1M run's files are not kept), else the files' own."""
+    sums = directory / "SHA1SUMS"
+    if sums.exists():
+        listed = dict(reversed(line.split()) for line in sums.read_text().splitlines() if line.strip())
+        return {name: listed[name] for name in OUTPUTS}
+    return {name: _file_sha1(directory / name) for name in OUTPUTS}
+
+
 class _StepSampler:
     """This process's RSS sampled every 50 ms, its peak kept per step of the run (a progress hook),
     and the RSS at each step's end: where the client's peak is reached."""
@@ -161,9 +172,10 @@ class _StepSampler:
 
 def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str | None) -> dict[str, Any]:
     """One whole run in this process (``engine``: local or dask): seconds, CPU, peak RSS."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     import audit
+    from audit.engines.worker_memory import local_cluster
 
     def cpu_now() -> float:
         # Local: this process and its forked pools. Dask: this process alone (with the
@@ -177,17 +189,7 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
     if engine == "local":
         audit.run([path], out=out, config=audit.AuditConfig(), force=True, progress=sampler)
     else:
-        options = {"memory_limit": memory_limit} if memory_limit else {}
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-                **options,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_cluster(workers, memory_limit) as cluster, Client(cluster) as client:  # as --engine dask
             start_up = time.perf_counter() - started
             config = audit.AuditConfig(engine="dask", scheduler=cluster.scheduler_address)
             result = audit.run([path], out=out, config=config, force=True, progress=sampler)
@@ -221,9 +223,7 @@ def whole_runs(args: argparse.Namespace) -> None:
         base = {"records": size, "input_mb": round(path.stat().st_size / 2**20), "whole_run": True}
         base["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         with tempfile.TemporaryDirectory(prefix="dask-bench-") as scratch:
-            reference = (
-                {name: _file_sha1(args.reference / name) for name in OUTPUTS} if args.reference else None
-            )
+            reference = _reference_sha1(args.reference) if args.reference else None
             runs = ([("local", 0)] if not args.no_local else []) + [
                 ("dask", int(w)) for w in args.workers.split(",")
             ]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from distributed import Client
 
@@ -137,3 +138,44 @@ def test_find_duplicates_on_the_workers_splits_chains_like_local(engine: DaskEng
     same_stats = ("candidate_pairs", "edges", "components", "clusters", "chain_splits", "weak_edges")
     assert {k: remote.stats[k] for k in same_stats} == {k: local.stats[k] for k in same_stats}
     assert local.stats["chain_splits"] >= 1 and local.stats["weak_edges"] > 0  # the guard had work to do
+
+
+def test_a_memory_limit_below_the_floor_is_refused_before_the_run(tmp_path: Path) -> None:
+    """Workers limited below what a run over partitions works in are refused at once, with the
+    floor and its reasons (such a run stalled, its workers paused at 80 % of their limit)."""
+    from audit.engines.shards import PART_BYTES
+    from audit.engines.worker_memory import MemoryLimitError, local_cluster, memory_floor
+
+    with local_cluster(1, "450MB") as cluster:
+        config = audit.AuditConfig(expectations=None, engine="dask", scheduler=cluster.scheduler_address)
+        with pytest.raises(MemoryLimitError) as refused:
+            audit.run([SEEDS], out=tmp_path / "out", config=config)
+    message = str(refused.value)
+    assert "memory limit of 429 MiB" in message and "Dask pauses a worker at 80% of its limit" in message
+    assert "its interpreter and libraries take" in message and "16 MiB partition" in message
+    floor = int(message.split("below the ")[1].split(" MiB")[0])
+    baseline = int(message.split("libraries take ")[1].split(" MiB")[0])
+    assert (
+        memory_floor(baseline << 20, PART_BYTES)
+        <= floor << 20
+        <= memory_floor((baseline + 1) << 20, PART_BYTES) + 2**20
+    )
+    assert floor > 429
+    assert not (tmp_path / "out" / "clean.jsonl").exists()  # nothing was run
+
+
+def test_worker_tasks_stay_importable_and_transparent() -> None:
+    """The tasks that give their freed memory back are still the module's functions (Dask sends
+    them by reference) and return what they did; findings are held packed."""
+    import pickle
+
+    from audit.engines import dask as dask_module
+    from audit.engines import shards
+    from audit.engines.held_findings import pack
+
+    assert pickle.loads(pickle.dumps(shards._sign_frame)) is shards._sign_frame
+    assert shards._sign_frame.__name__ == "_sign_frame"  # Dask names its keys after it
+    pairs = pd.DataFrame({"band": [0, 0, 1], "key": np.array([7, 7, 7], np.uint64), "row": [3, 1, 2]})
+    assert dask_module._partition_pairs(pairs).values.tolist() == [[1, 3]]
+    rows = [("r1", "c", "info", "text", "m", {"limit": 3}, None)]
+    assert pickle.loads(pack(rows)) == rows

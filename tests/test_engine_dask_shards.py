@@ -314,7 +314,7 @@ def test_conflicting_copies_run_on_the_workers(corpus_dir: Path, client: Client)
             ConflictingCopiesCheck(**options).run(records, CheckContext(clusters=context))
         )
         [part] = CorpusChecks(shards, context).conflicting_copies(options)
-        assert part.result() == expected and len(expected) > 20
+        assert pickle.loads(part.result()) == expected and len(expected) > 20
 
 
 def test_the_lean_findings_hold_every_row_the_outputs_show(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,6 +31,8 @@ from audit.checks import CheckContext, make_check
 from audit.checks.base import FindingRow, finding_rows
 from audit.checks.conflicting_copies import ConflictingCopiesCheck, _url_key, shared_rows_of_kind
 from audit.checks.truncation import Vocabulary, distinct_lengths, last_words
+from audit.engines.held_findings import pack
+from audit.engines.worker_memory import releasing
 
 try:
     import dask
@@ -78,6 +80,7 @@ def partition_values(
     return values
 
 
+@releasing
 def _word_census(frame: pd.DataFrame, words: list[str]) -> tuple[np.ndarray, dict[int, str]]:
     """For each of ``words``: whether this partition has it (or an inflection) inside a value, and
     (by its number, for those that have one) the smallest longer word of the partition beginning
@@ -107,16 +110,19 @@ class _Fragments:
         return {word: self.longer_of.get(word) for word in words}
 
 
+@releasing
 def _truncation_part(
     frame: pd.DataFrame, options: Mapping[str, Any], longer_of: dict[str, str | None], limits: dict
-) -> list[FindingRow]:
-    """The truncation check on one partition, with the whole corpus' vocabulary and limits."""
+) -> bytes:
+    """The truncation check on one partition, with the whole corpus' vocabulary and limits (its
+    rows :func:`pack`'d)."""
     check = make_check("truncation", options)
     vocabulary = _Fragments(longer_of) if check.mid_word else None
     check.corpus_values = lambda titles, texts: (vocabulary, limits)  # type: ignore[method-assign]
-    return finding_rows(check.run(frame, CheckContext()))
+    return pack(finding_rows(check.run(frame, CheckContext())))
 
 
+@releasing
 def _members(frame: pd.DataFrame, local: np.ndarray, cluster: np.ndarray, order: np.ndarray) -> pd.DataFrame:
     """Rows ``(cluster, order, id, text, title)`` of this partition's cluster members."""
     return pd.DataFrame(
@@ -130,6 +136,7 @@ def _members(frame: pd.DataFrame, local: np.ndarray, cluster: np.ndarray, order:
     )
 
 
+@releasing
 def _proven(frame: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
     """Truncation's proven findings of the clusters whose members landed in this partition."""
     if len(frame) == 0:
@@ -179,6 +186,7 @@ _CONFLICT_META = pd.DataFrame(
 )
 
 
+@releasing
 def _keyed_rows(frame: pd.DataFrame, keyed: pd.DataFrame) -> pd.DataFrame:
     """``keyed`` (kind, key, row, cluster, local) with the fields of each local row of this partition."""
     local = keyed["local"].to_numpy(np.int64)
@@ -189,6 +197,7 @@ def _keyed_rows(frame: pd.DataFrame, keyed: pd.DataFrame) -> pd.DataFrame:
     return keyed.drop(columns="local").reset_index(drop=True).assign(**fields)
 
 
+@releasing
 def _conflicts(frame: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
     """conflicting_copies' findings of the key groups that landed in this partition (all rows of
     a key are here), each with its kind and its group's first row."""
@@ -250,7 +259,8 @@ class CorpusChecks:
         return [rows[bounds[n] : bounds[n + 1]] - starts[n] for n in range(len(starts) - 1)]
 
     def truncation(self, options: Mapping[str, Any], censuses: list[Future] | None = None) -> list[Future]:
-        """Truncation's findings: one part per partition, held there, then the proven copies'.
+        """Truncation's findings (:func:`pack`'d): one part per partition, held there, then the
+        proven copies'.
         ``censuses``: each partition's :func:`_census`, when an earlier pass made them."""
         check = make_check("truncation", options)
         client, frames = self.client, self.shards.frames
@@ -287,7 +297,7 @@ class CorpusChecks:
             client.submit(_truncation_part, frame, dict(options), answers, limits, pure=False)
             for frame in frames
         ]
-        return [*parts, *client.scatter([self._proven(options)], hash=False)]
+        return [*parts, *client.scatter([pack(self._proven(options))], hash=False)]
 
     def _proven(self, options: Mapping[str, Any]) -> list[FindingRow]:
         """Truncation's cut-off copies proven within clusters, in the order of the clusters."""
@@ -324,9 +334,9 @@ class CorpusChecks:
     def conflicting_copies(
         self, options: Mapping[str, Any], keys: list[Future] | None = None
     ) -> list[Future]:
-        """conflicting_copies' findings, as one part held on a worker. ``keys``: each partition's
-        :func:`_key_hashes`, when an earlier pass made them."""
-        return self.client.scatter([self._conflicting_copies(options, keys)], hash=False)
+        """conflicting_copies' findings, as one part held on a worker (:func:`pack`'d). ``keys``:
+        each partition's :func:`_key_hashes`, when an earlier pass made them."""
+        return self.client.scatter([pack(self._conflicting_copies(options, keys))], hash=False)
 
     def _conflicting_copies(
         self, options: Mapping[str, Any], futures: list[Future] | None

@@ -54,11 +54,12 @@ from audit.dedup.lsh import bucket_pairs, unique_pairs
 from audit.dedup.shingles import ShingleBatch
 from audit.dedup.signer import SignedCorpus, SignerSettings, Texts, _texts_slice, collect, sign_batch
 from audit.dedup.verify import VerifiedPairs, verify_pairs
+from audit.engines.worker_memory import local_cluster, releasing
 
 try:
     import dask
     import dask.dataframe as dd
-    from distributed import Client, Future, LocalCluster
+    from distributed import Client, Future
 except ImportError as missing:  # pragma: no cover - the test extra installs it
     raise ImportError("--engine dask needs Dask: pip install 'scrape-audit[dask]'") from missing
 
@@ -82,10 +83,12 @@ VERIFIED_META = pd.DataFrame(
 _CONFIG = {"dataframe.convert-string": False}
 
 
+@releasing
 def _sign_partition(frame: pd.DataFrame, settings: SignerSettings) -> tuple[np.ndarray, ...]:
     return sign_batch(frame["text"].tolist(), settings)
 
 
+@releasing
 def _sign_held(texts: list[str], settings: SignerSettings) -> tuple[np.ndarray, ...]:
     """One partition signed on its worker: (shingle hashes, offsets, text hashes, band keys)."""
     hashes, offsets, _, _, text_hashes, band_keys = sign_batch(texts, settings)
@@ -107,11 +110,13 @@ def _band_rows(keys: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(KEY_COLUMNS))
 
 
+@releasing
 def _held_band_rows(held: tuple[np.ndarray, ...], local: np.ndarray, start: int) -> pd.DataFrame:
     """:func:`_band_rows` of rows ``local`` of a partition held on this worker (starting at row ``start``)."""
     return _band_rows(held[3][:, local], local + start)
 
 
+@releasing
 def _partition_pairs(frame: pd.DataFrame) -> pd.DataFrame:
     """Pairs of rows sharing a ``(band, key)`` bucket, as the local banding makes them."""
     found = []
@@ -122,6 +127,7 @@ def _partition_pairs(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"a": pairs[:, 0].astype(np.int64), "b": pairs[:, 1].astype(np.int64)})
 
 
+@releasing
 def _held_sequences(held: tuple[np.ndarray, ...], local: np.ndarray, start: int) -> pd.DataFrame:
     """Rows ``(row, seq)`` of rows ``local`` of a held partition: their shingle hashes in text
     order, as bytes (the band keys and the other rows' shingles are left behind)."""
@@ -134,6 +140,7 @@ def _no_sequences() -> pd.DataFrame:
     return SEQ_META.copy()
 
 
+@releasing
 def _verify_partition(frame: pd.DataFrame, threshold: float, near: float | None) -> pd.DataFrame:
     """:func:`verify_pairs` of a partition of pairs joined with both rows' shingles."""
     if len(frame) == 0:
@@ -444,19 +451,11 @@ def dask_engine(
             client.run(_import_engine)
             yield DaskEngine(client)
         return
-    options = {"memory_limit": memory_limit} if memory_limit else {}
     # The scheduler (here, in this process) logs each shuffle's start and end as a warning; a run
     # shuffles by design, so they would only bury the run's own output.
     logging.getLogger("distributed.shuffle._scheduler_plugin").setLevel(logging.ERROR)
     with (
-        LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            **options,
-        ) as cluster,
+        local_cluster(workers or os.cpu_count() or 1, memory_limit) as cluster,
         Client(cluster) as client,
     ):
         client.run(_import_engine)

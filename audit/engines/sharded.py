@@ -52,7 +52,8 @@ from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
 from audit.engines.held_findings import HeldFindings, hold, write_findings
 from audit.engines.shard_expectations import unsplittable, validate_sharded
-from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
+from audit.engines.shards import PART_BYTES, RECORD_CHECKS, ShardEngine, Shards, ingest_shards
+from audit.engines.worker_memory import check_memory_limits, releasing
 from audit.expectations import load_suites
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
 from audit.report import views
@@ -311,6 +312,7 @@ def part_corpus(frame: pd.DataFrame, plan: dict[str, Any]) -> CleanCorpus:
     return CleanCorpus(frame, sources=sources, **plan)
 
 
+@releasing
 def _write_part(frame: pd.DataFrame, packed: bytes) -> tuple[bytes, bytes]:
     """One partition's lines of clean.jsonl and removed.jsonl, made on its worker (``packed``:
     its pickled :func:`part_plan`, which Dask then sends as it is, not walking its dicts)."""
@@ -367,6 +369,7 @@ def run_sharded(
         if unknown:
             raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}")
     with dask_engine(config.scheduler) as engine:
+        check_memory_limits(engine.client, PART_BYTES)  # a clear error, not a stalled run
         state = ShardedResult(paths=paths, config=config, engine=engine)
         for step in [*SHARDED_STEPS, *([_Write(out, force)] if out is not None else [])]:
             if progress:

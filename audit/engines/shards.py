@@ -35,14 +35,16 @@ import pandas as pd
 import pyarrow as pa
 
 from audit.checks import CheckContext, make_check
-from audit.checks.base import FindingRow, finding_rows
+from audit.checks.base import finding_rows
 from audit.checks.empty_or_short import NAME as EMPTY_OR_SHORT
 from audit.checks.malformed_url import url_field_findings
 from audit.checks.truncation import ends_cut_off
 from audit.dedup.engine import Signed
 from audit.dedup.signer import SignerSettings, Texts, sign_batch
 from audit.engines.dask import DaskEngine, _Held, _summary
+from audit.engines.held_findings import pack
 from audit.engines.partitions import Part, count_lines, cut_points, read_part, spans
+from audit.engines.worker_memory import releasing
 from audit.frames import cell_reader
 from audit.ingest import _empty_note, _expand, _file_digest, _unique_ids, reader_for
 from audit.ingest.base import FieldMap
@@ -71,6 +73,7 @@ PART_BYTES = 16 << 20
 _CONTEXT_ID = "\x00context"
 
 
+@releasing
 def _ingest(part: Part, fields: FieldMap) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One partition read on a worker: its record DataFrame, and what the caller gets of it."""
     result = read_part(part, fields)
@@ -78,6 +81,7 @@ def _ingest(part: Part, fields: FieldMap) -> tuple[pd.DataFrame, dict[str, Any]]
     return frame, {"quarantine": result.quarantine, "furniture_lines": result.furniture_lines}
 
 
+@releasing
 def _compact(frame: pd.DataFrame) -> pd.DataFrame:
     """:data:`COMPACT_COLUMNS` of a partition."""
     texts = frame["text"]
@@ -90,6 +94,7 @@ def _with_ids(frame: pd.DataFrame, ids: pa.Array) -> pd.DataFrame:
     return frame.assign(id=pd.array(pa.chunked_array([ids]), dtype=frame["id"].dtype))
 
 
+@releasing
 def _sign_frame(frame: pd.DataFrame, settings: SignerSettings) -> tuple[np.ndarray, ...]:
     """A held partition signed on its worker, a signer's batch at a time (bounded working memory):
     (shingle hashes, offsets, text hashes, band keys), as :func:`audit.engines.dask._sign_held`."""
@@ -113,27 +118,29 @@ def _sign_frame(frame: pd.DataFrame, settings: SignerSettings) -> tuple[np.ndarr
     )
 
 
+@releasing
 def _record_checks(
     frame: pd.DataFrame,
     names: Sequence[str],
     options: Mapping[str, Mapping[str, Any]],
     titled: list[str],
     also: Callable[[pd.DataFrame], Any] | None = None,
-) -> tuple[dict[str, list[FindingRow]], Any]:
-    """The record checks ``names`` on one partition. ``empty_or_short`` runs with a context row
-    per source titled in the whole corpus (its findings dropped): the check sees them titled."""
-    found: dict[str, list[FindingRow]] = {}
+) -> tuple[dict[str, bytes], Any]:
+    """The record checks ``names`` on one partition, each one's rows :func:`pack`'d.
+    ``empty_or_short`` runs with a context row per source titled in the whole corpus (its
+    findings dropped): the check sees them titled."""
+    found: dict[str, bytes] = {}
     for name in names:
         records = frame
         if name == EMPTY_OR_SHORT and titled:
             context = pd.DataFrame({"id": _CONTEXT_ID, "source": titled, "title": "titled", "text": ""})
             records = pd.concat([frame[["id", "source", "title", "text"]], context], ignore_index=True)
         rows = finding_rows(make_check(name, options.get(name, {})).run(records, CheckContext()))
-        found[name] = [row for row in rows if row[0] != _CONTEXT_ID]
+        found[name] = pack([row for row in rows if row[0] != _CONTEXT_ID])
     return found, also(frame) if also is not None else None
 
 
-def _found(result: tuple[dict[str, list[FindingRow]], Any], name: str) -> list[FindingRow]:
+def _found(result: tuple[dict[str, bytes], Any], name: str) -> bytes:
     return result[0][name]
 
 
@@ -190,9 +197,9 @@ class Shards:
         also: Callable[[pd.DataFrame], Any] | None = None,
     ) -> tuple[dict[str, list[Future]], list[Future]]:
         """The findings of each of the record checks ``names`` (:data:`RECORD_CHECKS`), run per
-        partition and held there: per check, one future per partition (a list of finding rows),
-        in partition order (the order of one run over every record). ``also``: a function of a
-        partition run in the same task; its result per partition is the second list."""
+        partition and held there: per check, one future per partition (its finding rows,
+        :func:`pack`'d), in partition order (the order of one run over every record). ``also``: a
+        function of a partition run in the same task; its result per partition is the second list."""
         options = options or {}
         unknown = [name for name in names if name not in RECORD_CHECKS]
         assert not unknown, f"not record checks: {unknown}"
