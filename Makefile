@@ -17,6 +17,7 @@ audit: $(STAMP)  ## audit seeds/ into reports/
 
 test: $(STAMP)  ## the whole test suite (what CI runs)
 	$(BIN)/ruff check audit tests bench
+	$(BIN)/ruff format --check audit tests bench
 	$(BIN)/python -m pytest -q
 
 clean:

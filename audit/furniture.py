@@ -45,6 +45,7 @@ EDGE_CHARS = 40
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}"
 
+
 @dataclass(frozen=True)
 class LeakedFurniture:
     """One kind of furniture that leaks into record fields.

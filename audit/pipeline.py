@@ -311,9 +311,7 @@ class Expectations(Step):
     def run(self, state: AuditResult) -> None:
         if state.config.expectations is None:
             return
-        tables = validation_tables(
-            state.records, state.clean, state.removed, state.quarantine, state.found
-        )
+        tables = validation_tables(state.records, state.clean, state.removed, state.quarantine, state.found)
         state.expectations = validate_suites(load_suites(state.config.expectations), tables)
 
 

@@ -13,9 +13,7 @@ import audit
 
 # Property and fuzz tests: bounded in the normal run; SCRAPE_AUDIT_FUZZ=1 selects the long run
 # (see README, "Guarantees and how they are tested").
-settings.register_profile(
-    "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(
     "fuzz", max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True
 )

@@ -177,7 +177,7 @@ def test_compact_form_decodes_to_the_frame() -> None:
 def test_findings_jsonl_from_the_compact_form(tmp_path: Path, corpus: faults.FaultCorpus) -> None:
     found = run_checks(corpus.records, context=CheckContext(clusters=corpus.clusters), batch=9)
     found = found.with_applied(np.arange(len(found)) % 3 == 0)
-    hostile = FindingTable.of([Finding("r", "c", "info", "text", "m\n\"", e) for e in _HOSTILE])
+    hostile = FindingTable.of([Finding("r", "c", "info", "text", 'm\n"', e) for e in _HOSTILE])
     none = FindingTable.empty().with_applied(np.zeros(0, bool))
     for table in (found, hostile.with_applied(np.zeros(len(hostile), bool)), none):
         write_jsonl(table.frame(), tmp_path / "frame.jsonl")  # the DataFrame, as written before

@@ -85,8 +85,10 @@ def _plain_truncation(records: pd.DataFrame, context: CheckContext) -> list[Find
 
 
 def _comparable(findings: list[Finding]) -> list[tuple]:
-    return [(f.record_id, f.field, f.severity, f.evidence.get("signal"), f.evidence.get("longer_copy"))
-            for f in findings]
+    return [
+        (f.record_id, f.field, f.severity, f.evidence.get("signal"), f.evidence.get("longer_copy"))
+        for f in findings
+    ]
 
 
 def _with_cut_texts(records: pd.DataFrame) -> pd.DataFrame:
@@ -112,8 +114,10 @@ def test_truncation_equals_the_one_pass_code(
     monkeypatch.setattr(truncation, "_VOCABULARY_CHUNK", chunk)
     records = _with_cut_texts(corpus.records)
     clusters = pd.concat(
-        [corpus.clusters, pd.DataFrame({"cluster_id": ["cx"], "representative": ["f00000"],
-                                        "members": [["f00000", "x3"]]})],
+        [
+            corpus.clusters,
+            pd.DataFrame({"cluster_id": ["cx"], "representative": ["f00000"], "members": [["f00000", "x3"]]}),
+        ],
         ignore_index=True,
     )
     context = CheckContext(clusters=clusters)
@@ -136,8 +140,22 @@ def test_vocabulary_fragments_equal_is_fragment(chunk: int, monkeypatch: pytest.
         "generalization of the rules",
         "subscribe",
     ]
-    words = ["meth", "Meth", "game", "gamez", "met", "subscribe", "métho", "stra", "generalizat", "zzz",
-             "the", "rules", "end", "breit"]
+    words = [
+        "meth",
+        "Meth",
+        "game",
+        "gamez",
+        "met",
+        "subscribe",
+        "métho",
+        "stra",
+        "generalizat",
+        "zzz",
+        "the",
+        "rules",
+        "end",
+        "breit",
+    ]
     expected = {word: Vocabulary(values).is_fragment(word) for word in words}
     assert expected["meth"] == "method" and expected["generalizat"] == "generalization"
     assert Vocabulary(values).fragments(words) == expected
@@ -197,7 +215,12 @@ def test_conflicting_copies_equal_the_plain_code(corpus: faults.FaultCorpus) -> 
     rows = [
         # same title: two versions, a near copy, an empty text (its title stands in), one cluster
         ("c1", "Graph Nets For All", base["text"], "https://x.org/a"),
-        ("c2", "graph nets for all!", "An entirely different abstract about other things.", "http://X.org/a/"),
+        (
+            "c2",
+            "graph nets for all!",
+            "An entirely different abstract about other things.",
+            "http://X.org/a/",
+        ),
         ("c3", "Graph nets for all", base["text"][:-3], ""),
         ("c4", "Graph Nets For All", "", ""),
         ("c5", "Graph Nets For All", "   ", "https://x.org/a"),
@@ -240,8 +263,18 @@ def test_plain_url_fields_have_no_finding(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://a..b.org", "https://-x-.com/a", "https://a.org/http//b", "https://a.org/x...", "https://a.org:99999",
-     "https://" + "a" * 64 + ".org", "https://ab", "HTTPS://a.org", "https://a.org/x y", "https://a.org/a(b"],
+    [
+        "https://a..b.org",
+        "https://-x-.com/a",
+        "https://a.org/http//b",
+        "https://a.org/x...",
+        "https://a.org:99999",
+        "https://" + "a" * 64 + ".org",
+        "https://ab",
+        "HTTPS://a.org",
+        "https://a.org/x y",
+        "https://a.org/a(b",
+    ],
 )
 def test_doubtful_url_fields_are_not_taken_as_plain(url: str) -> None:
     assert not _PLAIN_URL.fullmatch(url.strip())
@@ -270,8 +303,24 @@ def test_markup_patterns_tried_at_their_starts_equal_finditer(value: str) -> Non
     assert spans == [m.span() for m in markup_residue._COMMAND.finditer(value)]
 
 
-_FURNITURE_BITS = ["Subscribe", "new", "Mar 13", "Sign in to continue.", "Please ", "Log", "in or register",
-                   ". ", "!", "?", "Already have an account? ", "x", " ", "A", "\t", "\n"]
+_FURNITURE_BITS = [
+    "Subscribe",
+    "new",
+    "Mar 13",
+    "Sign in to continue.",
+    "Please ",
+    "Log",
+    "in or register",
+    ". ",
+    "!",
+    "?",
+    "Already have an account? ",
+    "x",
+    " ",
+    "A",
+    "\t",
+    "\n",
+]
 
 
 @given(st.lists(st.sampled_from(_FURNITURE_BITS), max_size=12).map("".join))

@@ -36,8 +36,28 @@ def test_several_patterns_keep_the_rows_of_their_alternation(
             assert split == candidate_rows(records, ("title", "text"), alternation, edges=edges)
 
 
-_EDGE_BITS = ["Subscribe", "new", "New", "Mar", "Sept", "May 3", " 13", "١٣", "2", ".", "!", " ", "\n", "\t",
-              "a", "Efficient", "é", "newsletter", "[email protected]", ", 2024"]
+_EDGE_BITS = [
+    "Subscribe",
+    "new",
+    "New",
+    "Mar",
+    "Sept",
+    "May 3",
+    " 13",
+    "١٣",
+    "2",
+    ".",
+    "!",
+    " ",
+    "\n",
+    "\t",
+    "a",
+    "Efficient",
+    "é",
+    "newsletter",
+    "[email protected]",
+    ", 2024",
+]
 _EDGE_VALUE = st.lists(st.sampled_from(_EDGE_BITS), max_size=7).map("".join)
 _EDGE_VALUES = st.lists(_EDGE_VALUE, min_size=1, max_size=15)
 
@@ -65,9 +85,18 @@ def test_edge_rows_hold_every_edge_finding(dtype: object, values: list[str]) -> 
 
 
 def test_boilerplate_equals_the_check_on_every_row() -> None:
-    values = ["Subscribe", "newPoseTalk", "Results hold.Subscribe", "Mar 13", "Results.\nMar 3\n",
-              "a new method", "Get trending papers in your email inbox!", "Sept 2, 2024",
-              "x" * 50 + "new", "¹"]
+    values = [
+        "Subscribe",
+        "newPoseTalk",
+        "Results hold.Subscribe",
+        "Mar 13",
+        "Results.\nMar 3\n",
+        "a new method",
+        "Get trending papers in your email inbox!",
+        "Sept 2, 2024",
+        "x" * 50 + "new",
+        "¹",
+    ]
     ids = [f"r{n}" for n in range(len(values))]
     records = pd.DataFrame({"id": ids, "title": values[::-1], "text": values})
     records = records.astype({"title": "string[pyarrow]", "text": "string[pyarrow]"})

@@ -36,10 +36,53 @@ def test_truncation_equals_its_reference_on_the_fault_corpus() -> None:
 
 
 _PIECES = [
-    "a", "the", "of", "word", "meth", "method", "Try-On", "x2", "²", "_", " ", "  ", "\t", "\n",
-    "\u00a0", "\u2003", "\x1c", "\x85", ".", "...", "…", ",", ":", ";", "!", "?", "(", ")", "[", "]",
-    '"', '\\"', "“", "”", "«", "»", "„", "'", "’", "-", "http://x.org/a_(b)", "https://y.com/(",
-    "https://z.io/“q", "see https://w.net/p).", "ftp://q(", "://(", "HTTPS://A.B/C",
+    "a",
+    "the",
+    "of",
+    "word",
+    "meth",
+    "method",
+    "Try-On",
+    "x2",
+    "²",
+    "_",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\u00a0",
+    "\u2003",
+    "\x1c",
+    "\x85",
+    ".",
+    "...",
+    "…",
+    ",",
+    ":",
+    ";",
+    "!",
+    "?",
+    "(",
+    ")",
+    "[",
+    "]",
+    '"',
+    '\\"',
+    "“",
+    "”",
+    "«",
+    "»",
+    "„",
+    "'",
+    "’",
+    "-",
+    "http://x.org/a_(b)",
+    "https://y.com/(",
+    "https://z.io/“q",
+    "see https://w.net/p).",
+    "ftp://q(",
+    "://(",
+    "HTTPS://A.B/C",
 ]
 
 
@@ -48,11 +91,13 @@ def _records(draw: st.DrawFn) -> pd.DataFrame:
     value = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
     values = draw(st.lists(st.tuples(value, value), min_size=1, max_size=12))
     values += values[: draw(st.integers(0, len(values)))]  # copies of some records
-    return pd.DataFrame({
-        "id": [f"r{n}" for n in range(len(values))],
-        "title": [title for title, _ in values],
-        "text": [text for _, text in values],
-    })
+    return pd.DataFrame(
+        {
+            "id": [f"r{n}" for n in range(len(values))],
+            "title": [title for title, _ in values],
+            "text": [text for _, text in values],
+        }
+    )
 
 
 def _tied(values: list[str], min_count: int) -> bool:

@@ -137,9 +137,7 @@ def test_baseline_findings_per_record(seeds_result: audit.AuditResult) -> None:
     gate = evaluate_gate(report, seeds_result.found, GateConfig(max_findings=allow, baseline=fewer))
     failed = {c.name: c for c in gate.failures}
     assert list(failed) == ["baseline:findings:truncation"]
-    assert failed["baseline:findings:truncation"].message.startswith(
-        "3 findings (0.0051 per record)"
-    )
+    assert failed["baseline:findings:truncation"].message.startswith("3 findings (0.0051 per record)")
     same = evaluate_gate(report, seeds_result.found, GateConfig(max_findings=allow, baseline=report))
     assert same.passed
 

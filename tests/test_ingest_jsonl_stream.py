@@ -87,7 +87,6 @@ def as_reference(source: SourceFile) -> tuple[list[dict], list[dict]]:
 
 
 @settings(max_examples=150, deadline=None)
-
 def hostile_file(
     tmp_path_factory: pytest.TempPathFactory, picks: list[int], ends: list[bytes], bom: bool
 ) -> SourceFile:
@@ -97,6 +96,7 @@ def hostile_file(
     path = tmp_path_factory.mktemp("jsonl") / "x.jsonl"
     path.write_bytes(data)
     return SourceFile(path, "x.jsonl")
+
 
 @given(
     st.lists(st.sampled_from(range(len(LINES))), max_size=30),

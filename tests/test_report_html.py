@@ -193,9 +193,7 @@ def _synthetic_run(n: int, sources: int = 300) -> SimpleNamespace:
         parameters=audit.AuditConfig().as_dict(),
         timings={"ingest": 1.0},
     )
-    return SimpleNamespace(
-        records=records, found=found, clusters=clusters, removed=removed, report=report
-    )
+    return SimpleNamespace(records=records, found=found, clusters=clusters, removed=removed, report=report)
 
 
 def test_under_5_mb_for_100k_records() -> None:

@@ -395,4 +395,3 @@ class MalformedUrlCheck(Check):
                     url_found[url] = url_field_findings("", url)
                 findings.extend(for_record(ids[row], url_found[url]))
         return findings
-

@@ -49,9 +49,7 @@ _ACCENT = re.compile(r"""\\(['`^"~=.])(?:\{([A-Za-z])\}|([A-Za-z]))""")
 _ESCAPE = re.compile(r"\\([%&#_$])")
 # A command and, when it directly follows, one brace group: "\em", "\cite{x}", "{\L}", and a
 # group the command opens: "{\em dynamical stability}".
-_COMMAND = re.compile(
-    r"\{\\([A-Za-z]+) [^{}\\\n]{1,200}\}|\{?\\([A-Za-z]+)\*?(?:\{[^{}\n]{0,200}\})?\}?"
-)
+_COMMAND = re.compile(r"\{\\([A-Za-z]+) [^{}\\\n]{1,200}\}|\{?\\([A-Za-z]+)\*?(?:\{[^{}\n]{0,200}\})?\}?")
 _SCRIPT = re.compile(r"[\^_]\{[^{}\n]{1,100}\}")
 _MATH = re.compile(r"\$[^$\n]{1,200}\$")
 # "%" not after a digit (percent), a backslash (escaped) or another "%", followed by a word.

@@ -80,10 +80,14 @@ def _contains(values: pd.Series, pattern: str, edges: int | None) -> np.ndarray:
     # with newlines in the data) to Python's re row by row, 100x slower.
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         arrow = pa.chunked_array(values.array.__arrow_array__())
-        parts = [arrow] if edges is None else [
-            pc.utf8_slice_codeunits(arrow, 0, edges),  # code points, like Python's slicing
-            pc.utf8_slice_codeunits(arrow, -edges),
-        ]
+        parts = (
+            [arrow]
+            if edges is None
+            else [
+                pc.utf8_slice_codeunits(arrow, 0, edges),  # code points, like Python's slicing
+                pc.utf8_slice_codeunits(arrow, -edges),
+            ]
+        )
         found = np.zeros(len(values), dtype=bool)
         for part in parts:
             matched = pc.fill_null(pc.match_substring_regex(part, pattern), True)  # missing: look

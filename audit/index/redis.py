@@ -297,4 +297,3 @@ class RedisIndex(IndexBackend):
     def close(self) -> None:
         self.rollback()
         self._db.close()
-

@@ -325,4 +325,3 @@ class SQLiteIndex(IndexBackend):
     def close(self) -> None:
         self.rollback()
         self._db.close()
-
