@@ -170,13 +170,9 @@ def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray, batch: in
     for band in bands:
         _split(keys[band], rows, part_keys, part_rows, starts)
         for part in range(parts):
-            size = _table_size(starts[part + 1] - starts[part])
-            if size > len(first):
-                table_keys = np.empty(size, np.uint64)
-                first = np.empty(size, np.int64)
-                latest = np.empty(size, np.int64)
-            mask = size - 1
-            first[:size] = -1
+            table_keys, first, mask = _cleared_table(table_keys, first, starts[part + 1] - starts[part])
+            if len(latest) < len(first):
+                latest = np.empty(len(first), np.int64)
             for i in range(starts[part], starts[part + 1]):
                 key, row = part_keys[i], part_rows[i]
                 slot = _slot(table_keys, first, mask, key)
@@ -199,12 +195,27 @@ def _band_pairs(keys: np.ndarray, rows: np.ndarray, bands: np.ndarray, batch: in
 
 
 @compiled
-def _table_size(count: int) -> int:
+def table_size(count: int) -> int:
     """Slots of an open-addressing table for ``count`` keys: a power of two, at most half full."""
     size = 16
     while size < 2 * count:
         size *= 2
     return size
+
+
+@compiled
+def _cleared_table(
+    table_keys: np.ndarray, first: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """An empty open-addressing table for ``count`` keys, reusing ``table_keys`` and ``first``
+    when they are large enough: the arrays, their first :func:`table_size` slots free
+    (``first == -1``), and the mask of a slot number."""
+    size = table_size(count)
+    if size > len(first):
+        table_keys = np.empty(size, np.uint64)
+        first = np.empty(size, np.int64)
+    first[:size] = -1
+    return table_keys, first, size - 1
 
 
 @compiled
@@ -259,12 +270,7 @@ def _first_of_equal(keys: np.ndarray) -> np.ndarray:
     table_keys = np.empty(16, np.uint64)
     first = np.empty(16, np.int64)
     for part in range(len(starts) - 1):
-        size = _table_size(starts[part + 1] - starts[part])
-        if size > len(first):
-            table_keys = np.empty(size, np.uint64)
-            first = np.empty(size, np.int64)
-        mask = size - 1
-        first[:size] = -1
+        table_keys, first, mask = _cleared_table(table_keys, first, starts[part + 1] - starts[part])
         for i in range(starts[part], starts[part + 1]):
             key, row = part_keys[i], part_rows[i]
             slot = _slot(table_keys, first, mask, key)

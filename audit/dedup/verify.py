@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audit.dedup.jit import compiled
+from audit.dedup.lsh import table_size
 from audit.dedup.shingles import SORT_CHUNK, ShingleBatch, chunk_ranges
 
 NEAR_DUPLICATE = "near_duplicate"
@@ -288,14 +289,6 @@ def verify_sequences(
 
 
 @compiled
-def _table_size(length: int) -> int:
-    size = 16
-    while size < 2 * length:
-        size *= 2
-    return size
-
-
-@compiled
 def _insert(values: np.ndarray, stamps: np.ndarray, mask: int, value: np.uint32, stamp: int) -> bool:
     """Add ``value`` to the open-addressing set whose slots are those stamped ``stamp``; False
     when it was there. Stamps mark a set's slots: no clearing between sets."""
@@ -334,7 +327,7 @@ def _verify_compiled(
     longest = 0
     for k in range(len(a)):
         longest = max(longest, offsets[a[k] + 1] - offsets[a[k]], offsets[b[k] + 1] - offsets[b[k]])
-    size = _table_size(longest)
+    size = table_size(longest)
     # Three sets (stamped 3k, 3k+1, 3k+2 for pair k): the first text's, the second's, and the
     # longer one's first shingles.
     values = np.empty((3, size), np.uint32)
@@ -342,7 +335,7 @@ def _verify_compiled(
     for k in range(len(a)):
         start_a, end_a = offsets[a[k]], offsets[a[k] + 1]
         start_b, end_b = offsets[b[k]], offsets[b[k] + 1]
-        mask = _table_size(max(end_a - start_a, end_b - start_b)) - 1
+        mask = table_size(max(end_a - start_a, end_b - start_b)) - 1
         size_a = 0
         for i in range(start_a, end_a):
             size_a += _insert(values[0], stamps[0], mask, hashes[i], 3 * k)
