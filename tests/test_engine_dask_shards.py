@@ -344,7 +344,7 @@ def test_the_lean_findings_hold_every_row_the_outputs_show(monkeypatch: pytest.M
         }
     ).assign(applied=[n % 100 == 0 for n in range(count)])
     repaired = whole["repair"].notna().to_numpy()
-    at = held_findings.shown(whole, repaired)
+    at = held_findings.shown(FindingTable.from_frame(whole), repaired)
     shown = set(at.tolist())
     lean = whole.assign(
         message=pd.Series([m if n in shown else None for n, m in enumerate(whole["message"])], dtype=object),
@@ -369,6 +369,46 @@ def test_the_lean_findings_hold_every_row_the_outputs_show(monkeypatch: pytest.M
     gate = {"criteria": [{"name": f"findings:{c}", "kind": "findings", "passed": False} for c in set(checks)]}
     files = [{"source": "s.jsonl", "path": "s.jsonl"}]
     assert github_annotations(gate, lean, records, files) == github_annotations(gate, whole, records, files)
+
+
+def _shown_reference(frame: pd.DataFrame, repaired: np.ndarray) -> np.ndarray:
+    """:func:`held_findings.shown` as pandas sorts and groups the findings' Python values."""
+    from audit.checks.base import SEVERITIES
+    from audit.gate import MAX_ANNOTATIONS
+
+    rank = frame["severity"].map({s: n for n, s in enumerate(SEVERITIES)}).to_numpy(np.int64)
+    ordered = pd.DataFrame(
+        {"rank": rank, "check": frame["check"], "record_id": frame["record_id"], "at": np.arange(len(frame))}
+    ).sort_values(["rank", "check", "record_id", "at"], kind="stable")
+    most = held_findings.SHOWN_PER_GROUP
+    firsts = ordered.groupby(["rank", "check"], sort=False).head(most)["at"].to_numpy(np.int64)
+    annotated = frame.groupby("check", sort=False).head(MAX_ANNOTATIONS).index.to_numpy(np.int64)
+    return np.unique(np.concatenate((firsts, annotated, np.flatnonzero(repaired)))).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shown_picks_the_rows_pandas_picked(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shown rows, worked out on the table's codes, are those of sorting and grouping the
+    findings' values (ties of record ids, non-ASCII ids, one check, few rows, groups past the limit)."""
+    rng = random.Random(seed)
+    monkeypatch.setattr(held_findings, "SHOWN_PER_GROUP", rng.choice([1, 3, 40]))
+    count = rng.choice([1, 2, 7, 500, 3000])
+    names = ["truncation", "encoding", "boilerplate", "malformed_url"][: rng.randint(1, 4)]
+    ids = [rng.choice(["r", "é", "\u4e2d", "Z", "a"]) + str(rng.randrange(count)) for _ in range(count)]
+    frame = pd.DataFrame(
+        {
+            "record_id": ids,
+            "check": [rng.choice(names) for _ in range(count)],
+            "severity": [rng.choice(["error", "warning", "info"]) for _ in range(count)],
+            "field": "text",
+            "message": "m",
+            "evidence": [{} for _ in range(count)],
+            "repair": None,
+        }
+    )
+    repaired = np.array([rng.random() < 0.05 for _ in range(count)], bool)
+    got = held_findings.shown(FindingTable.from_frame(frame), repaired)
+    assert got.tolist() == _shown_reference(frame, repaired).tolist()
 
 
 def test_partition_plans_write_the_local_lines(corpus_dir: Path, tmp_path: Path) -> None:

@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from audit.checks.base import FINDING_COLUMNS, SEVERITIES, FindingRow
-from audit.checks.table import FindingTable
+from audit.checks.base import FindingRow
+from audit.checks.table import SCHEMA, FindingTable
 from audit.engines.worker_memory import releasing
 from audit.gate import MAX_ANNOTATIONS
+from audit.report.jsonlines import python_text
 from audit.report.markdown import TOP_FINDINGS
 from audit.report.views import MAX_FINDING_ROWS
 from audit.report.writers import write_jsonl
@@ -60,10 +61,15 @@ def pack(rows: list[FindingRow]) -> bytes:
     return pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _names(values: list[str]) -> pa.DictionaryArray:
+    return pa.array(values, pa.string()).dictionary_encode()
+
+
 @releasing
 def _lean(packed: bytes) -> dict[str, Any]:
-    """What the calling process gets of one part: the columns it counts, and per row whether it
-    has a repair and the length limit its evidence gives (-1: none)."""
+    """What the calling process gets of one part: the columns it counts (the check, severity and
+    field as dictionary arrays: a few names, a code a row), and per row whether it has a repair
+    and the length limit its evidence gives (-1: none)."""
     rows: list[FindingRow] = pickle.loads(packed)
     limits = [
         e["limit"] if isinstance(e, dict) and isinstance(e.get("limit"), int) else -1
@@ -71,9 +77,9 @@ def _lean(packed: bytes) -> dict[str, Any]:
     ]
     return {
         "record_id": pa.array([r[0] for r in rows], pa.large_string()),
-        "check": pa.array([r[1] for r in rows], pa.large_string()),
-        "severity": pa.array([r[2] for r in rows], pa.large_string()),
-        "field": pa.array([r[3] for r in rows], pa.large_string()),
+        "check": _names([r[1] for r in rows]),
+        "severity": _names([r[2] for r in rows]),
+        "field": _names([r[3] for r in rows]),
         "repaired": np.fromiter((isinstance(r[6], dict) for r in rows), bool, len(rows)),
         "limit": np.asarray(limits, np.int64),
     }
@@ -120,15 +126,41 @@ def hold(client: Client, parts: list[Future]) -> tuple[HeldFindings, FindingTabl
     return held, lean_table(held, columns)
 
 
-def shown(frame: pd.DataFrame, repaired: np.ndarray) -> np.ndarray:
-    """Positions of the findings the outputs read whole (see the module's doc), sorted."""
-    rank = frame["severity"].map({s: n for n, s in enumerate(SEVERITIES)}).to_numpy(np.int64)
-    ordered = pd.DataFrame(
-        {"rank": rank, "check": frame["check"], "record_id": frame["record_id"], "at": np.arange(len(frame))}
-    ).sort_values(["rank", "check", "record_id", "at"], kind="stable")
-    firsts = ordered.groupby(["rank", "check"], sort=False).head(SHOWN_PER_GROUP)["at"].to_numpy(np.int64)
-    annotated = frame.groupby("check", sort=False).head(MAX_ANNOTATIONS).index.to_numpy(np.int64)
+def _group_heads(keys: np.ndarray, most: int) -> np.ndarray:
+    """Whether each element of ``keys`` (equal keys adjacent) is among the first ``most`` of its run."""
+    if not len(keys):
+        return np.zeros(0, bool)
+    at = np.arange(len(keys))
+    begins = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    first = np.repeat(begins, np.diff(np.append(begins, len(keys))))
+    return at - first < most
+
+
+def shown(found: FindingTable, repaired: np.ndarray) -> np.ndarray:
+    """Positions of the findings the outputs read whole (see the module's doc), sorted: worked out
+    on the table's codes and its Arrow sort, no Python value per finding."""
+    if not len(found):
+        return np.zeros(0, np.int64)
+    checks, severities = found.codes("check"), found.codes("severity")
+    # (severity, check) groups in report order (FindingTable.ranked: errors first, then by check
+    # name and record id, ties in finding order): each group's first SHOWN_PER_GROUP.
+    order = found.ranked()
+    group = severities.astype(np.int64) * (int(checks.max()) + 1) + checks
+    firsts = order[_group_heads(group[order], SHOWN_PER_GROUP)]
+    # Each check's first MAX_ANNOTATIONS findings in finding order (the gate's annotations).
+    by_check = np.argsort(checks, kind="stable")
+    annotated = by_check[_group_heads(checks[by_check], MAX_ANNOTATIONS)]
     return np.unique(np.concatenate((firsts, annotated, np.flatnonzero(repaired)))).astype(np.int64)
+
+
+def _scattered(size: int, positions: np.ndarray, values: pa.Array) -> pa.Array:
+    """A large_string column of ``size`` rows: ``values`` at ``positions``, null elsewhere (made as
+    a dictionary array and decoded: no Python value per row)."""
+    codes = np.zeros(size, np.int32)
+    codes[positions] = np.arange(len(positions), dtype=np.int32)
+    missing = np.ones(size, bool)
+    missing[positions] = False
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing), values).cast(pa.large_string())
 
 
 def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTable:
@@ -137,19 +169,45 @@ def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTabl
         return FindingTable.empty()
 
     def joined(name: str) -> pa.Array:
-        return pa.chunked_array(columns[name], pa.large_string()).combine_chunks()
+        return pa.chunked_array(columns.pop(name)).unify_dictionaries().combine_chunks()
 
-    ids, checks, severities, fields = (joined(name) for name in FINDING_COLUMNS[:4])
-    repaired, limits = np.concatenate(columns["repaired"]), np.concatenate(columns["limit"])
-    message, evidence, repair = ([None] * len(ids) for _ in range(3))
-    stubs: dict[int, dict[str, int]] = {}
-    for at in np.flatnonzero(limits >= 0).tolist():
-        evidence[at] = stubs.setdefault(int(limits[at]), {"limit": int(limits[at])})
-    counted = pd.DataFrame({"record_id": ids, "check": checks, "severity": severities}).astype(object)
+    ids = pa.chunked_array(columns.pop("record_id"), pa.large_string()).combine_chunks()
+    checks, severities, fields = joined("check"), joined("severity"), joined("field").cast(pa.string())
+    repaired, limits = np.concatenate(columns.pop("repaired")), np.concatenate(columns.pop("limit"))
+    size = len(ids)
+    nothing = pa.nulls(size, pa.large_string())
+    counted = FindingTable(
+        pa.Table.from_arrays([ids, checks, severities, fields, nothing, nothing, nothing], schema=SCHEMA)
+    )
     positions = shown(counted, repaired)
-    for at, row in zip(positions.tolist(), held.rows(positions), strict=True):
-        message[at], evidence[at], repair[at] = row[4], row[5], row[6]
-    return FindingTable.of_columns(ids, checks, severities, fields, message, evidence, repair)
+    rows = held.rows(positions)
+    # Evidence: the shown rows' own; else {"limit": N} where the evidence gives a limit, else None.
+    stubbed = np.flatnonzero(limits >= 0)
+    stubbed = stubbed[~np.isin(stubbed, positions)]
+    limit_values, limit_codes = np.unique(limits[stubbed], return_inverse=True)
+    evidence_values = [None, *({"limit": int(limit)} for limit in limit_values), *(row[5] for row in rows)]
+    evidence_codes = np.zeros(size, np.int32)
+    evidence_codes[stubbed] = limit_codes.astype(np.int32) + 1
+    evidence_codes[positions] = np.arange(len(positions), dtype=np.int32) + 1 + len(limit_values)
+    evidence = pa.DictionaryArray.from_arrays(pa.array(evidence_codes), python_text(evidence_values))
+    repairs = [row[6] for row in rows]
+    repair_text = python_text(repairs)
+    if any(repair is None for repair in repairs):
+        missing = pa.array([repair is None for repair in repairs])
+        repair_text = pc.if_else(missing, pa.scalar(None, repair_text.type), repair_text)
+    table = pa.Table.from_arrays(
+        [
+            ids,
+            checks,
+            severities,
+            fields,
+            _scattered(size, positions, pa.array([row[4] for row in rows], pa.large_string())),
+            evidence.cast(pa.large_string()),
+            _scattered(size, positions, repair_text.cast(pa.large_string())),
+        ],
+        schema=SCHEMA,
+    )
+    return FindingTable(table)
 
 
 @releasing

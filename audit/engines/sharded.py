@@ -55,6 +55,7 @@ from audit.engines.shard_expectations import unsplittable, validate_sharded
 from audit.engines.shards import PART_BYTES, RECORD_CHECKS, ShardEngine, Shards, ingest_shards
 from audit.engines.worker_memory import check_memory_limits, releasing
 from audit.expectations import load_suites
+from audit.frames import release_memory
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
 from audit.report import views
 from audit.report.writers import ensure_writable, write_jsonl, write_outputs
@@ -376,6 +377,9 @@ def run_sharded(
                 progress(step.name, "start", 0.0)
             started = time.perf_counter()
             step.run(state)
+            # A step's freed working memory (Python strings, Arrow buffers) given back to the OS:
+            # else the next step's peak starts from this one's high-water mark.
+            release_memory()
             if step.name != "write":
                 state.timings[step.name] = time.perf_counter() - started
             if progress:
