@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from distributed import Client
 
@@ -409,6 +410,67 @@ def test_shown_picks_the_rows_pandas_picked(seed: int, monkeypatch: pytest.Monke
     repaired = np.array([rng.random() < 0.05 for _ in range(count)], bool)
     got = held_findings.shown(FindingTable.from_frame(frame), repaired)
     assert got.tolist() == _shown_reference(frame, repaired).tolist()
+
+
+class _LocalHeld:
+    """:class:`held_findings.HeldFindings`' rows, from a list here (no cluster)."""
+
+    def __init__(self, rows: list) -> None:
+        self.all = rows
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def rows(self, positions: np.ndarray) -> list:
+        return [self.all[at] for at in positions.tolist()]
+
+
+def test_the_lean_findings_make_no_python_value_per_finding() -> None:
+    """The client's lean findings are made from the workers' columns with numpy and Arrow only:
+    Python's allocations while they are made stay far below one string per finding (a frame of
+    the findings' ids, checks and severities as Python values took ~380 bytes a finding)."""
+    import tracemalloc
+
+    rng = random.Random(3)
+    count = 100_000
+    rows = [
+        (
+            f"doc{rng.randrange(10**7):07d}",
+            rng.choice(["truncation", "encoding", "boilerplate"]),
+            rng.choice(["error", "warning", "info"]),
+            rng.choice(["text", "title"]),
+            f"message {n}",
+            {"limit": 100 + n % 2} if n % 3 == 0 else {"offset": n},
+            {"offset": 0, "old": "a", "new": "b", "description": "d"} if n % 97 == 0 else None,
+        )
+        for n in range(count)
+    ]
+    columns: dict[str, list] = {}
+    for start in range(0, count, 25_000):
+        for name, values in held_findings._lean(held_findings.pack(rows[start : start + 25_000])).items():
+            columns.setdefault(name, []).append(values)
+    assert all(
+        isinstance(part, pa.DictionaryArray)
+        for name in ("check", "severity", "field")
+        for part in columns[name]
+    )
+    tracemalloc.start()
+    try:
+        lean = held_findings.lean_table(_LocalHeld(rows), columns)  # type: ignore[arg-type]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 120 * count, f"{peak / count:.0f} bytes a finding"
+    whole = FindingTable.of(rows)
+    for name in ("record_id", "check", "severity", "field"):
+        assert lean.values(name) == whole.values(name)
+    assert lean.values("repair") == whole.values("repair")
+    shown = np.flatnonzero(lean.table["message"].is_valid().to_numpy(zero_copy_only=False))
+    assert 0 < len(shown) < count / 4
+    assert lean.values("message", shown) == whole.values("message", shown)
+    assert lean.values("evidence", shown) == whole.values("evidence", shown)
+    limits = [e.get("limit") if e else None for e in lean.values("evidence")]
+    assert limits == [e.get("limit") for e in whole.values("evidence")]
 
 
 def test_partition_plans_write_the_local_lines(corpus_dir: Path, tmp_path: Path) -> None:

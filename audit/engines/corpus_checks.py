@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from audit.checks import CheckContext, make_check
 from audit.checks.base import FindingRow, finding_rows
@@ -237,20 +239,30 @@ class CorpusChecks:
         self.shards = shards
         self.client = shards.client
         self.clusters = clusters if clusters is not None and len(clusters) else None
-        #: Per row, its cluster's number (-1: in no cluster of two or more).
-        self.cluster_of = self._cluster_numbers()
+        #: Per row, its cluster's number (-1: in no cluster of two or more), and its place in its
+        #: cluster's list of members.
+        self.cluster_of, self.place = self._cluster_rows()
 
-    def _cluster_numbers(self) -> np.ndarray:
+    def _cluster_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`cluster_of` and :attr:`place`, found by Arrow's hashing of the members' ids (no
+        Python string per record or member)."""
         cluster_of = np.full(len(self.shards), -1, np.int64)
+        place = np.zeros(len(self.shards), np.int64)
         if self.clusters is None:
-            return cluster_of
-        members = self.clusters["members"].tolist()
-        ids = [m for group in members for m in group]
-        numbers = np.repeat(np.arange(len(members)), [len(group) for group in members])
-        rows = pd.Index(self.shards.compact["id"]).get_indexer(ids)
+            return cluster_of, place
+        members = pa.Table.from_pandas(self.clusters[["members"]], preserve_index=False)["members"]
+        members = members.combine_chunks()
+        sizes = pc.list_value_length(members).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        ids = pa.Table.from_pandas(self.shards.compact[["id"]], preserve_index=False)["id"]
+        flat = pc.list_flatten(members).cast(pa.large_string())
+        rows = pc.index_in(flat, value_set=ids.cast(pa.large_string()).combine_chunks())
+        rows = rows.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        numbers = np.repeat(np.arange(len(sizes)), sizes)
+        places = np.arange(len(flat)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         known = rows >= 0
         cluster_of[rows[known]] = numbers[known]
-        return cluster_of
+        place[rows[known]] = places[known]
+        return cluster_of, place
 
     def _per_part(self, rows: np.ndarray) -> list[np.ndarray]:
         """``rows`` (sorted) split by partition, as local row numbers."""
@@ -306,12 +318,7 @@ class CorpusChecks:
         rows = np.flatnonzero(self.cluster_of >= 0)
         if len(rows) == 0:
             return []
-        order = np.zeros(len(self.shards), np.int64)  # each member's place in its cluster's list
-        members = self.clusters["members"].tolist()
-        ids = [m for group in members for m in group]
-        places = np.concatenate([np.arange(len(group)) for group in members])
-        at = pd.Index(self.shards.compact["id"]).get_indexer(ids)
-        order[at[at >= 0]] = places[at >= 0]
+        order = self.place
         starts = self.shards.starts
         pieces = [
             self.client.submit(

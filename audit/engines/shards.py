@@ -206,7 +206,8 @@ class Shards:
         for name in names:
             make_check(name, options.get(name, {}))  # a bad option fails here, not on a worker
         compact = self.compact
-        titled = sorted(set(compact.loc[compact["title"].str.strip() != "", "source"].tolist()))
+        # The distinct sources only become Python strings (not one per record).
+        titled = sorted(set(compact.loc[compact["title"].str.strip() != "", "source"].unique().tolist()))
         futures = [
             self.client.submit(_record_checks, frame, list(names), dict(options), titled, also, pure=False)
             for frame in self.frames
