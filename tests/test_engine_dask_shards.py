@@ -241,6 +241,9 @@ def test_the_client_reads_no_input_and_holds_no_text(dask_run: DaskRun) -> None:
     """:func:`dask_run` read no input in the client (else it had failed) and fetched few texts."""
     result = dask_run.result
     assert "text" not in result.records.columns and "urls" not in result.records.columns
+    # Nor does the clean plan keep the texts it read (only the values it changed).
+    assert result.corpus is not None and "text" not in result.corpus.records.columns
+    assert result.corpus.sources.records is result.corpus.records  # type: ignore[attr-defined]
     # Texts came here only for the records the clean plan repairs and the rows report.html shows
     # (at most MAX_FINDING_ROWS findings' records and the copies of MAX_CLUSTERS clusters).
     repaired, shown = dask_run.fetched

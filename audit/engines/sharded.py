@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -245,8 +245,21 @@ class ShardClean(Step):
         texts = np.full(len(compact), "", object)
         texts[rows] = fetch(state.shards, rows, "text")
         plan_records = compact[["id", "source", "line", "title", "url"]].assign(text=texts)
+        del texts
         corpus, state.found = plan_clean(plan_records, dedup, findings)
-        state.corpus = corpus
+        state.corpus = without_texts(corpus)
+
+
+def without_texts(corpus: CleanCorpus) -> CleanCorpus:
+    """``corpus`` whose records (and its sources') are the compact columns only: the texts fetched
+    for the plan are freed here once it is made (the workers write the partitions' texts; the plan
+    keeps only the changed values)."""
+    records = corpus.records.drop(columns="text")
+    sources = corpus.sources
+    assert isinstance(sources, _Sources) and not sources._set and not sources._deleted  # plan_clean's
+    return replace(
+        corpus, records=records, sources=_Sources(records, sources.reps, sources.bounds, sources.members)
+    )
 
 
 SHARDED_STEPS: tuple[Step, ...] = (
