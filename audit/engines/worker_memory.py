@@ -15,8 +15,9 @@ that ran it (mimalloc's heaps are per thread).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -44,64 +45,151 @@ def releasing(function: Callable[P, R]) -> Callable[P, R]:
     return task
 
 
-#: Dask pauses a worker (runs none of its tasks) past this fraction of its memory limit; memory
-#: no spill can free that stays above it stalls the run (``distributed.worker.memory.pause``).
-PAUSE_FRACTION = 0.8
-#: What a worker keeps over a run besides its imports and the results Dask holds, after every
-#: task gave back its freed memory: Dask's own state and shuffle buffers, the shingle hashing's
-#: cached powers (~40 MB), memory the allocators keep. It grows with the corpus: ~210 MiB at 100k
-#: records; at 1M (2 workers, 800 MB limit) the workers sat paused at ~612 MiB with every result
-#: spilled, ~350 MiB above their imports. The 1M figure is used: a floor that lets a run stall
-#: is worse than one that refuses a limit a small corpus could have run in.
-RUN_RESIDUE = 350 << 20
+#: A worker's memory model, measured with a sampler on the workers of whole runs (RSS, and the
+#: results Dask holds, every 0.2 s; ``unmanaged`` = RSS - results in memory) on 2 workers, in MiB.
+#: What stays unmanaged between tasks, above the worker's imports:
+#:
+#: ===========================  ======================  ==========================
+#: corpus (input per worker)    16 MiB partitions       4 MiB partitions
+#: ===========================  ======================  ==========================
+#: seeds/ (0.8 MB, 1 worker)    +75                     (one partition per file)
+#: 10k (14 MB, one partition)   +197 (the worker that   —
+#:                              held it; +20 the other)
+#: 100k (70 MB)                 +208, +226              +157, +157 (+148, +142 under
+#:                                                      a 650 MB limit, spilling)
+#: 1M (706 MB)                  ~+350 (paused, every    see the README
+#:                              result spilled)
+#: ===========================  ======================  ==========================
+#:
+#: So: a fixed part (kernels compiled, caches, Dask's own state; the run on seeds), a part that
+#: follows the partition size (what a partition's tasks leave in the allocators: 16 -> 4 MiB
+#: partitions left ~55 MiB less), and a part that grows with the input a worker holds (100k
+#: -> 1M: +125-140 MiB at the same partition size).
+#: The fixed part: :data:`RUN_FIXED`; the others per byte below.
+RUN_FIXED = 135 << 20
+#: What a worker keeps per byte of its partitions after their tasks ended (fragmentation the
+#: release cannot hand back: ~55 MiB between 4 and 16 MiB partitions, ~5 bytes a byte).
+RESIDUE_PER_PART_BYTE = 5
 #: A task's working memory per byte of its partition's JSON Lines (measured: reading a 16 MB
 #: partition took ~106 MB at its peak, signing it ~65 MB, its record checks ~35 MB).
 WORK_PER_PART_BYTE = 7
+#: What a worker keeps per byte of input it holds (the corpus's bytes over the workers): the
+#: residue's growth from 100k to 1M records at 16 MiB partitions (~135 MiB for 636 MiB more
+#: input per worker).
+RESIDUE_PER_INPUT_BYTE = 0.2
+#: The smallest partition a run is cut into under a memory limit: below it, the tasks' overhead
+#: (a Dask task, a pickled frame, a context row per partition) outweighs the memory saved.
+MIN_PART_BYTES = 2 << 20
 
 
 class MemoryLimitError(ValueError):
     """The workers' memory limit is below what a run over partitions needs."""
 
 
-def _worker_rss() -> int:
-    """This worker's resident memory now, bytes (run on each worker after its imports)."""
+@dataclass(frozen=True)
+class MemoryFloor:
+    """The smallest memory limit a worker can run partitions of ``part_bytes`` under, and its parts
+    (bytes): everything but the results Dask holds must stay under the pause threshold, since
+    none of it can be spilled; a worker above it with nothing left to spill stays paused."""
+
+    baseline: int  #: the worker's interpreter and libraries (measured on the worker)
+    fixed: int  #: :data:`RUN_FIXED`
+    corpus: int  #: :data:`RESIDUE_PER_INPUT_BYTE` x the input per worker
+    partition: int  #: (:data:`RESIDUE_PER_PART_BYTE` + :data:`WORK_PER_PART_BYTE`) x the partition
+    part_bytes: int
+    #: The fraction of its limit a worker pauses at (see :func:`pause_fraction`).
+    pause: float
+
+    @property
+    def unspillable(self) -> int:
+        return self.baseline + self.fixed + self.corpus + self.partition
+
+    @property
+    def limit(self) -> int:
+        return int(self.unspillable / self.pause)
+
+    def explain(self) -> str:
+        mb = 2**20
+        return (
+            f"{-(-self.limit // mb)} MiB: its interpreter and libraries take {self.baseline // mb} MiB "
+            f"(measured), a run keeps ~{self.fixed // mb} MiB more (compiled kernels, caches, Dask's "
+            f"state) and ~{self.corpus // mb} MiB for the input it holds, and {self.part_bytes / mb:.1f} "
+            f"MiB partitions ~{self.partition // mb} MiB (a task's work and what it leaves); none of "
+            f"that can be spilled, and Dask pauses a worker at {self.pause:.0%} of its limit"
+        )
+
+
+def memory_floor(baseline: int, part_bytes: int, input_per_worker: int, pause: float) -> MemoryFloor:
+    """The floor of a worker whose imports take ``baseline`` bytes, holding ``input_per_worker``
+    bytes of input in partitions of ``part_bytes``, pausing at ``pause`` of its limit."""
+    return MemoryFloor(
+        baseline=baseline,
+        fixed=RUN_FIXED,
+        corpus=int(RESIDUE_PER_INPUT_BYTE * input_per_worker),
+        partition=(RESIDUE_PER_PART_BYTE + WORK_PER_PART_BYTE) * part_bytes,
+        part_bytes=part_bytes,
+        pause=pause,
+    )
+
+
+def fitting_part_bytes(
+    limit: int, baseline: int, input_per_worker: int, pause: float, largest: int
+) -> int | None:
+    """The largest partition size, at most ``largest``, that a worker with ``limit`` bytes runs
+    under (:func:`memory_floor`); None when not even :data:`MIN_PART_BYTES` fits."""
+    room = pause * limit - memory_floor(baseline, 0, input_per_worker, pause).unspillable
+    fits = min(largest, int(room // (RESIDUE_PER_PART_BYTE + WORK_PER_PART_BYTE)))
+    return fits if fits >= min(MIN_PART_BYTES, largest) else None
+
+
+def pause_fraction(config: Mapping[str, object]) -> float:
+    """The fraction of its limit past which a worker whose Dask config ``distributed.worker.memory``
+    is ``config`` stops running tasks: ``pause``; with pausing off, ``terminate`` (its nanny
+    restarts it there); with both off, the limit itself."""
+    for name in ("pause", "terminate"):
+        value = config.get(name)
+        if value:
+            return float(value)  # type: ignore[arg-type]
+    return 1.0
+
+
+def _worker_memory() -> tuple[int, float]:
+    """This worker's resident memory after the run's imports (bytes), and its pause fraction
+    (its own Dask config: the user's, which may differ from the client's)."""
     import audit.engines.sharded  # noqa: F401  (what the run's tasks import)
 
     status = Path("/proc/self/status").read_text()
-    return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS"))
+    rss = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS"))
+    return rss, pause_fraction(dask.config.get("distributed.worker.memory"))
 
 
-def memory_floor(baseline: int, part_bytes: int) -> int:
-    """The smallest memory limit a worker whose imports take ``baseline`` bytes can run partitions
-    of ``part_bytes`` under: its imports, the run's residue and a task's working memory must stay
-    under Dask's pause threshold, none of it being a result Dask could spill."""
-    return int((baseline + RUN_RESIDUE + WORK_PER_PART_BYTE * part_bytes) / PAUSE_FRACTION)
-
-
-def check_memory_limits(client: Client, part_bytes: int) -> None:
-    """Raise :class:`MemoryLimitError` (naming the floor and why) when a worker's memory limit is
-    below :func:`memory_floor` of its measured imports: such a run would stall, its workers paused."""
-    limits = {
-        address: info.get("memory_limit") for address, info in client.scheduler_info()["workers"].items()
-    }
+def partition_bytes(client: Client, input_bytes: int, largest: int) -> int:
+    """The partition size a run of ``input_bytes`` over the workers behind ``client`` is cut into:
+    ``largest`` without memory limits, else the largest size (down to :data:`MIN_PART_BYTES`)
+    every worker's limit fits (:func:`fitting_part_bytes`). Raises :class:`MemoryLimitError`,
+    naming the floor and its parts, when not even the smallest fits: such a run would stall."""
+    workers = client.scheduler_info()["workers"]
+    limits = {address: info.get("memory_limit") for address, info in workers.items()}
     if not any(limits.values()):
-        return
-    measured = client.run(_worker_rss)
+        return largest
+    measured = client.run(_worker_memory)
+    per_worker = input_bytes // max(1, len(workers))
+    chosen = largest
     for address, limit in limits.items():
         if not limit or address not in measured:
             continue
-        floor = memory_floor(measured[address], part_bytes)
-        if limit < floor:
-            mb = 2**20
+        baseline, pause = measured[address]
+        fits = fitting_part_bytes(limit, baseline, per_worker, pause, largest)
+        if fits is None:
+            floor = memory_floor(baseline, min(MIN_PART_BYTES, largest), per_worker, pause)
             raise MemoryLimitError(
-                f"--engine dask: the worker at {address} has a memory limit of {limit // mb} MiB, "
-                f"below the {-(-floor // mb)} MiB a run over partitions needs: its interpreter and "
-                f"libraries take {measured[address] // mb} MiB (measured), a run leaves ~"
-                f"{RUN_RESIDUE // mb} MiB more with it, and a task on a {part_bytes // mb} MiB "
-                f"partition works in ~{WORK_PER_PART_BYTE * part_bytes // mb} MiB; none of that can "
-                f"be spilled, and Dask pauses a worker at {PAUSE_FRACTION:.0%} of its limit, so the "
-                "run would stall. Give each worker a larger memory limit (or none)."
+                f"--engine dask: the worker at {address} has a memory limit of {limit // 2**20} MiB, "
+                f"below the floor of a run of {input_bytes / 2**20:.0f} MiB of input over "
+                f"{len(workers)} worker(s) in the smallest partitions, {floor.explain()}, so the run "
+                "would stall. Give each worker a larger memory limit (or none), or more workers."
             )
+        chosen = min(chosen, fits)
+    return chosen
 
 
 @contextmanager
