@@ -199,6 +199,7 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
             "engine": f"dask over partitions, {workers} worker(s)",
             "start_up_s": round(start_up, 1),
             "memory_limit_mb": limits,
+            "part_mb": round(result.part_bytes / 2**20, 1),  # chosen from the limits
             "workers_cpu_s": [s["cpu_s"] for s in stats.values()],
             "worker_peak_rss_mb": [s["peak_rss_mb"] for s in stats.values()],
             "worker_spilled_mb": [s["spilled_mb"] for s in stats.values()],
