@@ -230,7 +230,7 @@ def test_a_small_limit_cuts_smaller_partitions_with_the_same_outputs(
     from audit.engines.worker_memory import _worker_memory, local_cluster
 
     path = tmp_path / "corpus.jsonl"
-    frame = generate(1500, seed=5)
+    frame = generate(600, seed=5)
     path.write_text(
         "".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(frame["text"]))
     )

@@ -1,15 +1,22 @@
-"""A worker's memory under a ``memory_limit``: tasks that give back what they freed, and the
-smallest limit a run over partitions can work in.
+"""A worker's memory under a ``memory_limit``: tasks that give back what they freed, the
+smallest limit a run over partitions can work in, and the partition size a limit allows.
 
-Dask spills the results it holds when a worker's process memory passes 70 % of its limit, and
-pauses the worker at 80 %. Memory a task freed but the allocators kept (Arrow's mimalloc pool,
-glibc's heap: the Python strings of a partition's texts, the JSON parsed at ingest) is neither
-a result Dask can spill nor given back to the OS: it is counted as the worker's *unmanaged*
-memory. Measured on a 16 MB partition of the benchmark corpus, a task left ~60-70 MB that
-way, and a worker doing task after task grew by that much each time, until it sat above the
-pause threshold with every result spilled: paused for good, the run stalled. Each task below
-hands that memory back when it ends (:func:`audit.frames.release_memory`, ~3 ms), on the thread
-that ran it (mimalloc's heaps are per thread).
+Dask spills the results it holds when a worker's process memory passes a fraction of its limit
+(``distributed.worker.memory.spill``, 70 % by default), and pauses the worker past another
+(``pause``, 80 %). Memory a task freed but the allocators kept (Arrow's mimalloc pool, glibc's
+heap: the Python strings of a partition's texts, the JSON parsed at ingest) is neither a result
+Dask can spill nor given back to the OS: it is counted as the worker's *unmanaged* memory.
+Measured on a 16 MB partition of the benchmark corpus, a task left ~60-70 MB that way, and a
+worker doing task after task grew by that much each time, until it sat above the pause
+threshold with every result spilled: paused for good, the run stalled. Each task below hands
+that memory back when it ends (:func:`audit.frames.release_memory`, ~3 ms), on the thread that
+ran it (mimalloc's heaps are per thread).
+
+What is left still cannot be spilled, and sets a floor (:func:`memory_floor`): the worker's
+imports (measured on it), a run's residue (a fixed part, a part per byte of partition, a part
+per byte of input the worker holds) and a task's working memory (per byte of partition), all
+under the pause fraction. Under a limit, a run is cut into the largest partitions that fit
+(:func:`partition_bytes`), and refused only when the smallest would not.
 """
 
 from __future__ import annotations
@@ -45,40 +52,41 @@ def releasing(function: Callable[P, R]) -> Callable[P, R]:
     return task
 
 
-#: A worker's memory model, measured with a sampler on the workers of whole runs (RSS, and the
-#: results Dask holds, every 0.2 s; ``unmanaged`` = RSS - results in memory) on 2 workers, in MiB.
-#: What stays unmanaged between tasks, above the worker's imports:
+#: The floor model: what a worker keeps between tasks above its imports (no result Dask can
+#: spill), measured by sampling each worker of whole runs every 0.2 s (RSS, and the results Dask
+#: holds in memory; unmanaged = the difference, taken when no task runs), 2 workers:
 #:
-#: ===========================  ======================  ==========================
-#: corpus (input per worker)    16 MiB partitions       4 MiB partitions
-#: ===========================  ======================  ==========================
-#: seeds/ (0.8 MB, 1 worker)    +75                     (one partition per file)
-#: 10k (14 MB, one partition)   +197 (the worker that   —
-#:                              held it; +20 the other)
-#: 100k (70 MB)                 +208, +226              +157, +157 (+148, +142 under
-#:                                                      a 650 MB limit, spilling)
-#: 1M (706 MB)                  ~+350 (paused, every    see the README
-#:                              result spilled)
-#: ===========================  ======================  ==========================
+#: =======================================  ==========  ========  ======================
+#: run                                      input per   measured  the model: fixed
+#:                                          worker                + 5 x partition
+#:                                                                + 0.2 x input per worker
+#: =======================================  ==========  ========  ======================
+#: seeds/ (small files), 1 worker           0.8 MB      +75 MiB   +135
+#: 10k, one 14 MB partition (its worker)    14 MB       +197      +208
+#: 100k, 16 MiB partitions, no limit        70 MB       +208/226  +229
+#: 100k, 4 MiB partitions, no limit         70 MB       +157/157  +169
+#: 100k, 4 MiB partitions, 650 MB limit     70 MB       +148/142  +169
+#: 1M, 16 MiB partitions, 800 MB limit      706 MB      ~+350     +356
+#:   (stalled: paused, every result spilled)
+#: =======================================  ==========  ========  ======================
 #:
-#: So: a fixed part (kernels compiled, caches, Dask's own state; the run on seeds), a part that
-#: follows the partition size (what a partition's tasks leave in the allocators: 16 -> 4 MiB
-#: partitions left ~55 MiB less), and a part that grows with the input a worker holds (100k
-#: -> 1M: +125-140 MiB at the same partition size).
-#: The fixed part: :data:`RUN_FIXED`; the others per byte below.
+#: The residue follows the partition size (16 -> 4 MiB partitions: ~55 MiB less; what a
+#: partition's tasks leave in the allocators) and grows with the input a worker holds (100k ->
+#: 1M at 16 MiB partitions: +125-140 MiB for ~636 MB more a worker); the number of partitions
+#: a worker holds adds nothing seen (4 MiB partitions, 4x as many: less residue, not more). The rest is
+#: fixed (compiled kernels, caches, Dask's state, the verification's and shuffles' buffers):
+#: :data:`RUN_FIXED`, the fit's intercept (above the small run's +75 MiB: a floor that lets a
+#: run stall is worse than one that refuses a limit a little too early).
 RUN_FIXED = 135 << 20
-#: What a worker keeps per byte of its partitions after their tasks ended (fragmentation the
-#: release cannot hand back: ~55 MiB between 4 and 16 MiB partitions, ~5 bytes a byte).
+#: What a worker keeps per byte of a partition after its tasks ended (see above).
 RESIDUE_PER_PART_BYTE = 5
+#: What a worker keeps per byte of input it holds (the input's bytes over the workers; see above).
+RESIDUE_PER_INPUT_BYTE = 0.2
 #: A task's working memory per byte of its partition's JSON Lines (measured: reading a 16 MB
 #: partition took ~106 MB at its peak, signing it ~65 MB, its record checks ~35 MB).
 WORK_PER_PART_BYTE = 7
-#: What a worker keeps per byte of input it holds (the corpus's bytes over the workers): the
-#: residue's growth from 100k to 1M records at 16 MiB partitions (~135 MiB for 636 MiB more
-#: input per worker).
-RESIDUE_PER_INPUT_BYTE = 0.2
-#: The smallest partition a run is cut into under a memory limit: below it, the tasks' overhead
-#: (a Dask task, a pickled frame, a context row per partition) outweighs the memory saved.
+#: The smallest partition a run is cut into under a memory limit (a bound chosen, not measured:
+#: each MiB less saves ~12 MiB of floor, but the tasks get many and small: ~700 at 1M).
 MIN_PART_BYTES = 2 << 20
 
 
