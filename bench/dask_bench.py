@@ -17,7 +17,8 @@ the calling process). Each Dask result is compared with the local one (clusters,
 in, every output written; suites off): the local engine and ``--engine dask`` over partitions,
 each in its own process, so that each row's client peak RSS is that run's alone; ``client_steps``
 gives each step's seconds, the client's RSS at its end and its peak during it (sampled every
-50 ms), so the step where the client peaks is known. The Dask
+50 ms), so the step where the client peaks is known; ``part_mb`` the partition size the
+workers' memory limits chose (:func:`audit.engines.worker_memory.partition_bytes`). The Dask
 runs' outputs are compared byte for byte with the local run's (or with ``--reference DIR``: its
 files, or their sha1 in ``DIR/SHA1SUMS``)::
 
