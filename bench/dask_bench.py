@@ -17,7 +17,8 @@ the calling process). Each Dask result is compared with the local one (clusters,
 in, every output written; suites off): the local engine and ``--engine dask`` over partitions,
 each in its own process, so that each row's client peak RSS is that run's alone; ``client_steps``
 gives each step's seconds, the client's RSS at its end and its peak during it (sampled every
-50 ms), so the step where the client peaks is known. The Dask
+50 ms), so the step where the client peaks is known; ``part_mb`` the partition size the
+workers' memory limits chose (:func:`audit.engines.worker_memory.partition_bytes`). The Dask
 runs' outputs are compared byte for byte with the local run's (or with ``--reference DIR``: its
 files, or their sha1 in ``DIR/SHA1SUMS``)::
 
@@ -199,6 +200,7 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
             "engine": f"dask over partitions, {workers} worker(s)",
             "start_up_s": round(start_up, 1),
             "memory_limit_mb": limits,
+            "part_mb": round(result.part_bytes / 2**20, 1),  # chosen from the limits
             "workers_cpu_s": [s["cpu_s"] for s in stats.values()],
             "worker_peak_rss_mb": [s["peak_rss_mb"] for s in stats.values()],
             "worker_spilled_mb": [s["spilled_mb"] for s in stats.values()],

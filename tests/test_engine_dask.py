@@ -141,27 +141,115 @@ def test_find_duplicates_on_the_workers_splits_chains_like_local(engine: DaskEng
 
 
 def test_a_memory_limit_below_the_floor_is_refused_before_the_run(tmp_path: Path) -> None:
-    """Workers limited below what a run over partitions works in are refused at once, with the
-    floor and its reasons (such a run stalled, its workers paused at 80 % of their limit)."""
-    from audit.engines.shards import PART_BYTES
-    from audit.engines.worker_memory import MemoryLimitError, local_cluster, memory_floor
+    """Workers limited below what a run over partitions works in, even in the smallest partitions,
+    are refused at once, with the floor and its parts; the pause fraction is the workers' own Dask
+    config (such a run stalled, its workers paused)."""
+    import dask
 
-    with local_cluster(1, "450MB") as cluster:
+    from audit.engines.partitions import input_bytes
+    from audit.engines.worker_memory import MIN_PART_BYTES, MemoryLimitError, local_cluster, memory_floor
+
+    with dask.config.set({"distributed.worker.memory.pause": 0.7}), local_cluster(1, "450MB") as cluster:
         config = audit.AuditConfig(expectations=None, engine="dask", scheduler=cluster.scheduler_address)
         with pytest.raises(MemoryLimitError) as refused:
             audit.run([SEEDS], out=tmp_path / "out", config=config)
     message = str(refused.value)
-    assert "memory limit of 429 MiB" in message and "Dask pauses a worker at 80% of its limit" in message
-    assert "its interpreter and libraries take" in message and "16 MiB partition" in message
-    floor = int(message.split("below the ")[1].split(" MiB")[0])
+    assert "memory limit of 429 MiB" in message and "Dask pauses a worker at 70% of its limit" in message
+    assert "its interpreter and libraries take" in message and "2.0 MiB partitions" in message
+    floor = int(message.split("smallest partitions, ")[1].split(" MiB")[0])
     baseline = int(message.split("libraries take ")[1].split(" MiB")[0])
+    seeds = input_bytes([str(SEEDS)])
     assert (
-        memory_floor(baseline << 20, PART_BYTES)
+        memory_floor(baseline << 20, MIN_PART_BYTES, seeds, 0.7).limit
         <= floor << 20
-        <= memory_floor((baseline + 1) << 20, PART_BYTES) + 2**20
+        <= memory_floor((baseline + 1) << 20, MIN_PART_BYTES, seeds, 0.7).limit + 2**20
     )
     assert floor > 429
     assert not (tmp_path / "out" / "clean.jsonl").exists()  # nothing was run
+
+
+def test_the_floor_adds_its_parts_over_the_pause_fraction() -> None:
+    from audit.engines import worker_memory as memory
+
+    mb = 2**20
+    floor = memory.memory_floor(260 * mb, 16 * mb, 700 * mb, 0.8)
+    assert floor.fixed == memory.RUN_FIXED and floor.corpus == int(memory.RESIDUE_PER_INPUT_BYTE * 700 * mb)
+    assert floor.partition == (memory.RESIDUE_PER_PART_BYTE + memory.WORK_PER_PART_BYTE) * 16 * mb
+    assert floor.limit == int((260 * mb + floor.fixed + floor.corpus + floor.partition) / 0.8)
+    # What really scales: the partition size, the input a worker holds; and the pause threshold.
+    assert memory.memory_floor(260 * mb, 4 * mb, 700 * mb, 0.8).limit < floor.limit
+    assert memory.memory_floor(260 * mb, 16 * mb, 70 * mb, 0.8).limit < floor.limit
+    assert memory.memory_floor(260 * mb, 16 * mb, 700 * mb, 0.9).limit < floor.limit
+    assert "16.0 MiB partitions" in floor.explain() and "at 80% of its limit" in floor.explain()
+
+
+def test_the_partition_size_is_the_largest_the_limit_fits() -> None:
+    from audit.engines.worker_memory import MIN_PART_BYTES, fitting_part_bytes, memory_floor
+
+    mb, base, held = 2**20, 263 * 2**20, 70 * 2**20
+    largest = 16 * mb
+    assert fitting_part_bytes(24 << 30, base, held, 0.8, largest) == largest  # room to spare
+    for limit_mb in range(500, 1000, 7):
+        fits = fitting_part_bytes(limit_mb * mb, base, held, 0.8, largest)
+        smallest = memory_floor(base, MIN_PART_BYTES, held, 0.8).limit
+        if fits is None:
+            assert limit_mb * mb < smallest  # refused only when the smallest partition does not fit
+            continue
+        assert MIN_PART_BYTES <= fits <= largest
+        assert memory_floor(base, fits, held, 0.8).unspillable <= 0.8 * limit_mb * mb
+        if fits < largest:  # the largest that fits
+            assert memory_floor(base, fits + 1, held, 0.8).unspillable > 0.8 * limit_mb * mb
+    smaller = [fitting_part_bytes(m * mb, base, held, 0.8, largest) for m in (560, 600, 700, 900)]
+    assert smaller == sorted(smaller) and smaller[0] < smaller[-1] == largest
+    # Less room: by the input a worker holds, or by an earlier pause.
+    assert fitting_part_bytes(700 * mb, base, 3 * held, 0.8, largest) < smaller[2]
+    assert fitting_part_bytes(700 * mb, base, held, 0.7, largest) < smaller[2]
+    assert fitting_part_bytes(400 * mb, base, held, 0.8, largest) is None
+    # A default below the smallest (the tests' small partitions) is kept when it fits.
+    assert fitting_part_bytes(24 << 30, base, held, 0.8, 50_000) == 50_000
+
+
+def test_the_pause_fraction_is_dasks_setting() -> None:
+    import dask
+
+    from audit.engines.worker_memory import pause_fraction
+
+    assert pause_fraction(dask.config.get("distributed.worker.memory")) == 0.8  # Dask's default
+    assert pause_fraction({"pause": 0.6, "terminate": 0.95}) == 0.6
+    assert pause_fraction({"pause": False, "terminate": 0.9}) == 0.9  # no pause: the nanny's restart
+    assert pause_fraction({"pause": False, "terminate": False}) == 1.0
+
+
+def test_a_small_limit_cuts_smaller_partitions_with_the_same_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a memory limit, the run is cut into the partitions the limit fits, and writes what
+    the local engine does. The model's fixed part is raised here so that a small corpus gets
+    partitions a fraction of its size (the choice is made in this process)."""
+    from audit.engines import worker_memory as memory
+    from audit.engines.worker_memory import _worker_memory, local_cluster
+
+    path = tmp_path / "corpus.jsonl"
+    frame = generate(600, seed=5)
+    path.write_text(
+        "".join(json.dumps({"id": str(i), "text": t}) + "\n" for i, t in enumerate(frame["text"]))
+    )
+    size = path.stat().st_size
+    with local_cluster(1, "700MB") as cluster, Client(cluster) as client:
+        [(baseline, pause)] = client.run(_worker_memory).values()
+        limit = next(iter(client.scheduler_info()["workers"].values()))["memory_limit"]
+        target = size // 4  # partitions of about a quarter of the file
+        room = pause * limit - baseline - memory.RESIDUE_PER_INPUT_BYTE * size
+        fixed = int(room - (memory.RESIDUE_PER_PART_BYTE + memory.WORK_PER_PART_BYTE) * target)
+        monkeypatch.setattr(memory, "RUN_FIXED", fixed)
+        monkeypatch.setattr(memory, "MIN_PART_BYTES", 10_000)
+        config = audit.AuditConfig(expectations=None, engine="dask", scheduler=cluster.scheduler_address)
+        result = audit.run([path], out=tmp_path / "dask", config=config)
+    audit.run([path], out=tmp_path / "local", config=audit.AuditConfig(expectations=None))
+    # The worker's RSS moves a little between the two measurements: about a quarter.
+    assert size // 6 < result.part_bytes < size // 3
+    for name in ("clean.jsonl", "removed.jsonl", "findings.jsonl", "clusters.jsonl", "quarantine.jsonl"):
+        assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes(), name
 
 
 def test_worker_tasks_stay_importable_and_transparent() -> None:

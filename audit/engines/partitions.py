@@ -10,9 +10,10 @@ by its own reader.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from audit.ingest import _read_one, reader_for
+from audit.ingest import _expand, _read_one, reader_for
 from audit.ingest.base import SNIFF_BYTES, FieldMap, ReadResult, SourceFile, not_text_reason
 from audit.ingest.jsonl import JsonlReader, Span, line_ends_between, read_span
 
@@ -26,6 +27,11 @@ class Part:
     source: SourceFile
     #: The byte range and what comes before it; None: the whole file by its reader.
     span: Span | None = None
+
+
+def input_bytes(paths: Sequence[str]) -> int:
+    """The bytes of the files a run of ``paths`` reads (as stored: a gzipped file's compressed size)."""
+    return sum(source.path.stat().st_size for source in _expand(list(paths))[0])
 
 
 def count_lines(source: SourceFile, start: int, stop: int) -> int:

@@ -48,12 +48,14 @@ import pandas as pd
 from audit.checks import CHECKS
 from audit.checks.table import FindingTable
 from audit.clean import CleanCorpus, _Sources, plan_clean
+from audit.engines import shards as shards_module
 from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
 from audit.engines.held_findings import HeldFindings, hold, write_findings
+from audit.engines.partitions import input_bytes
 from audit.engines.shard_expectations import unsplittable, validate_sharded
-from audit.engines.shards import PART_BYTES, RECORD_CHECKS, ShardEngine, Shards, ingest_shards
-from audit.engines.worker_memory import check_memory_limits, releasing
+from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
+from audit.engines.worker_memory import partition_bytes, releasing
 from audit.expectations import load_suites
 from audit.frames import release_memory
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
@@ -91,6 +93,8 @@ class ShardedResult(AuditResult):
     #: The whole findings, on the workers; ``findings`` is their lean frame
     #: (:mod:`audit.engines.held_findings`).
     held_findings: HeldFindings | None = field(default=None, repr=False)
+    #: The size JSON Lines files are cut at (chosen from the workers' memory limits; None: the default).
+    part_bytes: int | None = None
 
     @property
     def clean(self) -> pd.DataFrame:
@@ -160,7 +164,7 @@ class ShardIngest(Step):
 
     def run(self, state: AuditResult) -> None:
         assert isinstance(state, ShardedResult) and state.engine is not None
-        shards = ingest_shards(state.engine.client, state.paths, state.config.fields)
+        shards = ingest_shards(state.engine.client, state.paths, state.config.fields, state.part_bytes)
         state.shards, state.records = shards, shards.compact
         state.quarantine, state.files, state.skipped = shards.quarantine, shards.files, shards.skipped
 
@@ -383,8 +387,9 @@ def run_sharded(
         if unknown:
             raise ValueError(f"unknown check(s): {', '.join(unknown)}; known: {', '.join(sorted(CHECKS))}")
     with dask_engine(config.scheduler) as engine:
-        check_memory_limits(engine.client, PART_BYTES)  # a clear error, not a stalled run
-        state = ShardedResult(paths=paths, config=config, engine=engine)
+        # Partitions the workers' limits fit, or a clear error rather than a stalled run.
+        part_bytes = partition_bytes(engine.client, input_bytes(paths), shards_module.PART_BYTES)
+        state = ShardedResult(paths=paths, config=config, engine=engine, part_bytes=part_bytes)
         for step in [*SHARDED_STEPS, *([_Write(out, force)] if out is not None else [])]:
             if progress:
                 progress(step.name, "start", 0.0)
