@@ -52,6 +52,7 @@ from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
 from audit.engines.held_findings import HeldFindings, hold, write_findings
 from audit.engines.shard_expectations import unsplittable, validate_sharded
+from audit.engines.sharded_index import ShardIndexDedup, ShardIndexUpdate
 from audit.engines.shards import PART_BYTES, RECORD_CHECKS, ShardEngine, Shards, ingest_shards
 from audit.engines.worker_memory import check_memory_limits, releasing
 from audit.expectations import load_suites
@@ -66,7 +67,7 @@ WRITE_WINDOW_PER_WORKER = 2
 def sharded(config: AuditConfig) -> bool:
     """Whether a run with ``config`` runs over partitions (see the module's doc); if its suites
     keep it in memory, says why on stderr."""
-    if config.engine != "dask" or config.index is not None:
+    if config.engine != "dask":
         return False
     if config.expectations is None:
         return True
@@ -171,6 +172,9 @@ class ShardDedup(Step):
         from audit.dedup import find_duplicates
 
         assert isinstance(state, ShardedResult) and state.engine is not None and state.shards is not None
+        if state.config.index is not None:
+            ShardIndexDedup().run(state)
+            return
         shards = state.shards
         engine = ShardEngine(state.engine.client, shards)
         config = state.config.dedup_config()
@@ -253,6 +257,7 @@ SHARDED_STEPS: tuple[Step, ...] = (
     ShardDedup(),
     ShardChecks(),
     ShardClean(),
+    ShardIndexUpdate(),
     ShardExpectations(),
     Summarise(),
     Gate(),
@@ -371,15 +376,22 @@ def run_sharded(
     with dask_engine(config.scheduler) as engine:
         check_memory_limits(engine.client, PART_BYTES)  # a clear error, not a stalled run
         state = ShardedResult(paths=paths, config=config, engine=engine)
-        for step in [*SHARDED_STEPS, *([_Write(out, force)] if out is not None else [])]:
-            if progress:
-                progress(step.name, "start", 0.0)
-            started = time.perf_counter()
-            step.run(state)
-            if step.name != "write":
-                state.timings[step.name] = time.perf_counter() - started
-            if progress:
-                progress(step.name, "done", time.perf_counter() - started)
+        try:
+            for step in [*SHARDED_STEPS, *([_Write(out, force)] if out is not None else [])]:
+                if progress:
+                    progress(step.name, "start", 0.0)
+                started = time.perf_counter()
+                step.run(state)
+                if step.name != "write":
+                    state.timings[step.name] = time.perf_counter() - started
+                if progress:
+                    progress(step.name, "done", time.perf_counter() - started)
+        except BaseException:
+            if state.index is not None:
+                state.index.abort()  # the index as before the run
+            raise
+        if state.index is not None:
+            state.index.commit()  # after the outputs, as a local run commits
         state.engine = state.shards = state.held_findings = None  # the cluster closes here
     return state
 
