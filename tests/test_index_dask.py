@@ -149,3 +149,15 @@ def test_a_failing_run_over_partitions_leaves_the_index_as_before(
     monkeypatch.setattr(SQLiteIndex, "add_part", add_part)
     audit.run([str(paths[1])], out=tmp_path / "again", config=config)  # the lock was released
     assert [r["run"] for r in open_index(tmp_path / "dask.sqlite").stats()["runs"]] == [1, 2]
+
+
+def test_a_run_with_no_records_adds_an_empty_run_as_locally(tmp_path: Path, scheduler: str) -> None:
+    (tmp_path / "empty").mkdir()
+    paths = [*write_batches(tmp_path, 200, batches=1, seed=2), tmp_path / "empty"]
+    for engine in ("local", "dask"):
+        runs(paths, tmp_path, engine, scheduler)
+    for name in COMPARED:
+        assert (tmp_path / "local" / "1" / name).read_bytes() == (tmp_path / "dask" / "1" / name).read_bytes()
+    assert index_contents(tmp_path / "local.sqlite") == index_contents(tmp_path / "dask.sqlite")
+    with sqlite3.connect(tmp_path / "dask.sqlite") as db:
+        assert db.execute("SELECT run, added FROM runs ORDER BY run").fetchall()[1] == (2, 0)

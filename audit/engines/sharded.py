@@ -21,10 +21,12 @@ of the local engine's files; findings.jsonl likewise from the held findings' par
 6. **expectations**: each partition's rows of the suites' tables validated on its worker, the
    results added up (:mod:`audit.engines.shard_expectations`).
 
+With an index (``--index``), dedup and the index's update run over the partitions too
+(:mod:`audit.engines.sharded_index`); the index is committed after the outputs are written.
+
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
-Dask): a run with an index (``--index``), or with a suite holding an expectation that cannot be
-validated a partition at a time (an aggregate, a dtype, an order:
-:func:`~audit.engines.shard_expectations.unsplittable`).
+Dask): a run with a suite holding an expectation that cannot be validated a partition at a
+time (an aggregate, a dtype, an order: :func:`~audit.engines.shard_expectations.unsplittable`).
 """
 
 from __future__ import annotations
