@@ -23,7 +23,15 @@ from audit.index import open_index, verify_index
 from audit.index.sqlite import SQLiteIndex
 from audit.ingest.jsonl import JsonlReader
 
-COMPARED = ("clean.jsonl", "removed.jsonl", "clusters.jsonl")
+#: Every output but report.json and report.html (they hold the run's timings and index location).
+COMPARED = (
+    "clean.jsonl",
+    "removed.jsonl",
+    "clusters.jsonl",
+    "findings.jsonl",
+    "quarantine.jsonl",
+    "report.md",
+)
 
 
 @pytest.fixture(autouse=True)
