@@ -103,12 +103,15 @@ class ShardedIndexRun(IndexSession):
         first = self.backend.reserve(len(plan.rows))
         bounds = np.searchsorted(plan.rows, starts)
         window = WINDOW_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
-        pending: deque[tuple[Future, int]] = deque()
+        pending: deque[tuple[Future, int, int]] = deque()
+        parts: list[Future | None] = list(self.parts)
+        self.parts = []
 
         def receive() -> None:
-            future, offset = pending.popleft()
+            future, offset, n = pending.popleft()
             self.backend.add_part(future.result(), self.run, first, offset)
             future.release()
+            parts[n] = None  # its signatures released on the worker once staged
 
         for n, frame in enumerate(shards.frames):
             low, high = int(bounds[n]), int(bounds[n + 1])
@@ -117,12 +120,10 @@ class ShardedIndexRun(IndexSession):
                     receive()
                 local = plan.rows[low:high] - starts[n]
                 reps = (plan.rep_ref[low:high], plan.rep_row[low:high])
-                pending.append(
-                    (client.submit(_entries, frame, self.parts[n], local, reps, self.params, pure=False), low)
-                )
+                entries = client.submit(_entries, frame, parts[n], local, reps, self.params, pure=False)
+                pending.append((entries, low, n))
         while pending:
             receive()
-        self.parts = []  # released on the workers
 
 
 def dedup_shards_with_index(
