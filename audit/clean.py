@@ -261,7 +261,10 @@ class CleanCorpus:
                 name: take_arrow(self.records[name], rows)
                 for name in ("id", "source", "line", "title", "text", "url")
             }
-            for name in ("reason", "duplicate_of"):
+            # duplicate_of_run: a run with an index names the run of an earlier record copied.
+            for name in ("reason", "duplicate_of", "duplicate_of_run"):
+                if name not in part:
+                    continue
                 values = arrow_values(part[name])
                 columns[name] = values if values is not None else column_values(part[name])
             # A removed record with no similarity has None (NaN in the float column).

@@ -30,7 +30,7 @@ from audit.dedup.engine import Engine
 from audit.expectations import load_suites, validate_suites, validation_tables
 from audit.frames import Column, cell_reader, release_memory
 from audit.gate import GateConfig, GateResult, evaluate_gate
-from audit.index import IndexedRun, dedup_with_index, open_index, with_runs
+from audit.index import IndexSession, dedup_with_index, open_index, with_runs
 from audit.ingest import FieldMap, read_inputs
 from audit.normalise import comparable_texts
 from audit.report.summary import summarise
@@ -99,7 +99,7 @@ class AuditResult:
     expectations: dict[str, Any] | None = None
     gate: GateResult | None = None
     #: The open index session of a run with ``config.index`` (committed by :func:`audit`/``run``).
-    index: IndexedRun | None = None
+    index: IndexSession | None = None
     report: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 

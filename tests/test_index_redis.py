@@ -125,3 +125,36 @@ def test_kill_9_before_exec_adds_nothing(redis_url: str, tmp_path: Path, capsys)
     capsys.readouterr()
     assert main(["index", "stats", redis_url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"] == 53
+
+
+def test_runs_over_partitions_give_the_local_outputs_and_index(
+    redis_url: str, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--engine dask with a Redis index: each partition's entries queued in the run's one
+    transaction give the local run's outputs, and the same index (counts, verified)."""
+    import redis
+
+    import audit.engines.shards as shards_module
+
+    monkeypatch.setattr(shards_module, "PART_BYTES", 30_000)
+    paths = write_batches(tmp_path, 600, batches=2, seed=11)
+    found = {}
+    for engine in ("local", "dask"):
+        redis.Redis.from_url(redis_url).flushdb()
+        config = audit.AuditConfig(index=redis_url, expectations=None, engine=engine, scheduler=scheduler)
+        for n, path in enumerate(paths):
+            audit.run([path], out=tmp_path / engine / str(n), config=config)
+        index = open_index(redis_url)
+        stats = index.stats()
+        assert verify_index(index) == []
+        found[engine] = (
+            {k: v for k, v in stats.items() if k != "bytes"} | {"runs": [r["added"] for r in stats["runs"]]},
+            index.fetch(index.refs()),
+        )
+        index.close()
+    assert found["local"][0] == found["dask"][0] and found["local"][0]["removed_copies"] > 10
+    assert found["local"][1].equals(found["dask"][1])
+    for n in range(len(paths)):
+        for name in ("clean.jsonl", "removed.jsonl", "clusters.jsonl"):
+            local = (tmp_path / "local" / str(n) / name).read_bytes()
+            assert local == (tmp_path / "dask" / str(n) / name).read_bytes(), (n, name)

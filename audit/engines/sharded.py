@@ -21,10 +21,12 @@ of the local engine's files; findings.jsonl likewise from the held findings' par
 6. **expectations**: each partition's rows of the suites' tables validated on its worker, the
    results added up (:mod:`audit.engines.shard_expectations`).
 
+With an index (``--index``), dedup and the index's update run over the partitions too
+(:mod:`audit.engines.sharded_index`); the index is committed after the outputs are written.
+
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
-Dask): a run with an index (``--index``), or with a suite holding an expectation that cannot be
-validated a partition at a time (an aggregate, a dtype, an order:
-:func:`~audit.engines.shard_expectations.unsplittable`).
+Dask): a run with a suite holding an expectation that cannot be validated a partition at a
+time (an aggregate, a dtype, an order: :func:`~audit.engines.shard_expectations.unsplittable`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from audit.engines.dask import DaskEngine, dask_engine
 from audit.engines.held_findings import HeldFindings, hold, write_findings
 from audit.engines.partitions import input_bytes
 from audit.engines.shard_expectations import unsplittable, validate_sharded
+from audit.engines.sharded_index import ShardIndexDedup, ShardIndexUpdate
 from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
 from audit.engines.worker_memory import partition_bytes, releasing
 from audit.expectations import load_suites
@@ -69,7 +72,7 @@ WRITE_WINDOW_PER_WORKER = 2
 def sharded(config: AuditConfig) -> bool:
     """Whether a run with ``config`` runs over partitions (see the module's doc); if its suites
     keep it in memory, says why on stderr."""
-    if config.engine != "dask" or config.index is not None:
+    if config.engine != "dask":
         return False
     if config.expectations is None:
         return True
@@ -176,6 +179,9 @@ class ShardDedup(Step):
         from audit.dedup import find_duplicates
 
         assert isinstance(state, ShardedResult) and state.engine is not None and state.shards is not None
+        if state.config.index is not None:
+            ShardIndexDedup().run(state)
+            return
         shards = state.shards
         engine = ShardEngine(state.engine.client, shards)
         config = state.config.dedup_config()
@@ -271,6 +277,7 @@ SHARDED_STEPS: tuple[Step, ...] = (
     ShardDedup(),
     ShardChecks(),
     ShardClean(),
+    ShardIndexUpdate(),
     ShardExpectations(),
     Summarise(),
     Gate(),
@@ -390,18 +397,25 @@ def run_sharded(
         # Partitions the workers' limits fit, or a clear error rather than a stalled run.
         part_bytes = partition_bytes(engine.client, input_bytes(paths), shards_module.PART_BYTES)
         state = ShardedResult(paths=paths, config=config, engine=engine, part_bytes=part_bytes)
-        for step in [*SHARDED_STEPS, *([_Write(out, force)] if out is not None else [])]:
-            if progress:
-                progress(step.name, "start", 0.0)
-            started = time.perf_counter()
-            step.run(state)
-            # A step's freed working memory (Python strings, Arrow buffers) given back to the OS:
-            # else the next step's peak starts from this one's high-water mark.
-            release_memory()
-            if step.name != "write":
-                state.timings[step.name] = time.perf_counter() - started
-            if progress:
-                progress(step.name, "done", time.perf_counter() - started)
+        try:
+            for step in [*SHARDED_STEPS, *([_Write(out, force)] if out is not None else [])]:
+                if progress:
+                    progress(step.name, "start", 0.0)
+                started = time.perf_counter()
+                step.run(state)
+                # A step's freed working memory (Python strings, Arrow buffers) given back to the OS:
+                # else the next step's peak starts from this one's high-water mark.
+                release_memory()
+                if step.name != "write":
+                    state.timings[step.name] = time.perf_counter() - started
+                if progress:
+                    progress(step.name, "done", time.perf_counter() - started)
+        except BaseException:
+            if state.index is not None:
+                state.index.abort()  # the index as before the run
+            raise
+        if state.index is not None:
+            state.index.commit()  # after the outputs, as a local run commits
         state.engine = state.shards = state.held_findings = None  # the cluster closes here
     return state
 

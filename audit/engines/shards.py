@@ -97,24 +97,32 @@ def _with_ids(frame: pd.DataFrame, ids: pa.Array) -> pd.DataFrame:
 @releasing
 def _sign_frame(frame: pd.DataFrame, settings: SignerSettings) -> tuple[np.ndarray, ...]:
     """A held partition signed on its worker, a signer's batch at a time (bounded working memory):
-    (shingle hashes, offsets, text hashes, band keys), as :func:`audit.engines.dask._sign_held`."""
+    (shingle hashes, offsets, text hashes, band keys), as :func:`audit.engines.dask._sign_held`,
+    then the signatures and prefix signatures (no columns unless ``settings.keep_signatures``:
+    an indexed run keeps them for the index)."""
     texts = comparable_texts(frame)
     per = max(1, settings.batch_docs)
     hashes, offsets, text_hashes, band_keys = [], [np.zeros(1, np.int64)], [], []
+    signatures, prefixes = [], []
     for start in range(0, len(texts), per):
-        batch_hashes, batch_offsets, _, _, batch_text_hashes, batch_keys = sign_batch(
+        batch_hashes, batch_offsets, batch_sigs, batch_prefix, batch_text_hashes, batch_keys = sign_batch(
             texts.iloc[start : start + per].tolist(), settings
         )
         offsets.append(batch_offsets[1:].astype(np.int64) + offsets[-1][-1])
         hashes.append(batch_hashes)
         text_hashes.append(batch_text_hashes)
         band_keys.append(batch_keys)
+        signatures.append(batch_sigs)
+        prefixes.append(batch_prefix)
     bands = settings.key_bands()
+    width = settings.num_perm if settings.keep_signatures else 0
     return (
         np.concatenate(hashes) if hashes else np.zeros(0, np.uint32),
         np.concatenate(offsets),
         np.concatenate(text_hashes) if text_hashes else np.zeros(0, np.uint64),
         np.concatenate(band_keys, axis=1) if band_keys else np.zeros((bands, 0), np.uint64),
+        np.concatenate(signatures) if signatures else np.zeros((0, width), np.uint32),
+        np.concatenate(prefixes) if prefixes else np.zeros((0, width), np.uint32),
     )
 
 

@@ -22,12 +22,20 @@ import numpy as np
 
 from audit.dedup.signer import SignerSettings, sign_texts
 from audit.index.base import IndexBackend, IndexLockedError, IndexParams, IndexStoreError
-from audit.index.session import IndexedRun, dedup_with_index, earlier_id, parse_earlier_id, with_runs
+from audit.index.session import (
+    IndexedRun,
+    IndexSession,
+    dedup_with_index,
+    earlier_id,
+    parse_earlier_id,
+    with_runs,
+)
 from audit.index.sqlite import SQLiteIndex
 
 __all__ = [
     "IndexBackend",
     "IndexLockedError",
+    "IndexSession",
     "IndexStoreError",
     "IndexedRun",
     "SQLiteIndex",

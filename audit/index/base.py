@@ -167,9 +167,24 @@ class IndexBackend(ABC):
     def fetch(self, refs: list[int]) -> pd.DataFrame:
         """The records ``refs`` (:data:`FETCH_COLUMNS`), in ref order."""
 
-    @abstractmethod
     def add(self, entries: NewEntries, run: int, summary: dict[str, Any]) -> None:
         """Stage ``entries`` and this run's row; visible to others only after :meth:`commit`."""
+        self.add_run(run, len(entries.frame), summary)
+        self.add_part(entries, run, self.reserve(len(entries.frame)), 0)
+
+    @abstractmethod
+    def reserve(self, count: int) -> int:
+        """The first of ``count`` consecutive refs for this run's records (called once per run)."""
+
+    @abstractmethod
+    def add_run(self, run: int, count: int, summary: dict[str, Any]) -> None:
+        """Stage this run's row: ``count`` records added in all (by :meth:`add_part` calls)."""
+
+    @abstractmethod
+    def add_part(self, entries: NewEntries, run: int, first: int, offset: int) -> None:
+        """Stage ``entries``, records ``offset...`` of this run (refs from ``first + offset``); a
+        ``rep_row`` counts from the run's first record (``first``), so a part may name a record
+        of another part. A run over partitions stages a partition at a time."""
 
     @abstractmethod
     def commit(self) -> None: ...

@@ -170,17 +170,31 @@ class RedisIndex(IndexBackend):
         )
         return frame
 
-    def add(self, entries: NewEntries, run: int, summary: dict[str, Any]) -> None:
+    def reserve(self, count: int) -> int:
+        return int(self._db.incrby(_key("last_ref"), count)) - count + 1  # refs gone if killed
+
+    def add_run(self, run: int, count: int, summary: dict[str, Any]) -> None:
+        queue = self._queue
+        assert queue is not None, "add_run() needs begin() first"
+        queue.hset(
+            _key("runs"),
+            str(run),
+            json.dumps(
+                {"run": run, "label": summary.get("label", ""), "finished": utc_now(), "added": count}
+            ),
+        )
+        queue.set(_key("last_run"), run)
+
+    def add_part(self, entries: NewEntries, run: int, first: int, offset: int) -> None:
         frame, queue = entries.frame, self._queue
-        assert queue is not None, "add() needs begin() first"
-        last = int(self._db.incrby(_key("last_ref"), len(frame))) - len(frame)  # refs gone if killed
-        refs = list(range(last + 1, last + 1 + len(frame)))
+        assert queue is not None, "add_part() needs begin() first"
+        refs = list(range(first + offset, first + offset + len(frame)))
         copies = 0
         for n, (ref, row) in enumerate(zip(refs, frame.itertuples(index=False), strict=True)):
             rep = (
                 row.rep_ref
                 if pd.notna(row.rep_ref)
-                else (refs[int(row.rep_row)] if pd.notna(row.rep_row) else None)
+                else (first + int(row.rep_row) if pd.notna(row.rep_row) else None)
             )
             copies += rep is not None
             queue.hset(
@@ -207,14 +221,7 @@ class RedisIndex(IndexBackend):
                 queue.sadd(_key("band", band, key), ref)
                 band_count += 1
         fault_point("after-bands")
-        queue.hset(
-            _key("runs"),
-            str(run),
-            json.dumps(
-                {"run": run, "label": summary.get("label", ""), "finished": utc_now(), "added": len(frame)}
-            ),
-        )
-        queue.set(_key("last_run"), run)
+        # Counted per part: the increments add up to the run's in the one transaction.
         queue.incrby(_key("count", "kept"), len(frame) - copies)
         queue.incrby(_key("count", "copies"), copies)
         queue.incrby(_key("count", "bands"), band_count)

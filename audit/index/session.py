@@ -27,7 +27,7 @@ import pandas as pd
 from audit.dedup import DedupConfig, DedupResult, find_duplicates
 from audit.dedup.engine import Engine, LocalEngine
 from audit.dedup.shingles import ShingleBatch
-from audit.dedup.signer import SignedCorpus
+from audit.dedup.signer import SignedCorpus, SignerSettings
 from audit.index.base import IndexBackend, IndexParams, NewEntries, all_band_keys
 from audit.normalise import normalise_text, normalised_texts
 
@@ -48,14 +48,12 @@ def parse_earlier_id(value: str) -> tuple[int, str] | None:
 
 
 @dataclass
-class IndexedRun:
-    """A run's open session on an index: its number, what it found, and what it will add."""
+class IndexSession:
+    """A run's open session on an index: its number, what it found, and its report."""
 
     backend: IndexBackend
     run: int
     label: str
-    signed: SignedCorpus
-    keys: np.ndarray
     #: Earlier records fetched as candidates (and the kept records those copy).
     candidates: int = 0
     #: ``index:RUN:ID`` -> ref, for the earlier records fetched.
@@ -63,36 +61,24 @@ class IndexedRun:
     report: dict[str, Any] = field(default_factory=dict)
     committed: bool = False
 
-    def stage(self, records: pd.DataFrame, kept_ids: set[str], removed: pd.DataFrame) -> None:
-        """Add this run's records, kept and removed (not yet visible; :meth:`commit` makes them so).
+    def plan(self, ids: pd.Series, kept_ids: set[str], removed: pd.DataFrame) -> EntryPlan:
+        """Which of the run's records (ids ``ids``, in record order) are added, and what each copies.
 
-        ``removed`` is removed.jsonl's frame after :func:`with_runs`.
+        ``removed`` is removed.jsonl's frame (or its id and duplicate_of columns) after
+        :func:`with_runs`. Also sets :attr:`report`.
         """
-        position = {record_id: n for n, record_id in enumerate(records["id"])}
+        position = {record_id: n for n, record_id in enumerate(ids)}
         targets = zip(removed["duplicate_of"], removed["duplicate_of_run"], strict=True)
         copies = dict(zip(removed["id"], targets, strict=True))
-        rows = np.flatnonzero(records["id"].isin(kept_ids | copies.keys()).to_numpy())
+        rows = np.flatnonzero(ids.isin(kept_ids | copies.keys()).to_numpy())
         row_in_entries = {int(row): n for n, row in enumerate(rows)}
         rep_ref, rep_row = [], []
-        for record_id in records["id"].to_numpy()[rows]:
+        for record_id in ids.to_numpy()[rows]:
             rep, run = copies.get(record_id, (None, None))
             rep_ref.append(
                 self.ref_of.get(earlier_id(int(run), rep)) if rep is not None and pd.notna(run) else None
             )
             rep_row.append(row_in_entries[position[rep]] if rep is not None and pd.isna(run) else None)
-        has_shingles = self.signed.sequences.counts[rows] > 0
-        keys = [
-            self.keys[row] if ok else self.keys[row][:0] for row, ok in zip(rows, has_shingles, strict=True)
-        ]
-        # Columns first, then rows: iloc on the whole frame would copy every text.
-        frame = records[["id", "source", "line", "title", "url"]].iloc[rows].reset_index(drop=True)
-        # Normalised for the rows added only: the records carry no norm_text column.
-        stored = records["norm_text"].to_numpy()[rows] if "norm_text" in records else None
-        frame["norm_text"] = stored if stored is not None else normalised_texts(records, rows)
-        frame["text_hash"] = self.signed.text_hashes[rows].view(np.int64)
-        frame["rep_ref"] = pd.Series(rep_ref, dtype=object)
-        frame["rep_row"] = pd.Series(rep_row, dtype=object)
-        entries = NewEntries(frame, self.signed.signatures[rows], self.signed.prefix_signatures[rows], keys)
         self.report = {
             "location": self.backend.location,
             "run": self.run,
@@ -100,9 +86,9 @@ class IndexedRun:
             "candidates_from_index": self.candidates,
             "removed_as_copies_of_earlier_runs": int(removed["duplicate_of_run"].notna().sum()),
             "added": len(kept_ids),
-            "added_copies": len(frame) - len(kept_ids),
+            "added_copies": len(rows) - len(kept_ids),
         }
-        self.backend.add(entries, self.run, {"label": self.label, **self.report})
+        return EntryPlan(rows, rep_ref, rep_row)
 
     def commit(self) -> None:
         if not self.committed:
@@ -113,6 +99,68 @@ class IndexedRun:
     def abort(self) -> None:
         self.backend.rollback()
         self.backend.close()
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    """The records a run adds (their rows, ascending) and, per added record, the ref of the
+    earlier record it copies or its entry number among the added (None: neither)."""
+
+    rows: np.ndarray
+    rep_ref: list[int | None]
+    rep_row: list[int | None]
+
+
+def new_entries(
+    fields: pd.DataFrame,
+    norm_texts: list[str],
+    text_hashes: np.ndarray,
+    signed: tuple[np.ndarray, np.ndarray],
+    keys: np.ndarray,
+    has_shingles: np.ndarray,
+    reps: tuple[list[int | None], list[int | None]],
+) -> NewEntries:
+    """:class:`NewEntries` of added records: ``fields`` (id, source, line, title, url), their
+    normalised texts, text hashes, ``(signatures, prefix signatures)``, band keys (none stored
+    for a record without shingles: an empty text is nobody's copy) and ``(rep_ref, rep_row)``."""
+    frame = fields.reset_index(drop=True)
+    frame["norm_text"] = norm_texts
+    frame["text_hash"] = np.asarray(text_hashes, np.uint64).view(np.int64)
+    frame["rep_ref"] = pd.Series(reps[0], dtype=object)
+    frame["rep_row"] = pd.Series(reps[1], dtype=object)
+    stored = [row_keys if ok else row_keys[:0] for row_keys, ok in zip(keys, has_shingles, strict=True)]
+    return NewEntries(frame, signed[0], signed[1], stored)
+
+
+@dataclass
+class IndexedRun(IndexSession):
+    """A session whose records are held here: signed once, staged at once by :meth:`stage`."""
+
+    signed: SignedCorpus | None = None
+    keys: np.ndarray | None = None
+
+    def stage(self, records: pd.DataFrame, kept_ids: set[str], removed: pd.DataFrame) -> None:
+        """Add this run's records, kept and removed (not yet visible; :meth:`commit` makes them so).
+
+        ``removed`` is removed.jsonl's frame after :func:`with_runs`.
+        """
+        assert self.signed is not None and self.keys is not None
+        plan = self.plan(records["id"], kept_ids, removed)
+        rows = plan.rows
+        # Columns first, then rows: iloc on the whole frame would copy every text.
+        fields = records[["id", "source", "line", "title", "url"]].iloc[rows]
+        # Normalised for the rows added only: the records carry no norm_text column.
+        stored = records["norm_text"].to_numpy()[rows] if "norm_text" in records else None
+        entries = new_entries(
+            fields,
+            stored if stored is not None else normalised_texts(records, rows),
+            self.signed.text_hashes[rows],
+            (self.signed.signatures[rows], self.signed.prefix_signatures[rows]),
+            self.keys[rows],
+            self.signed.sequences.counts[rows] > 0,
+            (plan.rep_ref, plan.rep_row),
+        )
+        self.backend.add(entries, self.run, {"label": self.label, **self.report})
 
 
 def dedup_with_index(
@@ -134,26 +182,72 @@ def dedup_with_index(
         engine = engine or LocalEngine()
         # Signed once, with the dedup's band keys too: the signatures go to the index, the
         # shingles and band keys to the dedup below (with the fetched earlier records' in front).
-        settings = replace(
-            config.signer(), normalise=False, banding=config.banding(), prefix_banding=config.prefix_banding
-        )
+        settings = index_signer(config, normalise=False)
         signed = engine.sign(texts.tolist(), settings)
         keys = all_band_keys(signed.signatures, signed.prefix_signatures, params)
         probe = keys[signed.sequences.counts > 0].reshape(-1, 2)  # an empty text is nobody's copy
-        earlier = backend.fetch(backend.lookup(probe))
-        reps = sorted({int(r) for r in earlier["duplicate_of"].dropna()} - set(earlier["ref"]))
-        if reps:  # the kept record an earlier removed copy stands for: one run would see it too
-            earlier = pd.concat([earlier, backend.fetch(reps)]).sort_values("ref", ignore_index=True)
-        names = [earlier_id(r, i) for r, i in zip(earlier["run"], earlier["id"], strict=True)]
+        earlier = Earlier.fetch(backend, backend.lookup(probe))
         combined = pd.concat(
             [
-                pd.DataFrame({"id": names, "title": earlier["title"], "norm_text": earlier["norm_text"]}),
+                pd.DataFrame({"id": earlier.names, "title": earlier.frame["title"]}).assign(
+                    norm_text=earlier.frame["norm_text"]
+                ),
                 pd.DataFrame({"id": records["id"], "title": records["title"], "norm_text": texts}),
             ],
             ignore_index=True,
         )
-        first_new = len(earlier)
-        was_kept = earlier["duplicate_of"].isna().tolist()
+        if len(earlier.frame):  # only the fetched earlier records are signed again here
+            both = engine.held(_concat(engine.sign(earlier.frame["norm_text"].tolist(), settings), signed))
+        else:
+            both = engine.held(signed)
+        result = find_duplicates(combined, config, earlier.rank(completeness), engine=engine, signed=both)
+        session = IndexedRun(backend, run, label, len(earlier.frame), earlier.ref_of())
+        session.signed, session.keys = signed, keys
+        return earlier.this_run_only(result), session
+    except BaseException:
+        backend.rollback()
+        backend.close()
+        raise
+
+
+def index_signer(config: DedupConfig, normalise: bool) -> SignerSettings:
+    """The signer of an indexed run: signatures kept (the index stores them), and the dedup's
+    band keys (its candidates, and the index's keys: :func:`audit.index.base.all_band_keys`)."""
+    return replace(
+        config.signer(),
+        normalise=normalise,
+        banding=config.banding(),
+        prefix_banding=config.prefix_banding,
+        keep_signatures=True,
+    )
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """The earlier records fetched for a run (:data:`audit.index.base.FETCH_COLUMNS`), which the
+    dedup puts in front of the run's records, and their names in its results."""
+
+    frame: pd.DataFrame
+    names: list[str]
+
+    @classmethod
+    def fetch(cls, backend: IndexBackend, refs: list[int]) -> Earlier:
+        """The records ``refs`` and the kept records those that are removed copies stand for
+        (one run over all the data would see them too), in ref order."""
+        earlier = backend.fetch(refs)
+        reps = sorted({int(r) for r in earlier["duplicate_of"].dropna()} - set(earlier["ref"]))
+        if reps:
+            earlier = pd.concat([earlier, backend.fetch(reps)]).sort_values("ref", ignore_index=True)
+        names = [earlier_id(r, i) for r, i in zip(earlier["run"], earlier["id"], strict=True)]
+        return cls(earlier, names)
+
+    def ref_of(self) -> dict[str, int]:
+        return dict(zip(self.names, self.frame["ref"].astype(int), strict=True))
+
+    def rank(self, completeness: Callable[[int], tuple]) -> Callable[[int], tuple]:
+        """The dedup's ranking of the earlier rows then the run's (ranked by ``completeness``)."""
+        first_new = len(self.frame)
+        was_kept = self.frame["duplicate_of"].isna().tolist()
 
         def rank(row: int) -> tuple:
             # Kept earlier records first (they were published), then earlier copies, then this run's.
@@ -161,19 +255,12 @@ def dedup_with_index(
                 return (2,) if was_kept[row] else (1,)
             return (0, *completeness(row - first_new))
 
-        if len(earlier):  # only the fetched earlier records are signed again here
-            both = engine.held(_concat(engine.sign(earlier["norm_text"].tolist(), settings), signed))
-        else:
-            both = engine.held(signed)
-        result = find_duplicates(combined, config, rank, engine=engine, signed=both)
-        session = IndexedRun(backend, run, label, signed, keys, candidates=len(earlier))
-        session.ref_of = dict(zip(names, earlier["ref"].astype(int), strict=True))
-        copies = {n for n, kept in zip(names, was_kept, strict=True) if not kept}
-        return _this_run_only(result, set(names), copies), session
-    except BaseException:
-        backend.rollback()
-        backend.close()
-        raise
+        return rank
+
+    def this_run_only(self, result: DedupResult) -> DedupResult:
+        was_kept = self.frame["duplicate_of"].isna().tolist()
+        copies = {n for n, kept in zip(self.names, was_kept, strict=True) if not kept}
+        return _this_run_only(result, set(self.names), copies)
 
 
 def _concat(first: SignedCorpus, second: SignedCorpus) -> SignedCorpus:

@@ -156,15 +156,19 @@ class SQLiteIndex(IndexBackend):
         )
         return frame
 
-    def add(self, entries: NewEntries, run: int, summary: dict[str, Any]) -> None:
-        frame = entries.frame
+    def reserve(self, count: int) -> int:
         (last,) = self._db.execute("SELECT COALESCE(MAX(ref), 0) FROM records").fetchone()
-        refs = list(range(int(last) + 1, int(last) + 1 + len(frame)))
+        return int(last) + 1  # the write lock is held: no other run takes these refs
+
+    def add_run(self, run: int, count: int, summary: dict[str, Any]) -> None:
         self._db.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?)",
-            (run, summary.get("label", ""), utc_now(), len(frame), json.dumps(summary, sort_keys=True)),
+            (run, summary.get("label", ""), utc_now(), count, json.dumps(summary, sort_keys=True)),
         )
-        first = int(last) + 1
+
+    def add_part(self, entries: NewEntries, run: int, first: int, offset: int) -> None:
+        frame = entries.frame
+        refs = list(range(first + offset, first + offset + len(frame)))
         reps = [
             None if pd.isna(ref) and pd.isna(row) else int(ref) if pd.notna(ref) else first + int(row)
             for ref, row in zip(frame["rep_ref"], frame["rep_row"], strict=True)
