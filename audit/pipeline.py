@@ -33,7 +33,6 @@ from audit.gate import GateConfig, GateResult, evaluate_gate
 from audit.index import IndexedRun, dedup_with_index, open_index, with_runs
 from audit.ingest import FieldMap, read_inputs
 from audit.normalise import comparable_texts
-from audit.parallel import paused_gc
 from audit.report.summary import summarise
 from audit.schema import empty_records, quarantine_frame
 
@@ -386,19 +385,14 @@ def audit(
         load_suites(config.expectations)  # a missing directory or bad JSON fails before the work
     state = AuditResult(paths=[str(p) for p in paths], config=config)
     try:
-        # The collector off for the run: the steps build many containers that stay alive (columns
-        # as lists, findings, clusters), and each automatic full collection walked them all again
-        # for no garbage (at 100k records 0.15-0.26 s each, one in each large step). Memory is
-        # freed by reference counting; the few cycles wait for the collector after the run.
-        with paused_gc():
-            for step in steps:
-                if progress:
-                    progress(step.name, "start", 0.0)
-                started = time.perf_counter()
-                step.run(state)
-                state.timings[step.name] = time.perf_counter() - started
-                if progress:
-                    progress(step.name, "done", state.timings[step.name])
+        for step in steps:
+            if progress:
+                progress(step.name, "start", 0.0)
+            started = time.perf_counter()
+            step.run(state)
+            state.timings[step.name] = time.perf_counter() - started
+            if progress:
+                progress(step.name, "done", state.timings[step.name])
     except BaseException:
         if state.index is not None:
             state.index.abort()

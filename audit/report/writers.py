@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from audit.frames import Column, arrow_values, column_values, release_memory
-from audit.parallel import cores, forked_map, idle_cores, paused_gc
+from audit.parallel import cores, forked_map, idle_cores
 from audit.report.html import render_html
 from audit.report.jsonlines import encodable, lines, write_lines
 from audit.report.markdown import render_markdown
@@ -192,8 +192,7 @@ def write_outputs(
             # the texts it shows, so nothing is forked (a fork would copy the Dask client's threads).
             written = write_corpus(staging)
             names, workers = tuple(n for n in _OUTPUTS if n not in written), 1
-        with paused_gc():  # the rows and lines built for each file stay alive until it is written
-            forked_map(_write_output, (result, staging), names, workers)
+        forked_map(_write_output, (result, staging), names, workers)
         # report.json last: its presence marks a complete run.
         _write_text(
             staging / "report.json",
