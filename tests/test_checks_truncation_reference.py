@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 
 from audit.checks import CheckContext
 from audit.checks.base import finding_rows
-from audit.checks.truncation import TruncationCheck, _without_urls, open_quote, unclosed_bracket
+from audit.checks.truncation import (
+    TruncationCheck,
+    _without_urls,
+    ends_cut_off,
+    last_letters,
+    open_quote,
+    unclosed_bracket,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import faults
@@ -124,6 +131,24 @@ def test_ending_pieces_equal_the_reference(text: str) -> None:
     prose, plain = _without_urls(stripped), reference._without_urls(stripped)
     assert unclosed_bracket(prose) == reference.unclosed_bracket(plain)
     assert open_quote(prose) == reference.open_quote(plain)
+
+
+#: Long runs of word characters around the 100 and 200 characters the end tests read, hyphens
+#: before them, letters that lower to more than one character.
+_LONG_PIECES = [*_PIECES, "x" * 60, "Ü" * 70, "q" * 101, "Of" * 50, "-", "İ", "K", "9" * 99, "_" * 40]
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(_LONG_PIECES), max_size=12).map("".join), st.sampled_from(["title", "text"]))
+def test_value_endings_equal_the_reference(value: str, field: str) -> None:
+    # One reversed end of 200 characters serves the dangling-word (100) and mid-word (200) tests.
+    fast, plain = (
+        TruncationCheck()._ending("r", field, value),
+        reference.TruncationCheck()._ending("r", field, value),
+    )
+    assert tuple(fast) == tuple(plain)
+    assert ends_cut_off(value) == reference.ends_cut_off(value)
+    assert last_letters(value.rstrip()) == reference.last_letters(value.rstrip())
 
 
 @settings(max_examples=500)

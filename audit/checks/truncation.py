@@ -79,24 +79,26 @@ def ends_cut_off(text: str) -> tuple[str, str] | None:
     return _cut_off(text.rstrip())
 
 
-def _cut_off(stripped: str, ends_complete: bool | None = None) -> tuple[str, str] | None:
+def _cut_off(
+    stripped: str, ends_complete: bool | None = None, reversed_end: str | None = None
+) -> tuple[str, str] | None:
     """:func:`ends_cut_off` of a ``stripped`` text; ``ends_complete``: whether it ends with final
-    punctuation or a URL, when the caller knows."""
+    punctuation or a URL, and ``reversed_end``: its :func:`_reversed_end`, when the caller has them."""
     if not stripped:
         return None
     # What _ELLIPSIS finds in a text without trailing whitespace ("\s*" there matches nothing).
-    if stripped.endswith("..."):
+    last = stripped[-1]
+    if last == "." and stripped.endswith("..."):
         return "ends with an ellipsis", "..."
-    if stripped.endswith("…"):
+    if last == "…":
         return "ends with an ellipsis", "…"
+    if not (last.isalnum() or last == "_"):  # no word ("\w") ends the text
+        return None
     if ends_complete is None:
         ends_complete = _ends_complete(stripped)
     if ends_complete:
         return None
-    last = stripped[-1]
-    if not (last.isalnum() or last == "_"):  # no word ("\w") ends the text
-        return None
-    word = last_word(stripped[-100:])
+    word = _reversed_word(reversed_end if reversed_end is not None else _reversed_end(stripped))
     if word and word.lower() in FUNCTION_WORDS:
         return "dangling function word", word
     return None
@@ -117,6 +119,41 @@ def _trailing_run(pattern: re.Pattern[str], text: str) -> tuple[str, int]:
     return text[len(text) - length :], len(text) - length
 
 
+#: Characters of a value's end that its last word and last letters are looked for in.
+_END_CHARS = 200
+
+
+def _reversed_end(stripped: str) -> str:
+    """The last :data:`_END_CHARS` characters of ``stripped``, reversed: its last word and last
+    letters are each one ``match`` at its start (:func:`_reversed_word`, :func:`_reversed_letters`)."""
+    return stripped[-_END_CHARS:][::-1]
+
+
+def _reversed_word(reversed_end: str) -> str | None:
+    """:func:`last_word` of the text whose :func:`_reversed_end` is ``reversed_end``.
+
+    The end is 200 characters where the dangling-word test read 100: a word of 100 characters
+    or more (then cut at 100, or told apart by the hyphen before it) is no function word either way.
+    """
+    length = _WORD_CHARS.match(reversed_end)
+    end = length.end() if length else 0
+    if not end or (end < len(reversed_end) and reversed_end[end] == "-"):
+        return None
+    return reversed_end[end - 1 :: -1]
+
+
+def _reversed_letters(reversed_end: str) -> str | None:
+    """:func:`last_letters` of the text whose :func:`_reversed_end` is ``reversed_end``."""
+    length = _LETTERS.match(reversed_end)
+    end = length.end() if length else 0
+    if end < 2:
+        return None
+    before = reversed_end[end] if end < len(reversed_end) else ""
+    if before.isalnum() or before == "_":  # a digit or "_" glued to the letters: no word boundary
+        return None
+    return reversed_end[end - 1 :: -1]
+
+
 def last_word(text: str) -> str | None:
     """``_LAST_WORD.search(text).group(1)`` for a ``text`` without trailing whitespace, faster."""
     word, start = _trailing_run(_WORD_CHARS, text)
@@ -128,13 +165,7 @@ def last_word(text: str) -> str | None:
 def last_letters(text: str) -> str | None:
     """``_LAST_LETTERS.search(text).group(1)``, faster: two or more letters ending ``text`` at a
     word boundary."""
-    letters, start = _trailing_run(_LETTERS, text)
-    if len(letters) < 2:
-        return None
-    before = text[start - 1] if start else ""
-    if before.isalnum() or before == "_":  # a digit or "_" glued to the letters: no word boundary
-        return None
-    return letters
+    return _reversed_letters(text[::-1])
 
 
 def unclosed_bracket(text: str) -> tuple[str, int] | None:
@@ -702,8 +733,13 @@ class TruncationCheck(Check):
         if not stripped:
             return []
         tail = stripped[-80:]
-        ends_complete = _ends_complete(stripped)
-        cut = _cut_off(stripped, ends_complete)
+        last = stripped[-1]
+        # Final punctuation (an ellipsis's "." too) needs no URL test; only a value ending in a
+        # word character needs its reversed end (for its last word and last letters).
+        ends_complete = last in _FINAL_CHARS or _ends_with_url(stripped)
+        in_word = not ends_complete and (last.isalnum() or last == "_")
+        reversed_end = _reversed_end(stripped) if in_word else ""
+        cut = _cut_off(stripped, ends_complete, reversed_end)
         if cut:
             signal, matched = cut
             offset = len(stripped) - len(matched)
@@ -730,7 +766,7 @@ class TruncationCheck(Check):
                 return [_warning(record_id, field_name, message, "open quote", quote, offset, tail)]
         if ends_complete:
             return []
-        return _MidWord(record_id, field_name, stripped, tail, last_letters(stripped[-200:]))
+        return _MidWord(record_id, field_name, stripped, tail, _reversed_letters(reversed_end))
 
     def _mid_word(self, ending: _MidWord, longer: str | None) -> list[Finding]:
         """The findings of a value ending in letters: its last word cut in half (a ``longer``
