@@ -246,6 +246,13 @@ def test_index_commands_stats_verify_compact(tmp_path: Path, capsys: pytest.Capt
         db.execute("UPDATE records SET signature = zeroblob(512) WHERE ref = 7")
     assert main(["index", "verify", str(index)]) == 1
     assert "record ref 7: stored signature differs" in capsys.readouterr().out
+    with sqlite3.connect(index) as db:  # a record that lost band keys; one whose keys are all gone is fine
+        db.execute("DELETE FROM bands WHERE ref = 9 AND band < 3")
+        db.execute("DELETE FROM bands WHERE ref = 11")
+    assert main(["index", "verify", str(index)]) == 1
+    out = capsys.readouterr().out
+    assert f"record ref 9 has {per_record - 3} band keys, expected {per_record}" in out
+    assert "record ref 11 " not in out
     assert main(["index", "stats", str(tmp_path / "missing.sqlite")]) == 2
     assert "no index there" in capsys.readouterr().err
 

@@ -289,9 +289,11 @@ class SQLiteIndex(IndexBackend):
         if params is None:
             return problems
         per_record = params.bands + params.prefix_bands
+        # The bands counted per ref in one pass, then joined: a join of records to bands on
+        # ``ref`` (not a key of bands) scanned every band key for every record.
         bad_counts = self._db.execute(
-            "SELECT r.ref, COUNT(b.ref) FROM records r LEFT JOIN bands b ON b.ref = r.ref "
-            "GROUP BY r.ref HAVING COUNT(b.ref) NOT IN (0, ?) LIMIT 10",
+            "SELECT c.ref, c.n FROM (SELECT ref, COUNT(*) AS n FROM bands GROUP BY ref HAVING n <> ?) c "
+            "JOIN records r ON r.ref = c.ref LIMIT 10",
             (per_record,),
         ).fetchall()
         problems += [f"record ref {ref} has {n} band keys, expected {per_record}" for ref, n in bad_counts]
