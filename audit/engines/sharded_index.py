@@ -35,7 +35,7 @@ from audit.engines.shards import ShardEngine, Shards
 from audit.engines.worker_memory import releasing
 from audit.index import open_index
 from audit.index.base import IndexBackend, IndexParams, NewEntries, all_band_keys
-from audit.index.session import Earlier, IndexSession, index_signer, new_entries, with_runs
+from audit.index.session import Earlier, IndexSession, begun_run, index_signer, new_entries, with_runs
 from audit.normalise import normalised_texts
 from audit.pipeline import AuditResult, Step
 
@@ -132,8 +132,7 @@ def dedup_shards_with_index(
     """Dedup the held records against themselves and every earlier record in ``backend``
     (see the module's doc). Takes the index's write lock, held until the session's commit."""
     params = IndexParams.from_config(config)
-    run = backend.begin(params, label)
-    try:
+    with begun_run(backend, params, label) as run:
         client = shards.client
         engine = ShardEngine(client, shards)
         settings = index_signer(config, normalise=True)
@@ -154,10 +153,6 @@ def dedup_shards_with_index(
         session = ShardedIndexRun(backend, run, label, len(earlier.frame), earlier.ref_of())
         session.parts, session.params = parts, params
         return earlier.this_run_only(result), session
-    except BaseException:
-        backend.rollback()
-        backend.close()
-        raise
 
 
 def _lookup(backend: IndexBackend, probes: list[Future]) -> list[int]:

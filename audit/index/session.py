@@ -17,7 +17,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -176,8 +177,7 @@ def dedup_with_index(
     Takes the index's write lock (held until :meth:`IndexedRun.commit` or ``abort``).
     """
     params = IndexParams.from_config(config)
-    run = backend.begin(params, label)
-    try:
+    with begun_run(backend, params, label) as run:
         texts = records["norm_text"] if "norm_text" in records else records["text"].map(normalise_text)
         engine = engine or LocalEngine()
         # Signed once, with the dedup's band keys too: the signatures go to the index, the
@@ -204,6 +204,15 @@ def dedup_with_index(
         session = IndexedRun(backend, run, label, len(earlier.frame), earlier.ref_of())
         session.signed, session.keys = signed, keys
         return earlier.this_run_only(result), session
+
+
+@contextmanager
+def begun_run(backend: IndexBackend, params: IndexParams, label: str) -> Iterator[int]:
+    """A run begun on ``backend`` (its number; the write lock taken, :meth:`IndexBackend.begin`):
+    if the block fails, the index is rolled back to before the run and closed (the lock released)."""
+    run = backend.begin(params, label)
+    try:
+        yield run
     except BaseException:
         backend.rollback()
         backend.close()
