@@ -183,7 +183,8 @@ def _parser() -> argparse.ArgumentParser:
         "index",
         help="inspect or maintain an index of earlier runs (see run --index)",
         description="stats: runs, records, band keys and size; verify: check the index is whole "
-        "and its signatures match its texts (exit 1 when not); compact: reclaim space.",
+        "and its signatures match its texts (exit 1 when not); compact: reclaim space (and, in "
+        "Redis, drop the unseen records of a killed run).",
     )
     index.add_argument("action", choices=("stats", "verify", "compact"))
     index.add_argument("location", metavar="LOCATION", help="a SQLite file or redis://HOST:PORT/DB")

@@ -113,25 +113,103 @@ def test_concurrent_runs_share_the_index_and_a_held_lock_fails_clearly(
     assert blocked.returncode == 2 and "in use by another run" in blocked.stderr
 
 
-def test_kill_9_before_exec_adds_nothing(redis_url: str, tmp_path: Path, capsys) -> None:
+def _raw(url: str) -> dict[str, object]:
+    """Every key of the index and its value, but the lock and the ref counter (refs a killed
+    run reserved are not given out again)."""
+    import redis
+
+    db = redis.Redis.from_url(url)
+    read = {
+        b"string": db.get,
+        b"hash": db.hgetall,
+        b"set": db.smembers,
+        b"zset": lambda k: db.zrange(k, 0, -1, withscores=True),
+    }
+    return {
+        key: read[db.type(key)](key)
+        for key in db.scan_iter("scrape-audit:*")
+        if key not in (b"scrape-audit:lock", b"scrape-audit:last_ref")
+    }
+
+
+@pytest.mark.parametrize("fault", ["after-records", "after-bands", "before-commit"])
+def test_kill_9_mid_write_leaves_the_index_as_before(
+    redis_url: str, tmp_path: Path, capsys, fault: str
+) -> None:
+    """Killed anywhere, the run is invisible (stats, refs, verify); its records already written
+    are dropped by the next run or ``index compact``, which leaves the keys as before the run."""
+    import redis
+
     base = ["run", "--index", redis_url, "--no-expectations", "--quiet"]
     assert main([*base, str(SEED_FILES[0]), "--out", str(tmp_path / "a")]) == 0
     before = {k: v for k, v in open_index(redis_url).stats().items() if k != "bytes"}
-    killed = _run_cli([*base, str(SEED_FILES[1]), "--out", str(tmp_path / "b")], {FAULT_ENV: "before-commit"})
+    before_refs, before_raw = open_index(redis_url).refs(), _raw(redis_url)
+    killed = _run_cli([*base, str(SEED_FILES[1]), "--out", str(tmp_path / "b")], {FAULT_ENV: fault})
     assert killed.returncode == -9
+    db = redis.Redis.from_url(redis_url)
+    # The parts written before the kill are in the database: those of the whole run when it
+    # was killed just before its commit.
+    written = db.zcard("scrape-audit:refs") - len(before_refs)
+    assert (written > 0) == (fault == "before-commit")
     index = open_index(redis_url)
     assert {k: v for k, v in index.stats().items() if k != "bytes"} == before
+    assert index.refs() == before_refs
     assert verify_index(index) == []
+    index.close()
+    db.delete("scrape-audit:lock")  # the killed run's lock, expired
+    capsys.readouterr()
+    assert main(["index", "compact", redis_url]) == 0
+    assert _raw(redis_url) == before_raw
+    assert main([*base, str(SEED_FILES[1]), "--out", str(tmp_path / "c")]) == 0
+    index = open_index(redis_url)
+    assert [r["run"] for r in index.stats()["runs"]] == [1, 2] and verify_index(index) == []
     capsys.readouterr()
     assert main(["index", "stats", redis_url, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["records"] == 53
+    assert json.loads(capsys.readouterr().out)["records"] == len(union_run(SEED_FILES[:2]).clean)
+
+
+def test_parts_are_written_before_the_commit_and_a_failed_run_drops_them(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client does not hold a run's entries until its commit: they are in the database,
+    unseen by other readers, when the commit begins; a run failing there is rolled back and
+    its records dropped."""
+    import redis
+
+    from audit.index.redis import RedisIndex
+
+    config = audit.AuditConfig(index=redis_url, expectations=None)
+    audit.run([SEED_FILES[0]], out=tmp_path / "a", config=config)
+    before_refs, before_raw = open_index(redis_url).refs(), _raw(redis_url)
+    seen = {}
+    real_commit = RedisIndex.commit
+
+    def failing_commit(self: RedisIndex) -> None:
+        seen["stored"] = redis.Redis.from_url(redis_url).zcard("scrape-audit:refs")
+        reader = open_index(redis_url)
+        seen["visible"] = len(reader.refs())
+        seen["records"] = reader.stats()["records"]
+        reader.close()
+
+        def failing_exec() -> None:
+            raise redis.ConnectionError("the commit failed")
+
+        self._commit.execute = failing_exec  # the EXEC lost on the way
+        real_commit(self)
+
+    monkeypatch.setattr(RedisIndex, "commit", failing_commit)
+    with pytest.raises(redis.ConnectionError, match="the commit failed"):
+        audit.run([SEED_FILES[1]], out=tmp_path / "b", config=config)
+    assert seen["stored"] > len(before_refs)
+    assert seen["visible"] == len(before_refs) and seen["records"] == 53
+    assert _raw(redis_url) == before_raw
 
 
 def test_runs_over_partitions_give_the_local_outputs_and_index(
     redis_url: str, tmp_path: Path, scheduler: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--engine dask with a Redis index: each partition's entries queued in the run's one
-    transaction give the local run's outputs, and the same index (counts, verified)."""
+    """--engine dask with a Redis index: each partition's entries written as it comes, unseen
+    until the commit, give the local run's outputs, and the same index (counts, verified)."""
     import redis
 
     import audit.engines.shards as shards_module

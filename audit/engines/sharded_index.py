@@ -16,8 +16,8 @@ The steps of :mod:`audit.index.session` on the corpus held by :mod:`audit.engine
    to the run's one transaction here a partition at a time (:meth:`IndexBackend.add_part`).
    The commit follows the outputs, as in a local run.
 
-A Redis index queues a run's additions in one ``MULTI`` sent at commit: there the queue holds
-every staged entry until then (a SQLite index writes each part into its open transaction).
+Neither backend holds a run's entries in the client: a SQLite index writes each part into its
+open transaction, a Redis index writes each part unseen until the commit (:mod:`audit.index.redis`).
 """
 
 from __future__ import annotations

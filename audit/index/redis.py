@@ -8,8 +8,14 @@ Same protocol as the SQLite file (:class:`audit.index.base.IndexBackend`), over 
 - a run holds the lock ``scrape-audit:lock`` (``SET NX`` with a time-to-live, renewed by a
   thread while the run lives): a second run waits up to ``wait`` seconds, then fails with
   :class:`IndexLockedError`; a killed run's lock expires after ``lock_ttl`` seconds;
-- a run's additions are queued in one ``MULTI``/``EXEC`` transaction sent at commit, so other
-  clients see all of them or none, and a run killed before ``EXEC`` adds nothing.
+- a run's additions are written a part at a time (one ``MULTI``/``EXEC`` per part, so the
+  client holds one part, not the run), under refs reserved for the run and listed as
+  *unfinished* (``scrape-audit:unfinished``, a hash ``scrape-audit:unfinished:TOKEN`` per run:
+  its first ref, how many, the band keys written so far). Every read leaves out the refs of
+  unfinished runs; commit is one small ``MULTI``/``EXEC`` (the run's row, the counters, the
+  run struck from the unfinished list), so the index shows all of a run or none of it. A run
+  killed before that ``EXEC`` leaves records nobody sees; the next run (holding the lock) or
+  ``index compact`` removes them, and ``rollback`` does at once.
 
 Example (needs a server)::
 
@@ -37,6 +43,7 @@ from audit.index.base import (
     IndexParams,
     IndexStoreError,
     NewEntries,
+    all_band_keys,
     fault_point,
     pack_text,
     unpack_text,
@@ -50,6 +57,8 @@ except ImportError as missing:  # pragma: no cover - the test extra installs it
 
 PREFIX = "scrape-audit:"
 SCHEMA_VERSION = "1"
+#: Records of an unfinished run dropped per round trip.
+DROP_CHUNK = 5_000
 FIELDS = ("run", "id", "source", "line", "title", "url", "norm_text", "duplicate_of")
 #: Deletes the lock only when this run still owns it (another may hold it after it expired).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -78,7 +87,10 @@ class RedisIndex(IndexBackend):
         self._token: str | None = None
         self._renewer: threading.Thread | None = None
         self._stop = threading.Event()
-        self._queue: Any = None
+        #: This run's commit, once begun: its row and counters, written by one ``EXEC``.
+        self._commit: Any = None
+        self._counts = {"kept": 0, "copies": 0}
+        self._params: IndexParams | None = None
 
     # -- the lock --------------------------------------------------------------------------
     def _acquire(self) -> None:
@@ -107,7 +119,7 @@ class RedisIndex(IndexBackend):
         if self._renewer is not None:
             self._renewer.join()
         self._db.eval(_RELEASE, 1, _key("lock"), self._token)
-        self._token, self._queue = None, None
+        self._token, self._commit = None, None
 
     # -- a run -----------------------------------------------------------------------------
     def begin(self, params: IndexParams, label: str) -> int:
@@ -122,11 +134,61 @@ class RedisIndex(IndexBackend):
                 )
             else:
                 IndexParams.from_json(meta["params"]).check_matches(params, self.location)
+            self._params = params
+            self._drop_unfinished()  # a killed run's records, under the lock no run writes now
         except BaseException:
             self._release()
             raise
-        self._queue = self._db.pipeline(transaction=True)
+        self._commit = self._db.pipeline(transaction=True)
+        self._counts = {"kept": 0, "copies": 0}
         return int(self._db.get(_key("last_run")) or 0) + 1
+
+    # -- unfinished runs ---------------------------------------------------------------------
+    def _unfinished(self) -> list[tuple[str, int, int, int]]:
+        """``(token, first ref, count, band keys written)`` of every run not committed."""
+        tokens = sorted(t.decode() for t in self._db.smembers(_key("unfinished")))
+        found = []
+        for token in tokens:
+            first, count, bands = self._db.hmget(_key("unfinished", token), ("first", "count", "bands"))
+            if first is not None:
+                found.append((token, int(first), int(count), int(bands or 0)))
+        return found
+
+    def _visible(self, refs: list[int]) -> list[int]:
+        """``refs`` without those of unfinished runs (this one's, or a killed one's)."""
+        hidden = [(first, first + count) for _, first, count, _ in self._unfinished()]
+        if not hidden:
+            return refs
+        return [r for r in refs if not any(lo <= r < hi for lo, hi in hidden)]
+
+    def _drop_unfinished(self, only: str | None = None) -> None:
+        """Remove the records of unfinished runs (``only``: that run's), band keys first.
+
+        Each step may be repeated (a run killed while dropping is dropped again by the next):
+        the run leaves the unfinished list last, and a record already gone has no bands left.
+        """
+        assert self._params is not None
+        for token, first, count, _ in self._unfinished():
+            if only is not None and token != only:
+                continue
+            refs = [int(r) for r in self._db.zrangebyscore(_key("refs"), first, first + count - 1)]
+            for start in range(0, len(refs), DROP_CHUNK):
+                chunk = refs[start : start + DROP_CHUNK]
+                rows = self._hashes(chunk, ("signature", "prefix_signature"))
+                present = [(ref, s, p) for ref, (s, p) in zip(chunk, rows, strict=True) if s is not None]
+                pipe = self._db.pipeline(transaction=False)
+                if present:
+                    sigs = np.array([np.frombuffer(s, np.uint32) for _, s, _ in present])
+                    prefix = np.array([np.frombuffer(p, np.uint32) for _, _, p in present])
+                    keys = all_band_keys(sigs, prefix, self._params)
+                    for (ref, _, _), ref_keys in zip(present, keys, strict=True):
+                        for band, key in ref_keys.tolist():
+                            pipe.srem(_key("band", band, key), ref)
+                pipe.execute()
+                self._db.delete(*(_key("rec", ref) for ref in chunk))
+                self._db.zrem(_key("refs"), *chunk)
+            self._db.delete(_key("unfinished", token))
+            self._db.srem(_key("unfinished"), token)
 
     def lookup(self, keys: np.ndarray) -> list[int]:
         if len(keys) == 0:
@@ -138,7 +200,7 @@ class RedisIndex(IndexBackend):
         found: set[int] = set()
         for members in pipe.execute():
             found.update(int(m) for m in members)
-        return sorted(found)
+        return self._visible(sorted(found))
 
     def _hashes(self, refs: list[int], fields: tuple[str, ...]) -> list[list[bytes | None]]:
         pipe = self._db.pipeline(transaction=False)
@@ -171,23 +233,32 @@ class RedisIndex(IndexBackend):
         return frame
 
     def reserve(self, count: int) -> int:
-        return int(self._db.incrby(_key("last_ref"), count)) - count + 1  # refs gone if killed
+        assert self._token is not None, "reserve() needs begin() first"
+        first = int(self._db.incrby(_key("last_ref"), count)) - count + 1  # refs gone if killed
+        listed = self._db.pipeline(transaction=True)
+        listed.hset(_key("unfinished", self._token), mapping={"first": first, "count": count, "bands": 0})
+        listed.sadd(_key("unfinished"), self._token)
+        listed.execute()
+        return first
 
     def add_run(self, run: int, count: int, summary: dict[str, Any]) -> None:
-        queue = self._queue
-        assert queue is not None, "add_run() needs begin() first"
-        queue.hset(
+        commit = self._commit
+        assert commit is not None, "add_run() needs begin() first"
+        commit.hset(
             _key("runs"),
             str(run),
             json.dumps(
                 {"run": run, "label": summary.get("label", ""), "finished": utc_now(), "added": count}
             ),
         )
-        queue.set(_key("last_run"), run)
+        commit.set(_key("last_run"), run)
 
     def add_part(self, entries: NewEntries, run: int, first: int, offset: int) -> None:
-        frame, queue = entries.frame, self._queue
-        assert queue is not None, "add_part() needs begin() first"
+        frame, token = entries.frame, self._token
+        assert token is not None, "add_part() needs begin() first"
+        # One part, written at once: its records and band keys, and the unfinished run's count
+        # of band keys (verify subtracts it), all or none.
+        part = self._db.pipeline(transaction=True)
         refs = list(range(first + offset, first + offset + len(frame)))
         copies = 0
         for n, (ref, row) in enumerate(zip(refs, frame.itertuples(index=False), strict=True)):
@@ -197,7 +268,7 @@ class RedisIndex(IndexBackend):
                 else (first + int(row.rep_row) if pd.notna(row.rep_row) else None)
             )
             copies += rep is not None
-            queue.hset(
+            part.hset(
                 _key("rec", ref),
                 mapping={
                     "run": run,
@@ -213,31 +284,52 @@ class RedisIndex(IndexBackend):
                     "prefix_signature": entries.prefix_signatures[n].tobytes(),
                 },
             )
-            queue.zadd(_key("refs"), {str(ref): ref})
+            part.zadd(_key("refs"), {str(ref): ref})
         fault_point("after-records")
         band_count = 0
         for ref, keys in zip(refs, entries.keys, strict=True):
             for band, key in keys.tolist():
-                queue.sadd(_key("band", band, key), ref)
+                part.sadd(_key("band", band, key), ref)
                 band_count += 1
+        part.hincrby(_key("unfinished", token), "bands", band_count)
         fault_point("after-bands")
-        # Counted per part: the increments add up to the run's in the one transaction.
-        queue.incrby(_key("count", "kept"), len(frame) - copies)
-        queue.incrby(_key("count", "copies"), copies)
-        queue.incrby(_key("count", "bands"), band_count)
+        part.execute()
+        self._counts["kept"] += len(frame) - copies
+        self._counts["copies"] += copies
 
     def commit(self) -> None:
         fault_point("before-commit")
         try:
-            if self._queue is not None:
-                self._queue.execute()
+            if self._commit is not None and self._token is not None:
+                commit, token = self._commit, self._token
+                bands = int(self._db.hget(_key("unfinished", token), "bands") or 0)
+                commit.incrby(_key("count", "kept"), self._counts["kept"])
+                commit.incrby(_key("count", "copies"), self._counts["copies"])
+                commit.incrby(_key("count", "bands"), bands)
+                commit.delete(_key("unfinished", token))
+                commit.srem(_key("unfinished"), token)
+                commit.execute()
+        except BaseException:
+            self._drop_own()
+            raise
         finally:
             self._release()
 
     def rollback(self) -> None:
-        if self._queue is not None:
-            self._queue.reset()
+        if self._commit is not None:
+            self._commit.reset()
+            self._drop_own()
         self._release()
+
+    def _drop_own(self) -> None:
+        """This run's records dropped, as far as the server lets us (else the next run does).
+
+        Safe after an ``EXEC`` whose reply was lost: if it was applied, the run is no longer
+        listed as unfinished and nothing is dropped.
+        """
+        if self._token is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._drop_unfinished(only=self._token)
 
     # -- inspection ------------------------------------------------------------------------
     def signatures(self, refs: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -247,7 +339,7 @@ class RedisIndex(IndexBackend):
         return sigs, prefix
 
     def refs(self) -> list[int]:
-        return [int(r) for r in self._db.zrange(_key("refs"), 0, -1)]
+        return self._visible([int(r) for r in self._db.zrange(_key("refs"), 0, -1)])
 
     def params(self) -> IndexParams | None:
         found = self._db.hget(_key("meta"), "params")
@@ -293,11 +385,20 @@ class RedisIndex(IndexBackend):
                     f"{per_run.get(run['run'], 0)} are stored"
                 )
         keys = sum(self._db.scard(k) for k in self._db.scan_iter(_key("band", "*"), count=1000))
+        keys -= sum(bands for _, _, _, bands in self._unfinished())  # written, not committed
         if keys != stats["band_keys"]:
             problems.append(f"{keys} band keys stored, the counter says {stats['band_keys']}")
         return problems
 
     def _reclaim(self) -> None:
+        if self._params is None:
+            self._params = self.params()
+        if self._params is not None:
+            self._acquire()  # no run writes while a killed run's records go
+            try:
+                self._drop_unfinished()
+            finally:
+                self._release()
         with contextlib.suppress(redis.ResponseError):  # not every allocator purges; nothing else to do
             self._db.memory_purge()
 
