@@ -43,7 +43,7 @@ from audit.checks.truncation import (
     ValueChunks,
     Vocabulary,
     distinct_lengths,
-    last_words,
+    ending_words,
 )
 from audit.frames import arrow_strings, column_values, release_memory, take_values
 from audit.parallel import forked_map, paused_gc
@@ -88,7 +88,7 @@ def _census(run: _Run, start: int) -> tuple[np.ndarray, np.ndarray, set[str], np
         # Python's string hash: the batches are read by this process and its forks (one hash seed).
         title_lengths, text_lengths = distinct_lengths(titles, hash), distinct_lengths(texts, hash)
         if isinstance(truncation, TruncationCheck) and truncation.mid_word:
-            words = last_words([*titles, *texts])
+            words = ending_words([frame["title"], frame["text"]])
     conflicting = run.checks.get(CONFLICTING)
     if isinstance(conflicting, ConflictingCopiesCheck):
         keys = conflicting.key_hashes(column_values(frame["title"]), column_values(frame["url"]))
@@ -102,12 +102,19 @@ def _findings(run: _Run, piece: tuple[str, Any]) -> dict[str, FindingTable]:
         if kind == "batch":
             frame, context = _batch(run, where), CheckContext(corpus=run.corpus)
             names = [name for name in run.checks if name != CONFLICTING]
-            return {name: FindingTable.of(run.checks[name].run(frame, context)) for name in names}
+            return {name: _check_table(run.checks[name], frame, context) for name in names}
         members, rows = where
         check = run.checks[TRUNCATION]
         assert isinstance(check, TruncationCheck)
         context = CheckContext(clusters=pd.DataFrame({"members": members}))
         return {TRUNCATION: FindingTable.of(check._proven_findings(_rows(run.records, rows), context))}
+
+
+def _check_table(check: Check, frame: pd.DataFrame, context: CheckContext) -> FindingTable:
+    """A check's findings over ``frame``; truncation's built a column at a time."""
+    if isinstance(check, TruncationCheck):
+        return check.table(frame, context)
+    return FindingTable.of(check.run(frame, context))
 
 
 def _conflicting(run: _Run, rows: np.ndarray) -> tuple[FindingTable, np.ndarray]:

@@ -32,13 +32,27 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from audit.checks.base import Check, CheckContext, Finding, column, for_record
+from audit.checks.base import Check, CheckContext, Finding, column
 from audit.checks.prefilter import offsets
+from audit.checks.table import SCHEMA, FindingTable
+from audit.checks.truncation_kernel import (
+    BRACKET,
+    ELLIPSIS,
+    FALLBACK,
+    OPEN_END,
+    QUOTE,
+    Endings,
+    last_letters_spans,
+    substrings,
+    word_keys,
+)
 from audit.frames import arrow_strings, column_values, take_values
 from audit.normalise import normalise_text
+from audit.report.jsonlines import encode_value, escaped
 from audit.urls import URL_PATTERN, find_url_spans
 
 NAME = "truncation"
@@ -368,16 +382,8 @@ def distinct_lengths(values: Iterable[str], digest: Callable[[str], int] = _xxh3
 
 
 def last_words(values: Iterable[str]) -> set[str]:
-    """Every word a value may end in that the mid-word test asks the vocabulary about (a superset)."""
-    words = set()
-    for value in set(values):
-        stripped = value.rstrip()
-        # last_letters finds none unless the last character is a letter (alphanumeric: a superset)
-        if stripped and stripped[-1].isalnum():
-            word = last_letters(stripped[-200:])  # what TruncationCheck._ending asks about
-            if word:
-                words.add(word)
-    return words
+    """:func:`ending_words` of Python strings."""
+    return ending_words([pd.Series(list(values), dtype=object)])
 
 
 class Vocabulary:
@@ -622,39 +628,54 @@ class TruncationCheck(Check):
         self.mid_word = mid_word
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, titles, texts = (column(records, name, context) for name in ("id", "title", "text"))
+        return [
+            Finding(*row) for row in self.table(records, context).frame().itertuples(index=False, name=None)
+        ]
+
+    def table(self, records: pd.DataFrame, context: CheckContext) -> FindingTable:
+        """The findings of :meth:`run` as a :class:`FindingTable`, built a column at a time: each
+        field's endings are classified by one compiled pass over its UTF-8 bytes
+        (:mod:`audit.checks.truncation_kernel`); the values it leaves (non-ASCII, a URL holding
+        a bracket) go through :meth:`_ending` one at a time."""
         # Over a batch of the corpus, what it needs of the whole corpus is given (run_checks).
         given = context.corpus.get(NAME)
-        vocabulary, limits = given if given is not None else self.corpus_values(titles, texts)
-        # Two passes: the values that end in letters are collected first, so the vocabulary is
-        # asked about all their last words at once (most need only a small part of the corpus).
-        slots: list[list[Finding] | _MidWord] = []
-        # A value seen before in the same field (copies of a record) is not looked at again.
-        done: dict[str, dict[str, list[Finding] | _MidWord]] = {"title": {}, "text": {}}
-        for record_id, title, text in zip(ids, titles, texts, strict=True):
-            for field_name, value in (("title", title), ("text", text)):
-                ending = done[field_name].get(value)
-                if ending is None:
-                    ending = done[field_name][value] = self._ending(record_id, field_name, value)
-                    slots.append(ending)
-                elif ending.__class__ is _MidWord:
-                    slots.append(_MidWord(record_id, *ending[1:]))
-                elif ending:
-                    slots.append(for_record(record_id, ending))
-                if limits[field_name] is not None:  # most corpora have no limit
-                    limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
-                    if limit_findings:
-                        slots.append(limit_findings)
-        words = {slot.word for slot in slots if slot.__class__ is _MidWord and slot.word}
-        longer_of = vocabulary.fragments(words) if vocabulary else {}
-        findings: list[Finding] = []
-        for slot in slots:
-            if slot.__class__ is _MidWord:
-                findings.extend(self._mid_word(slot, longer_of.get(slot.word) if slot.word else None))
-            else:
-                findings.extend(slot)
-        findings.extend(self._proven_findings(records, context))
-        return findings
+        if given is None:
+            titles, texts = (column(records, name, context) for name in ("title", "text"))
+            given = self.corpus_values(titles, texts)
+        vocabulary, limits = given
+        ids = _id_strings(records["id"])
+        fields = [_FieldEndings(self, records, name, slot) for slot, name in enumerate(("title", "text"))]
+        # The vocabulary is asked about every value's last letters at once (most need only a
+        # small part of the corpus).
+        words: set[str] = set()
+        for field in fields:
+            words.update(field.words)
+            words.update(e.word for e in field.fallback_endings() if e.__class__ is _MidWord and e.word)
+        longer_of = vocabulary.fragments(words) if vocabulary and words else {}
+        parts: list[tuple[np.ndarray, FindingTable]] = []
+        for field in fields:
+            parts.append(field.kernel_findings(ids, longer_of))
+            parts.append(field.fallback_findings(self, longer_of))
+            limit = limits[field.name]
+            if limit is not None:  # most corpora have no limit
+                parts.append(self._limit_table(records, context, field, limit))
+        keys = np.concatenate([key for key, _ in parts])
+        table = FindingTable.concat([found for _, found in parts])
+        ordered = FindingTable(table.table.take(pa.array(np.argsort(keys, kind="stable"))))
+        proven = self._proven_findings(records, context)
+        return FindingTable.concat([ordered, FindingTable.of(proven)]) if proven else ordered
+
+    def _limit_table(
+        self, records: pd.DataFrame, context: CheckContext, field: _FieldEndings, limit: dict[str, float]
+    ) -> tuple[np.ndarray, FindingTable]:
+        """The length-limit findings of ``field``, with their sort keys."""
+        ids, values = column(records, "id", context), column(records, field.name, context)
+        keys, found = [], []
+        for row, (record_id, value) in enumerate(zip(ids, values, strict=True)):
+            limit_findings = self._limit_findings(record_id, field.name, value, limit)
+            keys += [field.key(row) + 1] * len(limit_findings)
+            found += limit_findings
+        return np.array(keys, np.int64), FindingTable.of(found)
 
     def corpus_values(
         self, titles: list[str], texts: list[str]
@@ -842,3 +863,175 @@ class TruncationCheck(Check):
                     )
                 )
         return findings
+
+
+_FUNCTION_KEYS = word_keys(FUNCTION_WORDS)
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+#: Characters of a value's end its findings show (evidence "tail").
+_TAIL_CHARS = 80
+
+
+def _id_strings(values: pd.Series) -> pa.Array:
+    """The record ids as one Arrow string array (shared when the column is Arrow-backed)."""
+    chunks = arrow_strings(values)
+    if chunks is None:
+        return pa.array(column_values(values), pa.large_string())
+    return chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
+
+
+def _utf8(values: pd.Series) -> pa.Array:
+    """A string column as one Arrow array of UTF-8 bytes (shared when Arrow-backed). Python
+    strings are encoded with their lone surrogates: such a value is not ASCII, left to Python."""
+    chunks = arrow_strings(values)
+    if chunks is None:
+        return pa.array(
+            [v.encode("utf-8", "surrogatepass") for v in column_values(values)], pa.large_binary()
+        )
+    return chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
+
+
+def ending_words(columns: Sequence[pd.Series]) -> set[str]:
+    """Every word a value of ``columns`` may end in that the mid-word test asks the vocabulary
+    about (a superset): the last letters of each value ending in a letter."""
+    words: set[str] = set()
+    for values in columns:
+        data, starts, ends = last_letters_spans(_utf8(values))
+        found = np.flatnonzero(starts >= 0)
+        words.update(pc.unique(substrings(data, starts[found], ends[found])).to_pylist())
+        for value in take_values(values, np.flatnonzero(starts == -2)):  # a non-ASCII end
+            stripped = value.rstrip()
+            # last_letters finds none unless the last character is a letter (alphanumeric: a superset)
+            if stripped and stripped[-1].isalnum():
+                word = last_letters(stripped[-_END_CHARS:])  # what TruncationCheck._ending asks about
+                if word:
+                    words.add(word)
+    return words
+
+
+def _severities(codes: np.ndarray) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(["warning", "info"]))
+
+
+class _FieldEndings:
+    """One field of a frame's records, each value's ending classified (:class:`Endings`): what
+    the truncation check finds about how its values end, as columns."""
+
+    def __init__(self, check: TruncationCheck, records: pd.DataFrame, name: str, slot: int) -> None:
+        self.check, self.records, self.name, self.slot = check, records, name, slot
+        self.endings = endings = Endings(_utf8(records[name]), _FUNCTION_KEYS)
+        # The values ending in letters that are not a whole word: the vocabulary is asked about
+        # their last letters (each distinct word once, numbered by its code).
+        self.asked = np.flatnonzero((endings.kind == OPEN_END) & (endings.letters_start >= 0))
+        asked = endings.strings(self.asked, endings.letters_start[self.asked], endings.length[self.asked])
+        encoded = asked.dictionary_encode()
+        self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.words: list[str] = encoded.dictionary.to_pylist()
+        self.fallback = np.flatnonzero(endings.kind == FALLBACK)
+
+    def key(self, rows: np.ndarray | int) -> np.ndarray | int:
+        """The sort key of a finding about the values at ``rows`` (their record's order, title
+        before text, an ending before a length limit)."""
+        return rows * 4 + self.slot * 2
+
+    @cached_property
+    def _fallback_endings(self) -> list[list[Finding] | _MidWord]:
+        ids = take_values(self.records["id"], self.fallback)
+        values = take_values(self.records[self.name], self.fallback)
+        return [self.check._ending(i, self.name, value) for i, value in zip(ids, values, strict=True)]
+
+    def fallback_endings(self) -> list[list[Finding] | _MidWord]:
+        """:meth:`TruncationCheck._ending` of each value the kernel left (in row order)."""
+        return self._fallback_endings
+
+    def fallback_findings(
+        self, check: TruncationCheck, longer_of: Mapping[str, str | None]
+    ) -> tuple[np.ndarray, FindingTable]:
+        """The findings about the values the kernel left, with their sort keys."""
+        keys, found = [], []
+        for row, ending in zip(self.fallback.tolist(), self._fallback_endings, strict=True):
+            if ending.__class__ is _MidWord:
+                word = ending.word  # type: ignore[union-attr]
+                ending = check._mid_word(ending, longer_of.get(word) if word else None)  # type: ignore[arg-type]
+            keys += [self.key(row)] * len(ending)  # type: ignore[arg-type]
+            found += ending  # type: ignore[arg-type]
+        return np.array(keys, np.int64), FindingTable.of(found)
+
+    def kernel_findings(
+        self, ids: pa.Array, longer_of: Mapping[str, str | None]
+    ) -> tuple[np.ndarray, FindingTable]:
+        """The findings about the values the kernel classified, a column at a time, with their
+        sort keys: what :meth:`TruncationCheck._ending` and :meth:`TruncationCheck._mid_word`
+        make of each, the evidence written as its JSON text."""
+        endings, name = self.endings, self.name
+        kind = endings.kind
+        # Variants of finding: (severity code, message, evidence up to the match, after the tail).
+        variants = [
+            (0, f"{name} looks cut off: ends with an ellipsis", "ends with an ellipsis", '"}'),
+            (0, f"{name} looks cut off: dangling function word", "dangling function word", '"}'),
+            (0, f"{name} ends inside an open bracket {'('!r}", "unclosed bracket", '"}'),
+            (0, f"{name} ends inside an open bracket {'['!r}", "unclosed bracket", '"}'),
+            (0, f"{name} ends inside an open quote {chr(34)!r}", "open quote", '"}'),
+            (1, f"{name} has no final punctuation", "no final punctuation", '"}'),
+        ]
+        cut = np.flatnonzero((kind >= ELLIPSIS) & (kind <= QUOTE))
+        cut_variant = np.array([-1, 0, 1, 2, 4], np.int64)[kind[cut]]
+        square = endings.data[endings.offsets[cut] + endings.match_start[cut]] == ord("[")
+        cut_variant[(kind[cut] == BRACKET) & square] = 3
+        # The values ending in a word cut in half: a longer corpus word begins with their letters.
+        longer = [longer_of.get(word) for word in self.words]
+        variant_of_code = np.full(len(self.words), -1, np.int64)
+        for code, (word, other) in enumerate(zip(self.words, longer, strict=True)):
+            if other is not None:
+                variant_of_code[code] = len(variants)
+                message = f"{name} ends mid-word: {word!r} occurs nowhere else; the corpus has {other!r}"
+                variants.append((0, message, "mid-word", '", "longer_word": ' + encode_value(other) + "}"))
+        mid_variant = variant_of_code[self.codes]
+        cut_in_half = mid_variant >= 0
+        mid = self.asked[cut_in_half]
+        # Else a text's open end: no final punctuation (a title's: nothing).
+        if name == "text":
+            open_end = kind == OPEN_END
+            open_end[mid] = False
+            plain = np.flatnonzero(open_end)
+        else:
+            plain = np.zeros(0, np.int64)
+        rows = np.concatenate([cut, mid, plain])
+        variant = np.concatenate([cut_variant, mid_variant[cut_in_half], np.full(len(plain), 5, np.int64)])
+        starts = np.concatenate(
+            [endings.match_start[cut], endings.letters_start[mid], endings.match_start[plain]]
+        )
+        order = np.argsort(rows, kind="stable")
+        rows, variant, starts = rows[order], variant[order], starts[order]
+        length = endings.length[rows]
+        ends = np.where(variant >= 6, length, endings.match_end[rows])
+        severity, messages, signals, suffixes = zip(*variants, strict=True)
+        prefixes = pa.array(
+            ['{"signal": ' + encode_value(s) + ', "match": "' for s in signals], pa.large_string()
+        )
+        taken = pa.array(variant)
+        evidence = pc.binary_join_element_wise(
+            prefixes.take(taken),
+            escaped(endings.strings(rows, starts, ends)),
+            _large('", "offset": '),
+            pa.array(starts).cast(pa.large_string()),
+            _large(', "tail": "'),
+            escaped(endings.strings(rows, np.maximum(length - _TAIL_CHARS, 0), length)),
+            pa.array(suffixes, pa.large_string()).take(taken),
+            _large(""),
+        )
+        columns = [
+            ids.take(pa.array(rows)).cast(pa.large_string()),
+            pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(rows), np.int32)), pa.array([NAME])),
+            _severities(np.array(severity, np.int32)[variant]),
+            pa.array([name] * len(rows), pa.string()),
+            pa.array(messages, pa.large_string()).take(taken),
+            evidence.cast(pa.large_string()),
+            pa.nulls(len(rows), pa.large_string()),
+        ]
+        table = FindingTable(pa.Table.from_arrays(columns, schema=SCHEMA))
+        return self.key(rows), table  # type: ignore[return-value]

@@ -1,0 +1,207 @@
+"""The truncation check's compiled endings (audit/checks/truncation_kernel.py) and its findings
+built a column at a time equal the per-value Python code (``TruncationCheck._ending`` and
+``_mid_word``, the frozen reference check, ``last_letters``) on generated hostile values: Unicode
+whitespace, non-ASCII letters and case rules, combining marks, quote marks, URLs holding
+brackets, empty values, NUL, backslashes, values longer than the 200 and 2,000 characters the
+end tests read; on Python-string and Arrow-backed (sliced, many-chunk) columns."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import truncation_reference as reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit.checks import CheckContext
+from audit.checks.base import finding_rows
+from audit.checks.table import FindingTable
+from audit.checks.truncation import (
+    _FUNCTION_KEYS,
+    FUNCTION_WORDS,
+    KnownFragments,
+    TruncationCheck,
+    Vocabulary,
+    ending_words,
+    last_letters,
+)
+from audit.checks.truncation_kernel import FALLBACK, Endings, word_key, word_keys
+
+_PIECES = [
+    *"aZ_-9.!?)]}\"':;,([\\/ ",
+    "the",
+    "Of",
+    "WITHOUT",
+    "although",
+    "meth",
+    "method",
+    "Try-On",
+    "...",
+    "..",
+    "\u2026",
+    "\t",
+    "\n",
+    "\x0b",
+    "\x1c",
+    "\x1f",
+    "\x00",
+    "\x7f",
+    "\u00a0",
+    "\u2028",
+    "\u3000",
+    "\x85",
+    "\u00e9",
+    "e\u0301",
+    "\u00df",
+    "\u017f",
+    "\u212a",
+    "\u0130",
+    "\u00b2",
+    "\u201c",
+    "\u201d",
+    "\u00ab",
+    "\u00bb",
+    "\u201e",
+    '\\"',
+    "http://",
+    "HTTPS://",
+    "https://",
+    "htTp://x",
+    "://(",
+    "://a)",
+    "ftp://q(",
+    "http://e.org/wiki/A_(b",
+    "http://e.org/a)",
+    "x" * 60,
+    "q" * 199,
+    "w" * 201,
+    "-" * 150,
+    "u" * 1990,
+]
+_VALUE = st.lists(st.sampled_from(_PIECES), max_size=10).map("".join)
+
+
+def _frame(titles: list[str], texts: list[str], arrow: bool) -> pd.DataFrame:
+    ids = [f"r{n}" for n in range(len(titles))]
+    frame = pd.DataFrame({"id": ids, "title": titles, "text": texts})
+    if arrow:
+        # As the batches see them: Arrow-backed, many chunks, a slice of a longer column.
+        for name in ("id", "title", "text"):
+            whole = pa.array(["pad"] * 3 + frame[name].tolist(), pa.large_string()).slice(3)
+            chunks = pa.chunked_array([whole.slice(0, 1), whole.slice(1)])
+            frame[name] = pd.Series(pd.arrays.ArrowExtensionArray(chunks))
+    return frame
+
+
+@settings(max_examples=250)
+@given(st.lists(st.tuples(_VALUE, _VALUE), min_size=1, max_size=8), st.booleans(), st.booleans())
+def test_findings_equal_the_reference(values: list[tuple[str, str]], mid_word: bool, arrow: bool) -> None:
+    titles, texts = [t for t, _ in values], [x for _, x in values]
+    records = _frame(titles, texts, arrow and all("\ud800" not in v for v in titles + texts))
+    fast = TruncationCheck(mid_word=mid_word)
+    plain = reference.TruncationCheck(mid_word=mid_word)
+    found = fast.table(records, CheckContext())
+    expected = plain.run(
+        pd.DataFrame({"id": records["id"].tolist(), "title": titles, "text": texts}), CheckContext()
+    )
+    # The JSON text of the evidence byte for byte, and the findings as rows.
+    assert found.table["evidence"].to_pylist() == FindingTable.of(expected).table["evidence"].to_pylist()
+    assert finding_rows(fast.run(records, CheckContext())) == finding_rows(expected)
+
+
+@settings(max_examples=250)
+@given(_VALUE, st.sampled_from(["title", "text"]))
+def test_value_ending_equals_the_python_ending(value: str, field: str) -> None:
+    """One value through the kernel: its findings (a vocabulary from the value's own words) are
+    those of ``_ending`` and ``_mid_word``; an ASCII value is decided by the kernel unless a URL
+    in it holds a bracket."""
+    check = TruncationCheck()
+    records = pd.DataFrame({"id": ["r"], "title": [value], "text": [value]})
+    vocabulary = Vocabulary([value, "methodical method"])
+    ending = check._ending("r", field, value)
+    if not isinstance(ending, list):
+        ending = check._mid_word(ending, vocabulary.is_fragment(ending.word) if ending.word else None)
+    context = CheckContext(corpus={"truncation": (vocabulary, {"title": None, "text": None})})
+    found = [f for f in check.run(records, context) if f.field == field]
+    assert finding_rows(found) == finding_rows(ending)
+    kind = Endings(pa.array([value.encode("utf-8", "surrogatepass")], pa.large_binary()), _FUNCTION_KEYS).kind
+    if value.isascii() and "://" not in value:
+        assert kind[0] != FALLBACK
+
+
+@settings(max_examples=250)
+@given(st.lists(_VALUE, max_size=8), st.booleans())
+def test_ending_words_equal_the_python_last_letters(values: list[str], arrow: bool) -> None:
+    column = pd.Series(values, dtype="string[pyarrow]" if arrow else object)
+    expected = set()
+    for value in values:
+        stripped = value.rstrip()
+        if stripped and stripped[-1].isalnum() and (word := last_letters(stripped[-200:])):
+            expected.add(word)
+    assert ending_words([column]) == expected
+    for value in values:  # the Python last letters are the reference's
+        assert last_letters(value.rstrip()[-200:]) == reference.last_letters(value.rstrip()[-200:])
+
+
+def test_hostile_values_one_by_one() -> None:
+    """Values at each edge, in one frame (two chunks)."""
+    values = [
+        "",
+        "   ",
+        "\u00a0",
+        "end of\u00a0",
+        "end of\x1c",
+        "the",
+        "-the",
+        "x-the",
+        "A\x00the",
+        "word " + "a" * 199,
+        "word " + "a" * 200,
+        "1" + "b" * 199,
+        "see http://e.org/x",
+        "see HTTP://e.org",
+        "see http://",
+        "see https:/",
+        "http://e.org/wiki/A_(b and more",
+        'say "hi',
+        'say \\"hi',
+        'say "hi\\"',
+        "(a [b) c",
+        "a ]) ( [ x",
+        "caf\u00e9",
+        "e\u0301",
+        "\u201cquote",
+        "end...",
+        "end\u2026",
+        "trailing\t\n ",
+        "x" * 3000 + " http://e.org/" + "y" * 2100,
+    ]
+    check = TruncationCheck()
+    records = _frame(values, values[::-1], arrow=True)
+    expected = reference.TruncationCheck().run(
+        pd.DataFrame({"id": records["id"].tolist(), "title": values, "text": values[::-1]}), CheckContext()
+    )
+    assert finding_rows(check.run(records, CheckContext())) == finding_rows(expected)
+
+
+def test_function_word_keys() -> None:
+    keys = word_keys(FUNCTION_WORDS)
+    assert len(set(keys.tolist())) == len(FUNCTION_WORDS)
+    assert word_key(b"the") in set(keys.tolist()) and word_key(b"thee") not in set(keys.tolist())
+    assert np.all(np.diff(keys.astype(np.float64)) > 0)
+
+
+def test_known_fragments_answer_the_batches() -> None:
+    """Over a batch (the corpus given), the mid-word findings use the given answers."""
+    records = pd.DataFrame({"id": ["a", "b"], "title": ["T.", "T."], "text": ["a new meth", "done wel"]})
+    given_corpus = (KnownFragments({"meth": "method"}), {"title": None, "text": None})
+    found = TruncationCheck().run(records, CheckContext(corpus={"truncation": given_corpus}))
+    assert [(f.record_id, f.evidence["signal"], f.evidence.get("longer_word")) for f in found] == [
+        ("a", "mid-word", "method"),
+        ("b", "no final punctuation", None),
+    ]
+    table = TruncationCheck().table(records, CheckContext(corpus={"truncation": given_corpus})).table
+    assert json.loads(table["evidence"][0].as_py())["offset"] == 6
