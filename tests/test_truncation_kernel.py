@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 import truncation_reference as reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -205,3 +206,86 @@ def test_known_fragments_answer_the_batches() -> None:
     ]
     table = TruncationCheck().table(records, CheckContext(corpus={"truncation": given_corpus})).table
     assert json.loads(table["evidence"][0].as_py())["offset"] == 6
+
+
+_BODY_PIECES = [
+    "Deep",
+    "deep",
+    " ",
+    "  ",
+    "-",
+    "_",
+    ".",
+    "9",
+    "\u00a0",
+    "\u2028",
+    "\u00e9",
+    "E\u0301",
+    "\u00df",
+    "SS",
+    "\ufb01",
+    "\u212a",
+    "\u0130",
+    "\uff24",
+    "\x00",
+    "x" * 50,
+]
+
+
+@st.composite
+def _clustered(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records whose texts are cuts of a few bases (some blank: the title is compared), in
+    clusters of random members (some ids repeated or missing)."""
+    bases = draw(
+        st.lists(st.lists(st.sampled_from(_BODY_PIECES), max_size=12).map("".join), min_size=1, max_size=3)
+    )
+    texts, titles = [], []
+    for _ in range(draw(st.integers(1, 10))):
+        base = draw(st.sampled_from(bases))
+        cut = base[: draw(st.integers(0, len(base)))]
+        texts.append(draw(st.sampled_from([cut, cut.upper(), cut + "!", " \u00a0", ""])))
+        titles.append(draw(st.sampled_from([base, cut, "t"])))
+    ids = [f"r{n}" for n in range(len(texts))]
+    members = st.lists(st.sampled_from([*ids, "missing"]), max_size=6)
+    clusters = pd.DataFrame({"members": draw(st.lists(members, min_size=1, max_size=4))})
+    return pd.DataFrame({"id": ids, "title": titles, "text": texts}), clusters
+
+
+@settings(max_examples=300)
+@given(_clustered(), st.integers(0, 12), st.booleans())
+def test_proven_findings_equal_the_reference(
+    clustered: tuple[pd.DataFrame, pd.DataFrame], min_chars: int, arrow: bool
+) -> None:
+    records, clusters = clustered
+    fast = TruncationCheck(min_prefix_chars=min_chars)
+    plain = reference.TruncationCheck(min_prefix_chars=min_chars)
+    context = CheckContext(clusters=clusters)
+    expected = [f for f in plain.run(records, CheckContext(clusters=clusters)) if f.severity == "error"]
+    frame = _frame(records["title"].tolist(), records["text"].tolist(), arrow)
+    assert finding_rows(fast._proven_findings(frame, context)) == finding_rows(expected)
+
+
+@pytest.mark.parametrize(
+    ("texts", "min_chars"),
+    [
+        (["\u00e9\u00e9", "\u00e9\u00e9a", "\u00e9\u00e9ab"], 3),  # 2 characters, 4 bytes: too short
+        (["\u00e9a", "\u00e9ab", "EAB"], 2),
+        (["e\u0301x", "\u00e9xy", "\u00c9XYZ"], 1),  # NFKC composes the mark
+        (["abc", "\ufb01", "fi", "fix"], 1),  # a ligature folds to two letters
+        (["a b", "ab", "a-b c", "A_B  C!"], 1),
+        (["", " ", "x"], 0),
+    ],
+)
+def test_proven_hand_cases_equal_the_reference(texts: list[str], min_chars: int) -> None:
+    records = pd.DataFrame(
+        {"id": [f"r{n}" for n in range(len(texts))], "title": ["t"] * len(texts), "text": texts}
+    )
+    clusters = pd.DataFrame({"members": [list(records["id"])[::-1], list(records["id"])]})
+    context = CheckContext(clusters=clusters)
+    expected = [
+        f
+        for f in reference.TruncationCheck(min_prefix_chars=min_chars).run(records, context)
+        if f.severity == "error"
+    ]
+    found = TruncationCheck(min_prefix_chars=min_chars)._proven_findings(records, context)
+    assert finding_rows(found) == finding_rows(expected)

@@ -45,7 +45,7 @@ from audit.checks.truncation import (
     distinct_lengths,
     ending_words,
 )
-from audit.frames import arrow_strings, column_values, release_memory, take_values
+from audit.frames import arrow_strings, column_values, release_memory, take_arrow, take_values
 from audit.parallel import forked_map, paused_gc
 
 TRUNCATION, CONFLICTING, VOCABULARY = "truncation", "conflicting_copies", "vocabulary"
@@ -148,9 +148,16 @@ def _in_order(parts: list[tuple[FindingTable, np.ndarray]]) -> FindingTable:
 
 
 def _rows(records: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """The id, title and text of ``records`` at ``rows`` (ascending), as Python values."""
+    """The id, title and text of ``records`` at ``rows`` (ascending): Arrow-backed where the
+    columns are (the proven pieces read the bodies' bytes; no Python string per text)."""
     names = ("id", "title", "text")
-    return pd.DataFrame({name: pd.Series(take_values(records[name], rows), dtype=object) for name in names})
+    return pd.DataFrame({name: _taken(records[name], rows) for name in names})
+
+
+def _taken(column: pd.Series, rows: np.ndarray) -> pd.Series:
+    if arrow_strings(column) is None:
+        return pd.Series(take_values(column, rows), dtype=object)
+    return pd.Series(pd.arrays.ArrowExtensionArray(take_arrow(column, rows)))
 
 
 def _id_array(records: pd.DataFrame) -> pa.ChunkedArray | pa.Array:

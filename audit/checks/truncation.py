@@ -47,11 +47,13 @@ from audit.checks.truncation_kernel import (
     QUOTE,
     Endings,
     last_letters_spans,
+    longer_copies,
+    normalised,
     substrings,
     word_keys,
 )
 from audit.frames import arrow_strings, column_values, take_values
-from audit.normalise import normalise_text
+from audit.normalise import comparable_texts, normalise_text
 from audit.report.jsonlines import encode_value, escaped
 from audit.urls import URL_PATTERN, find_url_spans
 
@@ -562,43 +564,12 @@ class _MidWord(NamedTuple):
     word: str | None
 
 
-#: ASCII letters and digits (lower-cased), the rest deleted: the normalised text without its spaces.
-_ASCII_ALNUM = bytes(c if chr(c).isalnum() else 0 for c in range(128)).lower() + bytes(128)
-_NOT_ALNUM = bytes(c for c in range(256) if not (c < 128 and chr(c).isalnum()))
-
-
-def _prefix_candidates(bodies: set[str]) -> set[str]:
-    """The bodies whose normalised text may be a proper prefix of another's, or have one as its
-    prefix; the others are neither.
-
-    For ASCII bodies, normalising keeps the letters and digits (lower-cased) in order and makes
-    every other run one space: a normalised proper prefix is still a proper prefix once the
-    spaces are dropped, so only pairs whose letters and digits begin one another can be one.
-    Non-ASCII bodies (NFKC may change them) are always candidates, and so then are all.
-    """
-    if len(bodies) < 2:
-        return set()
-    if not all(body.isascii() for body in bodies):
-        return bodies
-    core_of = {body: body.encode("ascii").translate(_ASCII_ALNUM, _NOT_ALNUM) for body in bodies}
-    return {
-        body
-        for body, core in core_of.items()
-        for other, other_core in core_of.items()
-        if core != other_core and (other_core.startswith(core) or core.startswith(other_core))
-    }
-
-
 def _warning(
     record_id: str, field_name: str, message: str, signal: str, match: str, offset: int, tail: str
 ) -> Finding:
     """A truncation warning about how a value ends."""
     evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
     return Finding(record_id, NAME, "warning", field_name, message, evidence)
-
-
-def _body(text: str, title: str) -> str:
-    return text if text.strip() else title
 
 
 class TruncationCheck(Check):
@@ -818,51 +789,47 @@ class TruncationCheck(Check):
         clusters = context.clusters
         if clusters is None or clusters.empty or "members" not in clusters:
             return []
-        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
+        ids = column(records, "id", context)
         row_of = {record_id: row for row, record_id in enumerate(ids)}
+        present = [[m for m in members if m in row_of] for members in clusters["members"]]
+        # Every cluster's members one after the other, each with its body normalised (what is
+        # normalised: the text, or the title when the text is blank), and its longer copy found
+        # by one compiled pass over the clusters.
+        flat = [m for members in present for m in members]
+        cluster_starts = np.zeros(len(present) + 1, np.int64)
+        np.cumsum([len(members) for members in present], out=cluster_starts[1:])
+        rows = np.fromiter((row_of[m] for m in flat), np.int64, len(flat))
+        bodies = comparable_texts(records)
+        norm = _Normalised(bodies, rows)
+        longer = longer_copies(
+            norm.starts, norm.ends, norm.chars, norm.data, cluster_starts, self.min_prefix_chars
+        )
+        lengths = _char_lengths(records["text"])
         findings: list[Finding] = []
-        for members in clusters["members"]:
-            present = [m for m in members if m in row_of]
-            # What is normalised: the text, or the title when the text is blank.
-            body_of = {m: _body(texts[row_of[m]], titles[row_of[m]]) for m in present}
-            candidates = _prefix_candidates(set(body_of.values()))
-            # Only these members can be the cut copy or the longer one (in order, as before).
-            present = [m for m in present if body_of[m] in candidates]
-            if not present:
-                continue
-            # Normalised here, for those members only (no norm_text column needed).
-            norm_of = {m: normalise_text(body_of[m]) for m in present}
-            length_of = {m: len(texts[row_of[m]]) for m in present}
-            by_length = sorted(present, key=lambda m: len(norm_of[m]), reverse=True)
-            for member in present:
-                short = norm_of[member]
-                if len(short) < self.min_prefix_chars:
-                    continue
-                longer = next(
-                    (m for m in by_length if len(norm_of[m]) > len(short) and norm_of[m].startswith(short)),
-                    None,
-                )
-                if longer is None:
-                    continue
-                findings.append(
-                    Finding(
-                        member,
-                        self.name,
-                        "error",
-                        "text",
-                        f"text is a cut-off copy of {longer}: its {length_of[member]} characters are the "
-                        f"start of that record's {length_of[longer]}",
-                        {
-                            "signal": "prefix of a longer copy",
-                            "longer_copy": longer,
-                            "length": int(length_of[member]),
-                            "longer_length": int(length_of[longer]),
-                            "match": short[-40:],
-                            "offset": int(length_of[member]),
-                        },
-                    )
-                )
+        for at in np.flatnonzero(longer >= 0).tolist():  # in the order of the clusters and their members
+            other = int(longer[at])
+            length, longer_length = int(lengths[rows[at]]), int(lengths[rows[other]])
+            findings.append(self._proven(flat[at], flat[other], length, longer_length, norm.end(at)))
         return findings
+
+    def _proven(self, member: str, longer: str, length: int, longer_length: int, match: str) -> Finding:
+        """The finding that ``member``'s text is a cut-off copy of ``longer``'s."""
+        return Finding(
+            member,
+            self.name,
+            "error",
+            "text",
+            f"text is a cut-off copy of {longer}: its {length} characters are the "
+            f"start of that record's {longer_length}",
+            {
+                "signal": "prefix of a longer copy",
+                "longer_copy": longer,
+                "length": int(length),
+                "longer_length": int(longer_length),
+                "match": match,
+                "offset": int(length),
+            },
+        )
 
 
 _FUNCTION_KEYS = word_keys(FUNCTION_WORDS)
@@ -874,6 +841,48 @@ def _large(text: str) -> pa.Scalar:
 
 #: Characters of a value's end its findings show (evidence "tail").
 _TAIL_CHARS = 80
+
+
+class _Normalised:
+    """normalise_text of the bodies at ``rows`` (duplicates allowed): each ``data[starts[n]:ends[n]]``
+    (UTF-8) of ``chars[n]`` characters. ASCII bodies in one compiled pass; the others (NFKC,
+    case folding) one at a time in Python, their bytes after the ASCII ones'."""
+
+    def __init__(self, bodies: pd.Series, rows: np.ndarray) -> None:
+        offsets, data, plain = normalised(_utf8(bodies), rows)
+        self.starts, self.ends = offsets[:-1].copy(), offsets[1:].copy()
+        self.chars = self.ends - self.starts
+        self.unicode: dict[int, str] = {}
+        others = np.flatnonzero(~plain)
+        if len(others):
+            other_rows = rows[others].tolist()
+            body_of = dict(zip(other_rows, take_values(bodies, rows[others]), strict=True))
+            # Copies share one body: each distinct one is normalised once.
+            norm_of_body = {body: normalise_text(body) for body in set(body_of.values())}
+            norm_of = {row: norm_of_body[body] for row, body in body_of.items()}
+            encoded = [norm_of[row].encode("utf-8", "surrogatepass") for row in other_rows]
+            size = np.fromiter(map(len, encoded), np.int64, len(encoded))
+            self.starts[others] = len(data) + np.cumsum(size) - size
+            self.ends[others] = self.starts[others] + size
+            self.chars[others] = [len(norm_of[row]) for row in other_rows]
+            data = np.concatenate([data, np.frombuffer(b"".join(encoded), np.uint8)])
+            self.unicode = {n: norm_of[row] for n, row in zip(others.tolist(), other_rows, strict=True)}
+        self.data = data
+
+    def end(self, member: int) -> str:
+        """The last 40 characters of the member's normalised body."""
+        if member in self.unicode:
+            return self.unicode[member][-40:]
+        end = int(self.ends[member])
+        return self.data[max(int(self.starts[member]), end - 40) : end].tobytes().decode("ascii")
+
+
+def _char_lengths(values: pd.Series) -> np.ndarray:
+    """The length in characters of each value of a string column."""
+    chunks = arrow_strings(values)
+    if chunks is None:
+        return np.fromiter(map(len, column_values(values)), np.int64, len(values))
+    return pc.utf8_length(chunks).to_numpy().astype(np.int64)
 
 
 def _id_strings(values: pd.Series) -> pa.Array:

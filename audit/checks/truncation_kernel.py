@@ -271,3 +271,95 @@ def substrings(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.Arr
     return pa.LargeStringArray.from_buffers(
         len(lengths), pa.py_buffer(new_offsets), pa.py_buffer(gathered.tobytes() or b"\x00")
     )
+
+
+#: ASCII letters and digits lower-cased, every other byte 0: what normalise_text keeps of ASCII.
+ALNUM_LOWER = np.array(
+    [ord(chr(c).lower()) if c < 128 and chr(c).isalnum() else 0 for c in range(256)], np.uint8
+)
+
+
+@compiled
+def _normalised(offsets, data, rows, alnum_lower, out_offsets, out, plain):  # type: ignore[no-untyped-def]
+    """normalise_text of each ASCII value at ``rows``, into ``out`` from ``out_offsets[n]``:
+    letters and digits lower-cased, every run of other characters one space, trimmed.
+    ``plain[n]``: whether the value is ASCII (else its normalised form is left empty)."""
+    pos = 0
+    for n in range(len(rows)):
+        first = pos
+        out_offsets[n] = pos
+        plain[n] = True
+        pending = False
+        for at in range(offsets[rows[n]], offsets[rows[n] + 1]):
+            byte = data[at]
+            kept = alnum_lower[byte]
+            if kept:  # most bytes
+                if pending:
+                    out[pos] = 32
+                    pos += 1
+                    pending = False
+                out[pos] = kept
+                pos += 1
+            elif byte >= 128:
+                plain[n] = False
+                pos = first
+                break
+            else:
+                pending = pos > first
+    out_offsets[len(rows)] = pos
+
+
+@compiled
+def _longer_copies(starts, ends, chars, norm, cluster_starts, min_chars, longer):  # type: ignore[no-untyped-def]
+    """For each member (a normalised text each: UTF-8 ``norm[starts[n]:ends[n]]`` of ``chars[n]``
+    characters; clusters' members one after the other from ``cluster_starts``), the member of its
+    cluster with the most characters of those longer than its own that begin with it (the first
+    of as many), -1 for none or for a text of fewer than ``min_chars`` characters. A UTF-8 text
+    begins with another exactly where its bytes begin with the other's."""
+    for cluster in range(len(cluster_starts) - 1):
+        first, stop = cluster_starts[cluster], cluster_starts[cluster + 1]
+        for member in range(first, stop):
+            longer[member] = -1
+            start, size = starts[member], ends[member] - starts[member]
+            if chars[member] < min_chars:
+                continue
+            best = -1
+            for other in range(first, stop):
+                if chars[other] <= chars[member] or (best >= 0 and chars[other] <= chars[best]):
+                    continue
+                if ends[other] - starts[other] < size:
+                    continue
+                same = True
+                for n in range(size):
+                    if norm[starts[other] + n] != norm[start + n]:
+                        same = False
+                        break
+                if same:
+                    best = other
+            longer[member] = best
+
+
+def normalised(strings: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(offsets, data, plain)``: the ASCII normalise_text of the values at ``rows`` (each
+    ``data[offsets[n]:offsets[n + 1]]``) and which of them are ASCII (the others left empty)."""
+    offsets, data = buffers(strings)
+    rows = np.asarray(rows, np.int64)
+    out_offsets = np.empty(len(rows) + 1, np.int64)
+    out = np.empty(int((offsets[rows + 1] - offsets[rows]).sum()) + 1, np.uint8)
+    plain = np.empty(len(rows), np.bool_)
+    _normalised(offsets, data, rows, ALNUM_LOWER, out_offsets, out, plain)
+    return out_offsets, out, plain
+
+
+def longer_copies(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    chars: np.ndarray,
+    norm: np.ndarray,
+    cluster_starts: np.ndarray,
+    min_chars: int,
+) -> np.ndarray:
+    """:func:`_longer_copies`: each member's longer copy (its position among the members), or -1."""
+    longer = np.empty(len(starts), np.int64)
+    _longer_copies(starts, ends, chars, norm, cluster_starts, min_chars, longer)
+    return longer
