@@ -8,6 +8,7 @@ end tests read; on Python-string and Arrow-backed (sliced, many-chunk) columns."
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from audit.checks.truncation import (
     Vocabulary,
     ending_words,
     last_letters,
+    length_digests,
 )
 from audit.checks.truncation_kernel import FALLBACK, Endings, word_key, word_keys
 
@@ -289,3 +291,22 @@ def test_proven_hand_cases_equal_the_reference(texts: list[str], min_chars: int)
     ]
     found = TruncationCheck(min_prefix_chars=min_chars)._proven_findings(records, context)
     assert finding_rows(found) == finding_rows(expected)
+
+
+@settings(max_examples=250)
+@given(st.lists(_VALUE, max_size=12), st.booleans())
+def test_length_digests_count_the_distinct_stripped_values(values: list[str], arrow: bool) -> None:
+    """One row per distinct non-blank stripped value, its length in characters, whichever way
+    (compiled or Python) each value was stripped."""
+    column = pd.Series(values, dtype="string[pyarrow]" if arrow else object)
+    found = length_digests(column)
+    distinct = {v.rstrip() for v in values if v.rstrip()}
+    assert len(found) == len(distinct)
+    assert Counter(found[:, 0].tolist()) == Counter(len(s) for s in distinct)
+
+
+def test_length_digests_of_a_value_stripped_either_way_agree() -> None:
+    rows = length_digests(
+        pd.Series(["abc\u00a0", "abc", "abc \t", "\u00e9t\u00e9\u2028", "\u00e9t\u00e9", "  "])
+    )
+    assert len(rows) == 2 and sorted(rows[:, 0].tolist()) == [3, 3]

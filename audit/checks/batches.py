@@ -42,8 +42,8 @@ from audit.checks.truncation import (
     TruncationCheck,
     ValueChunks,
     Vocabulary,
-    distinct_lengths,
     ending_words,
+    length_digests,
 )
 from audit.frames import arrow_strings, column_values, release_memory, take_arrow, take_values
 from audit.parallel import forked_map, paused_gc
@@ -84,9 +84,7 @@ def _census(run: _Run, start: int) -> tuple[np.ndarray, np.ndarray, set[str], np
     keys = None
     truncation = run.checks.get(TRUNCATION)
     if truncation is not None:
-        titles, texts = column_values(frame["title"]), column_values(frame["text"])
-        # Python's string hash: the batches are read by this process and its forks (one hash seed).
-        title_lengths, text_lengths = distinct_lengths(titles, hash), distinct_lengths(texts, hash)
+        title_lengths, text_lengths = length_digests(frame["title"]), length_digests(frame["text"])
         if isinstance(truncation, TruncationCheck) and truncation.mid_word:
             words = ending_words([frame["title"], frame["text"]])
     conflicting = run.checks.get(CONFLICTING)

@@ -49,9 +49,11 @@ from audit.checks.truncation_kernel import (
     last_letters_spans,
     longer_copies,
     normalised,
+    stripped_lengths,
     substrings,
     word_keys,
 )
+from audit.dedup.kernel import xxh64
 from audit.frames import arrow_strings, column_values, take_values
 from audit.normalise import comparable_texts, normalise_text
 from audit.report.jsonlines import encode_value, escaped
@@ -381,6 +383,24 @@ def distinct_lengths(values: Iterable[str], digest: Callable[[str], int] = _xxh3
     found[:, 1] = np.fromiter((d >> 64 for d in digests), np.uint64, len(digests))
     found[:, 2] = np.fromiter((d & 0xFFFFFFFFFFFFFFFF for d in digests), np.uint64, len(digests))
     return found
+
+
+def length_digests(values: pd.Series) -> np.ndarray:
+    """(length, XXH64 digest, 0) of each non-blank value of a string column rstripped, as an (n, 3)
+    uint64 array: merged over batches of a corpus (duplicate rows dropped), the number of
+    distinct values of each length that :meth:`TruncationCheck.length_limit` counts, without the
+    texts. One compiled pass over the UTF-8 bytes; a value ending in a non-ASCII character
+    (Unicode whitespace?) is stripped by Python and its bytes hashed the same way."""
+    lengths, digests, undecided = stripped_lengths(_utf8(values))
+    rows = np.flatnonzero(undecided)
+    for row, value in zip(rows.tolist(), take_values(values, rows), strict=True):
+        stripped = value.rstrip()
+        lengths[row] = len(stripped)
+        digests[row] = xxh64(stripped.encode("utf-8", "surrogatepass"))
+    kept = lengths > 0
+    found = np.zeros((int(kept.sum()), 3), np.uint64)
+    found[:, 0], found[:, 1] = lengths[kept], digests[kept]
+    return found[~pd.DataFrame(found).duplicated().to_numpy()]  # copies of a value: one row
 
 
 def last_words(values: Iterable[str]) -> set[str]:

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from audit.dedup.jit import compiled
+from audit.dedup.kernel import _xxh64
 
 #: Kinds of ending (:func:`endings`' ``kind``).
 NONE, ELLIPSIS, DANGLING, BRACKET, QUOTE, OPEN_END, FALLBACK = range(7)
@@ -363,3 +364,31 @@ def longer_copies(
     longer = np.empty(len(starts), np.int64)
     _longer_copies(starts, ends, chars, norm, cluster_starts, min_chars, longer)
     return longer
+
+
+@compiled
+def _stripped_lengths(offsets, data, space, lengths, digests, undecided):  # type: ignore[no-untyped-def]
+    """Of each value rstripped: its length in characters (0: blank) and the XXH64 of its bytes;
+    ``undecided`` where it ends in a non-ASCII character (maybe Unicode whitespace: Python)."""
+    for value in range(len(offsets) - 1):
+        start, end = offsets[value], offsets[value + 1]
+        while end > start and data[end - 1] < 128 and space[data[end - 1]]:
+            end -= 1
+        lengths[value], digests[value] = 0, 0
+        undecided[value] = end > start and data[end - 1] >= 128
+        if undecided[value] or end == start:
+            continue
+        chars = 0
+        for at in range(start, end):
+            chars += (data[at] & 0xC0) != 0x80  # not a UTF-8 continuation byte
+        lengths[value] = chars
+        digests[value] = _xxh64(data, start, end)
+
+
+def stripped_lengths(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_stripped_lengths` of a string or binary array: ``(lengths, digests, undecided)``."""
+    offsets, data = buffers(strings)
+    lengths, digests = np.empty(len(strings), np.int64), np.empty(len(strings), np.uint64)
+    undecided = np.empty(len(strings), np.bool_)
+    _stripped_lengths(offsets, data, SPACE, lengths, digests, undecided)
+    return lengths, digests, undecided
