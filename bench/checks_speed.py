@@ -8,7 +8,8 @@ Usage::
     .venv/bin/python bench/checks_speed.py --corpus bench/.cache/corpus_100000_1.jsonl
 
 CPU seconds include worker processes; the machine is shared, so the load average is printed
-before and after.
+before and after. The truncation check's three rounds (census, rows: vocabulary and proven
+copies, batches) are timed on one process too, as ``run_checks`` runs them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's audit, not an installed one
 
-from audit.checks import CHECKS, CheckContext, run_checks  # noqa: E402
+from audit.checks import CHECKS, CheckContext, batches, run_checks  # noqa: E402
 from audit.ingest import read_inputs  # noqa: E402
 from audit.parallel import paused_gc  # noqa: E402
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         total_cpu += cpu
         print(f"{name:20s} {wall:6.2f} s wall {cpu:6.2f} s CPU  {len(findings):7d} findings")
     print(f"{'each check in turn':20s} {total_wall:6.2f} s wall {total_cpu:6.2f} s CPU")
+    truncation_rounds(records, context)
     for workers in (1, 2):
         wall, cpu = time.perf_counter(), cpu_seconds()
         findings = run_checks(records, context=context, workers=workers)
@@ -83,6 +85,28 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(load())
     return 0
+
+
+def truncation_rounds(records: pd.DataFrame, context: CheckContext) -> None:
+    """CPU seconds of each round of the truncation check over batches, on this process."""
+    spent: dict[str, float] = {}
+    forked_map = batches.forked_map
+
+    def timed(function, shared, items, workers):  # type: ignore[no-untyped-def]
+        cpu = cpu_seconds()
+        results = forked_map(function, shared, items, workers)
+        spent[function.__name__.strip("_")] = cpu_seconds() - cpu
+        return results
+
+    batches.forked_map = timed
+    try:
+        cpu = cpu_seconds()
+        found = run_checks(records, ["truncation"], context=context, workers=1)
+        cpu = cpu_seconds() - cpu
+    finally:
+        batches.forked_map = forked_map
+    rounds = ", ".join(f"{name} {seconds:.2f}" for name, seconds in spent.items())
+    print(f"{'truncation rounds':20s} {cpu:6.2f} s CPU ({rounds})  {len(found):7d} findings")
 
 
 if __name__ == "__main__":

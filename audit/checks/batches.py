@@ -42,10 +42,10 @@ from audit.checks.truncation import (
     TruncationCheck,
     ValueChunks,
     Vocabulary,
-    distinct_lengths,
-    last_words,
+    ending_words,
+    length_digests,
 )
-from audit.frames import arrow_strings, column_values, release_memory, take_values
+from audit.frames import arrow_strings, column_values, release_memory, take_arrow, take_values
 from audit.parallel import forked_map, paused_gc
 
 TRUNCATION, CONFLICTING, VOCABULARY = "truncation", "conflicting_copies", "vocabulary"
@@ -84,11 +84,9 @@ def _census(run: _Run, start: int) -> tuple[np.ndarray, np.ndarray, set[str], np
     keys = None
     truncation = run.checks.get(TRUNCATION)
     if truncation is not None:
-        titles, texts = column_values(frame["title"]), column_values(frame["text"])
-        # Python's string hash: the batches are read by this process and its forks (one hash seed).
-        title_lengths, text_lengths = distinct_lengths(titles, hash), distinct_lengths(texts, hash)
+        title_lengths, text_lengths = length_digests(frame["title"]), length_digests(frame["text"])
         if isinstance(truncation, TruncationCheck) and truncation.mid_word:
-            words = last_words([*titles, *texts])
+            words = ending_words([frame["title"], frame["text"]])
     conflicting = run.checks.get(CONFLICTING)
     if isinstance(conflicting, ConflictingCopiesCheck):
         keys = conflicting.key_hashes(column_values(frame["title"]), column_values(frame["url"]))
@@ -102,12 +100,19 @@ def _findings(run: _Run, piece: tuple[str, Any]) -> dict[str, FindingTable]:
         if kind == "batch":
             frame, context = _batch(run, where), CheckContext(corpus=run.corpus)
             names = [name for name in run.checks if name != CONFLICTING]
-            return {name: FindingTable.of(run.checks[name].run(frame, context)) for name in names}
+            return {name: _check_table(run.checks[name], frame, context) for name in names}
         members, rows = where
         check = run.checks[TRUNCATION]
         assert isinstance(check, TruncationCheck)
         context = CheckContext(clusters=pd.DataFrame({"members": members}))
         return {TRUNCATION: FindingTable.of(check._proven_findings(_rows(run.records, rows), context))}
+
+
+def _check_table(check: Check, frame: pd.DataFrame, context: CheckContext) -> FindingTable:
+    """A check's findings over ``frame``; truncation's built a column at a time."""
+    if isinstance(check, TruncationCheck):
+        return check.table(frame, context)
+    return FindingTable.of(check.run(frame, context))
 
 
 def _conflicting(run: _Run, rows: np.ndarray) -> tuple[FindingTable, np.ndarray]:
@@ -141,9 +146,16 @@ def _in_order(parts: list[tuple[FindingTable, np.ndarray]]) -> FindingTable:
 
 
 def _rows(records: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """The id, title and text of ``records`` at ``rows`` (ascending), as Python values."""
+    """The id, title and text of ``records`` at ``rows`` (ascending): Arrow-backed where the
+    columns are (the proven pieces read the bodies' bytes; no Python string per text)."""
     names = ("id", "title", "text")
-    return pd.DataFrame({name: pd.Series(take_values(records[name], rows), dtype=object) for name in names})
+    return pd.DataFrame({name: _taken(records[name], rows) for name in names})
+
+
+def _taken(column: pd.Series, rows: np.ndarray) -> pd.Series:
+    if arrow_strings(column) is None:
+        return pd.Series(take_values(column, rows), dtype=object)
+    return pd.Series(pd.arrays.ArrowExtensionArray(take_arrow(column, rows)))
 
 
 def _id_array(records: pd.DataFrame) -> pa.ChunkedArray | pa.Array:

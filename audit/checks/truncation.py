@@ -32,13 +32,31 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from audit.checks.base import Check, CheckContext, Finding, column, for_record
+from audit.checks.base import Check, CheckContext, Finding, column
 from audit.checks.prefilter import offsets
+from audit.checks.table import SCHEMA, FindingTable
+from audit.checks.truncation_kernel import (
+    BRACKET,
+    ELLIPSIS,
+    FALLBACK,
+    OPEN_END,
+    QUOTE,
+    Endings,
+    last_letters_spans,
+    longer_copies,
+    normalised,
+    stripped_lengths,
+    substrings,
+    word_keys,
+)
+from audit.dedup.kernel import xxh64
 from audit.frames import arrow_strings, column_values, take_values
-from audit.normalise import normalise_text
+from audit.normalise import comparable_texts, normalise_text
+from audit.report.jsonlines import encode_value, escaped
 from audit.urls import URL_PATTERN, find_url_spans
 
 NAME = "truncation"
@@ -367,17 +385,27 @@ def distinct_lengths(values: Iterable[str], digest: Callable[[str], int] = _xxh3
     return found
 
 
-def last_words(values: Iterable[str]) -> set[str]:
-    """Every word a value may end in that the mid-word test asks the vocabulary about (a superset)."""
-    words = set()
-    for value in set(values):
+def length_digests(values: pd.Series) -> np.ndarray:
+    """(length, XXH64 digest, 0) of each non-blank value of a string column rstripped, as an (n, 3)
+    uint64 array: merged over batches of a corpus (duplicate rows dropped), the number of
+    distinct values of each length that :meth:`TruncationCheck.length_limit` counts, without the
+    texts. One compiled pass over the UTF-8 bytes; a value ending in a non-ASCII character
+    (Unicode whitespace?) is stripped by Python and its bytes hashed the same way."""
+    lengths, digests, undecided = stripped_lengths(_utf8(values))
+    rows = np.flatnonzero(undecided)
+    for row, value in zip(rows.tolist(), take_values(values, rows), strict=True):
         stripped = value.rstrip()
-        # last_letters finds none unless the last character is a letter (alphanumeric: a superset)
-        if stripped and stripped[-1].isalnum():
-            word = last_letters(stripped[-200:])  # what TruncationCheck._ending asks about
-            if word:
-                words.add(word)
-    return words
+        lengths[row] = len(stripped)
+        digests[row] = xxh64(stripped.encode("utf-8", "surrogatepass"))
+    kept = lengths > 0
+    found = np.zeros((int(kept.sum()), 3), np.uint64)
+    found[:, 0], found[:, 1] = lengths[kept], digests[kept]
+    return found[~pd.DataFrame(found).duplicated().to_numpy()]  # copies of a value: one row
+
+
+def last_words(values: Iterable[str]) -> set[str]:
+    """:func:`ending_words` of Python strings."""
+    return ending_words([pd.Series(list(values), dtype=object)])
 
 
 class Vocabulary:
@@ -556,43 +584,12 @@ class _MidWord(NamedTuple):
     word: str | None
 
 
-#: ASCII letters and digits (lower-cased), the rest deleted: the normalised text without its spaces.
-_ASCII_ALNUM = bytes(c if chr(c).isalnum() else 0 for c in range(128)).lower() + bytes(128)
-_NOT_ALNUM = bytes(c for c in range(256) if not (c < 128 and chr(c).isalnum()))
-
-
-def _prefix_candidates(bodies: set[str]) -> set[str]:
-    """The bodies whose normalised text may be a proper prefix of another's, or have one as its
-    prefix; the others are neither.
-
-    For ASCII bodies, normalising keeps the letters and digits (lower-cased) in order and makes
-    every other run one space: a normalised proper prefix is still a proper prefix once the
-    spaces are dropped, so only pairs whose letters and digits begin one another can be one.
-    Non-ASCII bodies (NFKC may change them) are always candidates, and so then are all.
-    """
-    if len(bodies) < 2:
-        return set()
-    if not all(body.isascii() for body in bodies):
-        return bodies
-    core_of = {body: body.encode("ascii").translate(_ASCII_ALNUM, _NOT_ALNUM) for body in bodies}
-    return {
-        body
-        for body, core in core_of.items()
-        for other, other_core in core_of.items()
-        if core != other_core and (other_core.startswith(core) or core.startswith(other_core))
-    }
-
-
 def _warning(
     record_id: str, field_name: str, message: str, signal: str, match: str, offset: int, tail: str
 ) -> Finding:
     """A truncation warning about how a value ends."""
     evidence = {"signal": signal, "match": match, "offset": offset, "tail": tail}
     return Finding(record_id, NAME, "warning", field_name, message, evidence)
-
-
-def _body(text: str, title: str) -> str:
-    return text if text.strip() else title
 
 
 class TruncationCheck(Check):
@@ -622,39 +619,54 @@ class TruncationCheck(Check):
         self.mid_word = mid_word
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        ids, titles, texts = (column(records, name, context) for name in ("id", "title", "text"))
+        return [
+            Finding(*row) for row in self.table(records, context).frame().itertuples(index=False, name=None)
+        ]
+
+    def table(self, records: pd.DataFrame, context: CheckContext) -> FindingTable:
+        """The findings of :meth:`run` as a :class:`FindingTable`, built a column at a time: each
+        field's endings are classified by one compiled pass over its UTF-8 bytes
+        (:mod:`audit.checks.truncation_kernel`); the values it leaves (non-ASCII, a URL holding
+        a bracket) go through :meth:`_ending` one at a time."""
         # Over a batch of the corpus, what it needs of the whole corpus is given (run_checks).
         given = context.corpus.get(NAME)
-        vocabulary, limits = given if given is not None else self.corpus_values(titles, texts)
-        # Two passes: the values that end in letters are collected first, so the vocabulary is
-        # asked about all their last words at once (most need only a small part of the corpus).
-        slots: list[list[Finding] | _MidWord] = []
-        # A value seen before in the same field (copies of a record) is not looked at again.
-        done: dict[str, dict[str, list[Finding] | _MidWord]] = {"title": {}, "text": {}}
-        for record_id, title, text in zip(ids, titles, texts, strict=True):
-            for field_name, value in (("title", title), ("text", text)):
-                ending = done[field_name].get(value)
-                if ending is None:
-                    ending = done[field_name][value] = self._ending(record_id, field_name, value)
-                    slots.append(ending)
-                elif ending.__class__ is _MidWord:
-                    slots.append(_MidWord(record_id, *ending[1:]))
-                elif ending:
-                    slots.append(for_record(record_id, ending))
-                if limits[field_name] is not None:  # most corpora have no limit
-                    limit_findings = self._limit_findings(record_id, field_name, value, limits[field_name])
-                    if limit_findings:
-                        slots.append(limit_findings)
-        words = {slot.word for slot in slots if slot.__class__ is _MidWord and slot.word}
-        longer_of = vocabulary.fragments(words) if vocabulary else {}
-        findings: list[Finding] = []
-        for slot in slots:
-            if slot.__class__ is _MidWord:
-                findings.extend(self._mid_word(slot, longer_of.get(slot.word) if slot.word else None))
-            else:
-                findings.extend(slot)
-        findings.extend(self._proven_findings(records, context))
-        return findings
+        if given is None:
+            titles, texts = (column(records, name, context) for name in ("title", "text"))
+            given = self.corpus_values(titles, texts)
+        vocabulary, limits = given
+        ids = _id_strings(records["id"])
+        fields = [_FieldEndings(self, records, name, slot) for slot, name in enumerate(("title", "text"))]
+        # The vocabulary is asked about every value's last letters at once (most need only a
+        # small part of the corpus).
+        words: set[str] = set()
+        for field in fields:
+            words.update(field.words)
+            words.update(e.word for e in field.fallback_endings() if e.__class__ is _MidWord and e.word)
+        longer_of = vocabulary.fragments(words) if vocabulary and words else {}
+        parts: list[tuple[np.ndarray, FindingTable]] = []
+        for field in fields:
+            parts.append(field.kernel_findings(ids, longer_of))
+            parts.append(field.fallback_findings(self, longer_of))
+            limit = limits[field.name]
+            if limit is not None:  # most corpora have no limit
+                parts.append(self._limit_table(records, context, field, limit))
+        keys = np.concatenate([key for key, _ in parts])
+        table = FindingTable.concat([found for _, found in parts])
+        ordered = FindingTable(table.table.take(pa.array(np.argsort(keys, kind="stable"))))
+        proven = self._proven_findings(records, context)
+        return FindingTable.concat([ordered, FindingTable.of(proven)]) if proven else ordered
+
+    def _limit_table(
+        self, records: pd.DataFrame, context: CheckContext, field: _FieldEndings, limit: dict[str, float]
+    ) -> tuple[np.ndarray, FindingTable]:
+        """The length-limit findings of ``field``, with their sort keys."""
+        ids, values = column(records, "id", context), column(records, field.name, context)
+        keys, found = [], []
+        for row, (record_id, value) in enumerate(zip(ids, values, strict=True)):
+            limit_findings = self._limit_findings(record_id, field.name, value, limit)
+            keys += [field.key(row) + 1] * len(limit_findings)
+            found += limit_findings
+        return np.array(keys, np.int64), FindingTable.of(found)
 
     def corpus_values(
         self, titles: list[str], texts: list[str]
@@ -797,48 +809,258 @@ class TruncationCheck(Check):
         clusters = context.clusters
         if clusters is None or clusters.empty or "members" not in clusters:
             return []
-        ids, texts, titles = (column(records, name, context) for name in ("id", "text", "title"))
+        ids = column(records, "id", context)
         row_of = {record_id: row for row, record_id in enumerate(ids)}
+        present = [[m for m in members if m in row_of] for members in clusters["members"]]
+        # Every cluster's members one after the other, each with its body normalised (what is
+        # normalised: the text, or the title when the text is blank), and its longer copy found
+        # by one compiled pass over the clusters.
+        flat = [m for members in present for m in members]
+        cluster_starts = np.zeros(len(present) + 1, np.int64)
+        np.cumsum([len(members) for members in present], out=cluster_starts[1:])
+        rows = np.fromiter((row_of[m] for m in flat), np.int64, len(flat))
+        bodies = comparable_texts(records)
+        norm = _Normalised(bodies, rows)
+        longer = longer_copies(
+            norm.starts, norm.ends, norm.chars, norm.data, cluster_starts, self.min_prefix_chars
+        )
+        lengths = _char_lengths(records["text"])
         findings: list[Finding] = []
-        for members in clusters["members"]:
-            present = [m for m in members if m in row_of]
-            # What is normalised: the text, or the title when the text is blank.
-            body_of = {m: _body(texts[row_of[m]], titles[row_of[m]]) for m in present}
-            candidates = _prefix_candidates(set(body_of.values()))
-            # Only these members can be the cut copy or the longer one (in order, as before).
-            present = [m for m in present if body_of[m] in candidates]
-            if not present:
-                continue
-            # Normalised here, for those members only (no norm_text column needed).
-            norm_of = {m: normalise_text(body_of[m]) for m in present}
-            length_of = {m: len(texts[row_of[m]]) for m in present}
-            by_length = sorted(present, key=lambda m: len(norm_of[m]), reverse=True)
-            for member in present:
-                short = norm_of[member]
-                if len(short) < self.min_prefix_chars:
-                    continue
-                longer = next(
-                    (m for m in by_length if len(norm_of[m]) > len(short) and norm_of[m].startswith(short)),
-                    None,
-                )
-                if longer is None:
-                    continue
-                findings.append(
-                    Finding(
-                        member,
-                        self.name,
-                        "error",
-                        "text",
-                        f"text is a cut-off copy of {longer}: its {length_of[member]} characters are the "
-                        f"start of that record's {length_of[longer]}",
-                        {
-                            "signal": "prefix of a longer copy",
-                            "longer_copy": longer,
-                            "length": int(length_of[member]),
-                            "longer_length": int(length_of[longer]),
-                            "match": short[-40:],
-                            "offset": int(length_of[member]),
-                        },
-                    )
-                )
+        for at in np.flatnonzero(longer >= 0).tolist():  # in the order of the clusters and their members
+            other = int(longer[at])
+            length, longer_length = int(lengths[rows[at]]), int(lengths[rows[other]])
+            findings.append(self._proven(flat[at], flat[other], length, longer_length, norm.end(at)))
         return findings
+
+    def _proven(self, member: str, longer: str, length: int, longer_length: int, match: str) -> Finding:
+        """The finding that ``member``'s text is a cut-off copy of ``longer``'s."""
+        return Finding(
+            member,
+            self.name,
+            "error",
+            "text",
+            f"text is a cut-off copy of {longer}: its {length} characters are the "
+            f"start of that record's {longer_length}",
+            {
+                "signal": "prefix of a longer copy",
+                "longer_copy": longer,
+                "length": int(length),
+                "longer_length": int(longer_length),
+                "match": match,
+                "offset": int(length),
+            },
+        )
+
+
+_FUNCTION_KEYS = word_keys(FUNCTION_WORDS)
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+#: Characters of a value's end its findings show (evidence "tail").
+_TAIL_CHARS = 80
+
+
+class _Normalised:
+    """normalise_text of the bodies at ``rows`` (duplicates allowed): each ``data[starts[n]:ends[n]]``
+    (UTF-8) of ``chars[n]`` characters. ASCII bodies in one compiled pass; the others (NFKC,
+    case folding) one at a time in Python, their bytes after the ASCII ones'."""
+
+    def __init__(self, bodies: pd.Series, rows: np.ndarray) -> None:
+        offsets, data, plain = normalised(_utf8(bodies), rows)
+        self.starts, self.ends = offsets[:-1].copy(), offsets[1:].copy()
+        self.chars = self.ends - self.starts
+        self.unicode: dict[int, str] = {}
+        others = np.flatnonzero(~plain)
+        if len(others):
+            other_rows = rows[others].tolist()
+            body_of = dict(zip(other_rows, take_values(bodies, rows[others]), strict=True))
+            # Copies share one body: each distinct one is normalised once.
+            norm_of_body = {body: normalise_text(body) for body in set(body_of.values())}
+            norm_of = {row: norm_of_body[body] for row, body in body_of.items()}
+            encoded = [norm_of[row].encode("utf-8", "surrogatepass") for row in other_rows]
+            size = np.fromiter(map(len, encoded), np.int64, len(encoded))
+            self.starts[others] = len(data) + np.cumsum(size) - size
+            self.ends[others] = self.starts[others] + size
+            self.chars[others] = [len(norm_of[row]) for row in other_rows]
+            data = np.concatenate([data, np.frombuffer(b"".join(encoded), np.uint8)])
+            self.unicode = {n: norm_of[row] for n, row in zip(others.tolist(), other_rows, strict=True)}
+        self.data = data
+
+    def end(self, member: int) -> str:
+        """The last 40 characters of the member's normalised body."""
+        if member in self.unicode:
+            return self.unicode[member][-40:]
+        end = int(self.ends[member])
+        return self.data[max(int(self.starts[member]), end - 40) : end].tobytes().decode("ascii")
+
+
+def _char_lengths(values: pd.Series) -> np.ndarray:
+    """The length in characters of each value of a string column."""
+    chunks = arrow_strings(values)
+    if chunks is None:
+        return np.fromiter(map(len, column_values(values)), np.int64, len(values))
+    return pc.utf8_length(chunks).to_numpy().astype(np.int64)
+
+
+def _id_strings(values: pd.Series) -> pa.Array:
+    """The record ids as one Arrow string array (shared when the column is Arrow-backed)."""
+    chunks = arrow_strings(values)
+    if chunks is None:
+        return pa.array(column_values(values), pa.large_string())
+    return chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
+
+
+def _utf8(values: pd.Series) -> pa.Array:
+    """A string column as one Arrow array of UTF-8 bytes (shared when Arrow-backed). Python
+    strings are encoded with their lone surrogates: such a value is not ASCII, left to Python."""
+    chunks = arrow_strings(values)
+    if chunks is None:
+        return pa.array(
+            [v.encode("utf-8", "surrogatepass") for v in column_values(values)], pa.large_binary()
+        )
+    return chunks.combine_chunks() if chunks.num_chunks != 1 else chunks.chunk(0)
+
+
+def ending_words(columns: Sequence[pd.Series]) -> set[str]:
+    """Every word a value of ``columns`` may end in that the mid-word test asks the vocabulary
+    about (a superset): the last letters of each value ending in a letter."""
+    words: set[str] = set()
+    for values in columns:
+        data, starts, ends = last_letters_spans(_utf8(values))
+        found = np.flatnonzero(starts >= 0)
+        words.update(pc.unique(substrings(data, starts[found], ends[found])).to_pylist())
+        for value in take_values(values, np.flatnonzero(starts == -2)):  # a non-ASCII end
+            stripped = value.rstrip()
+            # last_letters finds none unless the last character is a letter (alphanumeric: a superset)
+            if stripped and stripped[-1].isalnum():
+                word = last_letters(stripped[-_END_CHARS:])  # what TruncationCheck._ending asks about
+                if word:
+                    words.add(word)
+    return words
+
+
+def _severities(codes: np.ndarray) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(["warning", "info"]))
+
+
+class _FieldEndings:
+    """One field of a frame's records, each value's ending classified (:class:`Endings`): what
+    the truncation check finds about how its values end, as columns."""
+
+    def __init__(self, check: TruncationCheck, records: pd.DataFrame, name: str, slot: int) -> None:
+        self.check, self.records, self.name, self.slot = check, records, name, slot
+        self.endings = endings = Endings(_utf8(records[name]), _FUNCTION_KEYS)
+        # The values ending in letters that are not a whole word: the vocabulary is asked about
+        # their last letters (each distinct word once, numbered by its code).
+        self.asked = np.flatnonzero((endings.kind == OPEN_END) & (endings.letters_start >= 0))
+        asked = endings.strings(self.asked, endings.letters_start[self.asked], endings.length[self.asked])
+        encoded = asked.dictionary_encode()
+        self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.words: list[str] = encoded.dictionary.to_pylist()
+        self.fallback = np.flatnonzero(endings.kind == FALLBACK)
+
+    def key(self, rows: np.ndarray | int) -> np.ndarray | int:
+        """The sort key of a finding about the values at ``rows`` (their record's order, title
+        before text, an ending before a length limit)."""
+        return rows * 4 + self.slot * 2
+
+    @cached_property
+    def _fallback_endings(self) -> list[list[Finding] | _MidWord]:
+        ids = take_values(self.records["id"], self.fallback)
+        values = take_values(self.records[self.name], self.fallback)
+        return [self.check._ending(i, self.name, value) for i, value in zip(ids, values, strict=True)]
+
+    def fallback_endings(self) -> list[list[Finding] | _MidWord]:
+        """:meth:`TruncationCheck._ending` of each value the kernel left (in row order)."""
+        return self._fallback_endings
+
+    def fallback_findings(
+        self, check: TruncationCheck, longer_of: Mapping[str, str | None]
+    ) -> tuple[np.ndarray, FindingTable]:
+        """The findings about the values the kernel left, with their sort keys."""
+        keys, found = [], []
+        for row, ending in zip(self.fallback.tolist(), self._fallback_endings, strict=True):
+            if ending.__class__ is _MidWord:
+                word = ending.word  # type: ignore[union-attr]
+                ending = check._mid_word(ending, longer_of.get(word) if word else None)  # type: ignore[arg-type]
+            keys += [self.key(row)] * len(ending)  # type: ignore[arg-type]
+            found += ending  # type: ignore[arg-type]
+        return np.array(keys, np.int64), FindingTable.of(found)
+
+    def kernel_findings(
+        self, ids: pa.Array, longer_of: Mapping[str, str | None]
+    ) -> tuple[np.ndarray, FindingTable]:
+        """The findings about the values the kernel classified, a column at a time, with their
+        sort keys: what :meth:`TruncationCheck._ending` and :meth:`TruncationCheck._mid_word`
+        make of each, the evidence written as its JSON text."""
+        endings, name = self.endings, self.name
+        kind = endings.kind
+        # Variants of finding: (severity code, message, evidence up to the match, after the tail).
+        variants = [
+            (0, f"{name} looks cut off: ends with an ellipsis", "ends with an ellipsis", '"}'),
+            (0, f"{name} looks cut off: dangling function word", "dangling function word", '"}'),
+            (0, f"{name} ends inside an open bracket {'('!r}", "unclosed bracket", '"}'),
+            (0, f"{name} ends inside an open bracket {'['!r}", "unclosed bracket", '"}'),
+            (0, f"{name} ends inside an open quote {chr(34)!r}", "open quote", '"}'),
+            (1, f"{name} has no final punctuation", "no final punctuation", '"}'),
+        ]
+        cut = np.flatnonzero((kind >= ELLIPSIS) & (kind <= QUOTE))
+        cut_variant = np.array([-1, 0, 1, 2, 4], np.int64)[kind[cut]]
+        square = endings.data[endings.offsets[cut] + endings.match_start[cut]] == ord("[")
+        cut_variant[(kind[cut] == BRACKET) & square] = 3
+        # The values ending in a word cut in half: a longer corpus word begins with their letters.
+        longer = [longer_of.get(word) for word in self.words]
+        variant_of_code = np.full(len(self.words), -1, np.int64)
+        for code, (word, other) in enumerate(zip(self.words, longer, strict=True)):
+            if other is not None:
+                variant_of_code[code] = len(variants)
+                message = f"{name} ends mid-word: {word!r} occurs nowhere else; the corpus has {other!r}"
+                variants.append((0, message, "mid-word", '", "longer_word": ' + encode_value(other) + "}"))
+        mid_variant = variant_of_code[self.codes]
+        cut_in_half = mid_variant >= 0
+        mid = self.asked[cut_in_half]
+        # Else a text's open end: no final punctuation (a title's: nothing).
+        if name == "text":
+            open_end = kind == OPEN_END
+            open_end[mid] = False
+            plain = np.flatnonzero(open_end)
+        else:
+            plain = np.zeros(0, np.int64)
+        rows = np.concatenate([cut, mid, plain])
+        variant = np.concatenate([cut_variant, mid_variant[cut_in_half], np.full(len(plain), 5, np.int64)])
+        starts = np.concatenate(
+            [endings.match_start[cut], endings.letters_start[mid], endings.match_start[plain]]
+        )
+        order = np.argsort(rows, kind="stable")
+        rows, variant, starts = rows[order], variant[order], starts[order]
+        length = endings.length[rows]
+        ends = np.where(variant >= 6, length, endings.match_end[rows])
+        severity, messages, signals, suffixes = zip(*variants, strict=True)
+        prefixes = pa.array(
+            ['{"signal": ' + encode_value(s) + ', "match": "' for s in signals], pa.large_string()
+        )
+        taken = pa.array(variant)
+        evidence = pc.binary_join_element_wise(
+            prefixes.take(taken),
+            escaped(endings.strings(rows, starts, ends)),
+            _large('", "offset": '),
+            pa.array(starts).cast(pa.large_string()),
+            _large(', "tail": "'),
+            escaped(endings.strings(rows, np.maximum(length - _TAIL_CHARS, 0), length)),
+            pa.array(suffixes, pa.large_string()).take(taken),
+            _large(""),
+        )
+        columns = [
+            ids.take(pa.array(rows)).cast(pa.large_string()),
+            pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(rows), np.int32)), pa.array([NAME])),
+            _severities(np.array(severity, np.int32)[variant]),
+            pa.array([name] * len(rows), pa.string()),
+            pa.array(messages, pa.large_string()).take(taken),
+            evidence.cast(pa.large_string()),
+            pa.nulls(len(rows), pa.large_string()),
+        ]
+        table = FindingTable(pa.Table.from_arrays(columns, schema=SCHEMA))
+        return self.key(rows), table  # type: ignore[return-value]
