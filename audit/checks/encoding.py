@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 
 import ftfy
-import numpy as np
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
@@ -97,5 +96,5 @@ class EncodingCheck(Check):
     description = "mojibake (ftfy), replacement characters, control, zero-width and non-breaking spaces"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        rows = np.flatnonzero(not_plain_ascii(records["title"]) | not_plain_ascii(records["text"])).tolist()
-        return field_findings(records, rows, encoding_findings, context=context)
+        searched = {name: not_plain_ascii(records[name]) for name in ("title", "text")}
+        return field_findings(records, searched, encoding_findings, context=context)

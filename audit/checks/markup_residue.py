@@ -30,7 +30,7 @@ import unicodedata
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
-from audit.checks.prefilter import candidate_rows, field_findings, offsets, scan, scan_at
+from audit.checks.prefilter import candidate_mask, field_findings, offsets, scan, scan_at
 from audit.urls import find_url_spans
 
 NAME = "markup_residue"
@@ -143,5 +143,5 @@ class MarkupResidueCheck(Check):
     description = "LaTeX (commands, accents, escapes, math, % comments) and HTML (tags, entities) in text"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        rows = candidate_rows(records, ("title", "text"), _MARKUP_LITERALS)
-        return field_findings(records, rows, markup_findings, context=context)
+        searched = {name: candidate_mask(records[name], _MARKUP_LITERALS) for name in ("title", "text")}
+        return field_findings(records, searched, markup_findings, context=context)

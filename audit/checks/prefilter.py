@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,43 +28,55 @@ import pyarrow.compute as pc
 from audit.checks.base import CheckContext, Finding, column, for_record
 
 
-def candidate_rows(
-    records: pd.DataFrame, fields: Sequence[str], pattern: str | Sequence[str], edges: int | None = None
-) -> list[int]:
-    """Positions (in order) of the rows where ``pattern`` (or one of several) occurs in at least one
-    of ``fields``.
+def candidate_mask(values: pd.Series, pattern: str | Sequence[str], edges: int | None = None) -> np.ndarray:
+    """Which values hold ``pattern`` (or one of several), or are missing.
 
-    With ``edges``, only within a field's first or last ``edges`` characters. Several patterns
+    With ``edges``, only within a value's first or last ``edges`` characters. Several patterns
     are each matched over the column: a literal (``"://"``, ``"<"``) is found by a fast byte
     search, ~20x faster than the alternation of the same literals, which is matched character
     by character.
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    mask = np.zeros(len(values), dtype=bool)
+    for one in patterns:
+        mask |= _contains(values, one, edges)
+    return mask
+
+
+def candidate_rows(
+    records: pd.DataFrame, fields: Sequence[str], pattern: str | Sequence[str], edges: int | None = None
+) -> list[int]:
+    """Positions (in order) of the rows where ``pattern`` (or one of several) occurs in at least one
+    of ``fields`` (see :func:`candidate_mask`)."""
     mask = np.zeros(len(records), dtype=bool)
     for name in fields:
-        for one in patterns:
-            mask |= _contains(records[name], one, edges)
+        mask |= candidate_mask(records[name], pattern, edges)
     return np.flatnonzero(mask).tolist()
 
 
 def field_findings(
     records: pd.DataFrame,
-    rows: Iterable[int],
+    searched: Mapping[str, np.ndarray],
     finder: Callable[[str, str, str], list[Finding]],
-    fields: Sequence[str] = ("title", "text"),
     context: CheckContext | None = None,
 ) -> list[Finding]:
-    """``finder(record_id, field, value)`` over ``fields`` of the given rows, row by row, in order.
+    """``finder(record_id, field, value)`` for each field of ``searched`` on the rows its mask
+    marks (the others cannot have a finding there), row by row, fields in the order given.
 
     A value seen before in the same field (copies of a record) is not searched again: its
     findings are copied for the new record.
     """
     ids = column(records, "id", context)
-    columns = [(name, column(records, name, context)) for name in fields]
+    masks = list(searched.values())
+    rows = np.flatnonzero(np.logical_or.reduce(masks)) if masks else np.zeros(0, np.int64)
+    # Plain lists: indexed once a row and field, a numpy bool each time would cost more.
+    columns = [(name, column(records, name, context), mask.tolist()) for name, mask in searched.items()]
     findings: list[Finding] = []
-    done: dict[str, dict[str, list[Finding]]] = {name: {} for name in fields}
-    for row in rows:
-        for name, values in columns:
+    done: dict[str, dict[str, list[Finding]]] = {name: {} for name in searched}
+    for row in rows.tolist():
+        for name, values, mask in columns:
+            if not mask[row]:
+                continue
             value = values[row]
             found = done[name].get(value)
             if found is None:
