@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from audit.checks import CheckContext
 from audit.checks.base import finding_rows
 from audit.checks.boilerplate import BoilerplateCheck, _ends_in_digit, furniture_findings
-from audit.checks.encoding import EncodingCheck, encoding_findings
+from audit.checks.encoding import _TOKEN, EncodingCheck, _non_ascii_tokens, encoding_findings
 from audit.checks.markup_residue import MarkupResidueCheck, markup_findings
 from audit.furniture import LEAKED_FURNITURE
 
@@ -108,3 +108,14 @@ def test_every_cased_kind_match_holds_a_cased_literal(value: str) -> None:
     for furniture in LEAKED_FURNITURE:
         if furniture.cased and furniture.pattern.search(value):
             assert any(part in value for part in furniture.cased)
+
+
+_TOKEN_TEXT = st.text(
+    alphabet=st.sampled_from([" ", "\t", "\n", "\r", "\x0b", "a", "é", "Ã", "©", "😀", "\u00a0"])
+)
+
+
+@given(st.one_of(_TOKEN_TEXT, st.text()))
+def test_non_ascii_tokens_are_the_tokens_holding_non_ascii(value: str) -> None:
+    expected = [(m.start(), m.group(0)) for m in _TOKEN.finditer(value) if not m.group(0).isascii()]
+    assert list(_non_ascii_tokens(value)) == expected
