@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,8 @@ from audit.checks import CheckContext
 from audit.checks.base import finding_rows
 from audit.checks.boilerplate import BoilerplateCheck, _ends_in_digit, furniture_findings
 from audit.checks.encoding import _TOKEN, EncodingCheck, _non_ascii_tokens, encoding_findings
-from audit.checks.markup_residue import MarkupResidueCheck, markup_findings
+from audit.checks.markup_residue import _COMMENT, MarkupResidueCheck, comment_rows, markup_findings
+from audit.checks.prefilter import byte_contexts
 from audit.furniture import LEAKED_FURNITURE
 
 _BITS = [
@@ -55,6 +57,13 @@ _BITS = [
     "%",
     "95% of",
     "% comment",
+    "5 %x",
+    "١%a",
+    "\\%",
+    "%%a",
+    "% \tb",
+    "%\x00",
+    "$",
     "$x^2$",
     "\\em",
     "{\\L}",
@@ -119,3 +128,36 @@ _TOKEN_TEXT = st.text(
 def test_non_ascii_tokens_are_the_tokens_holding_non_ascii(value: str) -> None:
     expected = [(m.start(), m.group(0)) for m in _TOKEN.finditer(value) if not m.group(0).isascii()]
     assert list(_non_ascii_tokens(value)) == expected
+
+
+_PERCENT_TEXT = st.text(
+    alphabet=st.sampled_from(["%", "5", "١", "\\", " ", "\t", "a", "Z", "é", "\x00", "$", "\n"])
+)
+
+
+@given(st.lists(_PERCENT_TEXT, min_size=2, max_size=12))
+def test_comment_rows_keep_every_comment(values: list[str]) -> None:
+    expected = [_COMMENT.search(value) is not None for value in values[1:]]
+    plain = comment_rows(pd.Series(values, dtype=object).iloc[1:]).tolist()
+    assert plain == expected
+    for column in (
+        pd.Series(values, dtype="string[pyarrow]").iloc[1:],  # a sliced chunk: its offset is not 0
+        pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([values[:2], values[2:]], pa.string()))).iloc[
+            1:
+        ],
+    ):
+        kept = comment_rows(column).tolist()
+        assert all(keep or not comment for keep, comment in zip(kept, expected, strict=True))
+
+
+@given(st.lists(_PERCENT_TEXT, min_size=1, max_size=12), st.integers(0, 3))
+def test_byte_contexts_are_the_bytes_around_each_byte(values: list[str], width: int) -> None:
+    rows, around = byte_contexts(pd.Series(values, dtype="string[pyarrow]"), ord("%"), width)
+    expected = []
+    for row, value in enumerate(values):
+        data = value.encode()
+        for at in (n for n, byte in enumerate(data) if byte == ord("%")):
+            near = [data[i] if 0 <= i < len(data) else 0 for i in range(at - width, at + width + 1)]
+            expected.append((row, near))
+    assert [(row, list(near)) for row, near in zip(rows.tolist(), around.tolist(), strict=True)] == expected
+    assert byte_contexts(pd.Series(values, dtype=object), ord("%"), width) is None

@@ -148,6 +148,35 @@ def not_plain_ascii(values: pd.Series) -> np.ndarray:
     return found[0] | np.concatenate(found[1:]) if len(found) > 1 else found[0]
 
 
+def byte_contexts(values: pd.Series, byte: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every occurrence of the ASCII ``byte`` in an Arrow-backed string column's values, found in
+    its UTF-8 buffers at once: the row of each, and a ``(hits, 2 * width + 1)`` uint8 array of the
+    bytes from ``width`` before it to ``width`` after it (0 outside its value). None for other
+    columns. An ASCII byte is never part of a non-ASCII character, so each hit is that character.
+    """
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        return None
+    rows, contexts, row = [], [], 0
+    steps = np.arange(-width, width + 1)
+    for chunk in pa.chunked_array(values.array.__arrow_array__()).chunks:
+        _, offsets, data = chunk.buffers()
+        kind = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        bounds = np.frombuffer(offsets, dtype=kind)[chunk.offset : chunk.offset + len(chunk) + 1]
+        bounds = bounds.astype(np.int64)
+        if data is not None and bounds[-1] > bounds[0]:
+            body = np.frombuffer(data, dtype=np.uint8)
+            at = np.flatnonzero(body[bounds[0] : bounds[-1]] == byte) + bounds[0]
+            of = np.searchsorted(bounds, at, side="right") - 1
+            near = at[:, None] + steps
+            inside = (near >= bounds[of][:, None]) & (near < bounds[of + 1][:, None])
+            contexts.append(np.where(inside, body[np.clip(near, 0, len(body) - 1)], 0).astype(np.uint8))
+            rows.append(of + row)
+        row += len(chunk)
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 2 * width + 1), np.uint8)
+    return np.concatenate(rows), np.concatenate(contexts)
+
+
 def edge_bytes(values: pd.Series, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first and the last ``width`` UTF-8 bytes of every value, as two ``(rows, width)`` uint8
     arrays (a short value's bytes padded with NUL: the head's on the right, the tail's on the
