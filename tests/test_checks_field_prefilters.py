@@ -8,6 +8,7 @@ import re
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from audit.checks.base import finding_rows
 from audit.checks.boilerplate import BoilerplateCheck, _ends_in_digit, furniture_findings
 from audit.checks.encoding import _TOKEN, EncodingCheck, _non_ascii_tokens, encoding_findings
 from audit.checks.markup_residue import _COMMENT, MarkupResidueCheck, comment_rows, markup_findings
-from audit.checks.prefilter import byte_contexts
+from audit.checks.prefilter import byte_contexts, lowered_literal
 from audit.furniture import LEAKED_FURNITURE
 
 _BITS = [
@@ -54,6 +55,10 @@ _BITS = [
     "We use cookies here.",
     "Cookie settings",
     "[email protected]",
+    "COOKIE SETTINGS",
+    "Cookie policy",
+    "Accept cookies",
+    "BYAK AND THE RESEARCH COMMUNITY",
     "%",
     "95% of",
     "% comment",
@@ -161,3 +166,47 @@ def test_byte_contexts_are_the_bytes_around_each_byte(values: list[str], width: 
             expected.append((row, near))
     assert [(row, list(near)) for row, near in zip(rows.tolist(), around.tolist(), strict=True)] == expected
     assert byte_contexts(pd.Series(values, dtype=object), ord("%"), width) is None
+
+
+_CASE_BITS = [
+    "i",
+    "I",
+    "İ",
+    "ı",
+    "k",
+    "K",
+    "K",
+    "s",
+    "S",
+    "ſ",
+    "n",
+    "N",
+    "b",
+    "o",
+    "x",
+    "X",
+    "y",
+    "a",
+    " ",
+    "é",
+]
+
+
+@pytest.mark.parametrize("literal", ["inbox", "byak", "http", "kiki", "sign in", "ski"])
+@given(st.lists(st.lists(st.sampled_from(_CASE_BITS), max_size=8).map("".join), min_size=1, max_size=12))
+def test_lowered_literal_keeps_every_value_whose_lower_holds_it(literal: str, values: list[str]) -> None:
+    pattern = lowered_literal(literal)
+    arrow = pc.match_substring_regex(pa.array(values, pa.large_string()), pattern).to_pylist()
+    for value, in_arrow in zip(values, arrow, strict=True):
+        if literal in value.lower():
+            assert in_arrow and re.search(pattern, value), (literal, value)
+
+
+def test_lowered_literal_keeps_the_dotted_capital_i_at_its_end() -> None:
+    values = ["skİ", "SKİ", "byaK", "BYAK", "İnbox", "ınbox", "kİkİ", "kikİ", "INBOX"]
+    for literal in ("ski", "byak", "inbox", "kiki"):
+        pattern = lowered_literal(literal)
+        arrow = pc.match_substring_regex(pa.array(values, pa.large_string()), pattern).to_pylist()
+        expected = [literal in value.lower() for value in values]
+        assert all(kept or not wanted for kept, wanted in zip(arrow, expected, strict=True)), literal
+        assert any(expected)
