@@ -53,13 +53,17 @@ class LeakedFurniture:
     ``pattern`` matches the furniture itself (no surrounding prose), so removing the match is
     the repair. ``hints`` are lower-case substrings one of which every match contains: a field
     without any is not searched (the common case, and much faster). ``edges_only``: the pattern
-    only matches within the first or last 40 characters of a field.
+    only matches within the first or last 40 characters of a field. ``cased``: substrings, case
+    as written, one of which every match contains, for a case-sensitive pattern whose hints
+    are common in prose ("signin" is in "designing"; "Sign in" is not) or slow to look for
+    ignoring case: empty when none.
     """
 
     kind: str
     pattern: re.Pattern[str]
     hints: tuple[str, ...]
     edges_only: bool = False
+    cased: tuple[str, ...] = ()
 
     def finditer(self, value: str, lowered: str | None = None) -> Iterator[re.Match[str]]:
         """Matches in ``value``; ``lowered`` is ``value.lower()`` when the caller has it already."""
@@ -98,6 +102,7 @@ LEAKED_FURNITURE: tuple[LeakedFurniture, ...] = (
             r"|Accept (?:all )?cookies|Cookie (?:settings|policy|preferences)"
         ),
         ("cookie",),
+        cased=("kie",),  # every match holds "cookies" or "Cookie"
     ),
     LeakedFurniture(
         "login prompt",
@@ -106,9 +111,10 @@ LEAKED_FURNITURE: tuple[LeakedFurniture, ...] = (
             r"|(?:Already have an account\? )?(?:Log|Sign) ?in or (?:sign|register)[^.!?\n]{0,40}[.!]?"
         ),
         ("log in", "login", "sign in", "signin"),
+        cased=("Log in", "Login", "Sign in", "Signin"),
     ),
     # Cloudflare's placeholder for something that looked like an e-mail address ("mAP@0.5").
-    LeakedFurniture("email protection", re.compile(r"\[email\sprotected\]"), ("[email",)),
+    LeakedFurniture("email protection", re.compile(r"\[email\sprotected\]"), ("[email",), cased=("[email",)),
     # Single furniture words glued to the start or end of a field: "SubscribeEfficient ...",
     # "newPoseTalk", "...tasks.Subscribe", a date header "Mar 13" glued or alone at an edge.
     LeakedFurniture(

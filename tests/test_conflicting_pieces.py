@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.checks import CheckContext, batches, make_check, run_checks
-from audit.checks.conflicting_copies import ConflictingCopiesCheck, key_pieces, shared_key_rows
+from audit.checks.conflicting_copies import ConflictingCopiesCheck, _url_key, key_pieces, shared_key_rows
 from audit.checks.table import FindingTable
 
 NAME = "conflicting_copies"
@@ -152,3 +152,26 @@ def _component(keys: np.ndarray, rows: np.ndarray, start: int) -> set[int]:
                 reached.add(other)
                 todo.append(other)
     return reached
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 6)), min_size=2, max_size=40))
+def test_kinds_sharing_texts_and_shingles_equal_each_kind_alone(rows: list[tuple[int, int, int]]) -> None:
+    """keyed_findings normalises and shingles a row once for both kinds; each kind's findings are
+    those of group_findings over the same rows with nothing shared."""
+    records = _records(rows)
+    ids, texts, titles, urls = (records[name].tolist() for name in ("id", "text", "title", "url"))
+    check = ConflictingCopiesCheck()
+    found = check.keyed_findings(ids, texts, titles, urls, {})
+    alone = []
+    for code, (kind, values) in enumerate(
+        (("same title", [check._title_key(t) for t in titles]), ("same url", [_url_key(u) for u in urls]))
+    ):
+        alone += [
+            (code, first, group)
+            for first, group in ConflictingCopiesCheck().group_findings(kind, values, ids, texts, titles, {})
+        ]
+    assert [(c, f, [tuple(x) for x in g]) for c, f, g in found] == [
+        (c, f, [tuple(x) for x in g]) for c, f, g in alone
+    ]
+    assert check._shingles == {}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.checks import CHECKS, CheckContext, malformed_url, run_checks
@@ -131,12 +131,71 @@ def _url_findings_plain(value: str) -> list[Finding]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(malformed_url, "_http_starts", lambda value: None)
         patch.setattr(malformed_url, "_typo_possible", lambda value: True)
+        patch.setattr(malformed_url, "_plain_prose", lambda value: False)
         return url_findings("r", "text", value)
 
 
 @given(st.lists(st.sampled_from(_URL_BITS), max_size=25).map("".join))
 def test_url_fast_paths_equal_plain_scans(value: str) -> None:
     assert url_findings("r", "text", value) == _url_findings_plain(value)
+
+
+#: Prose around URLs that are plain or nearly so: the cases :func:`malformed_url._plain_prose` decides.
+# Each list mostly plain parts (repeated), so that values often hold only plain URLs.
+_SCHEMES = st.sampled_from(
+    ["https://"] * 12 + ["http://"] * 8 + ["HTTP://", "https:/", "htps://", "https://https://"]
+)
+_LABELS = st.lists(
+    st.sampled_from(["x", "github", "a-b", "io"] * 10 + ["-a", "b-", "http", "x_y", "é", ""]),
+    min_size=1,
+    max_size=3,
+)
+_SEGMENTS = st.lists(
+    st.sampled_from(["a", "b.c", "d_e", "~f"] * 8 + ["a..b", "(x)", "x)", "%20", "x#y", "...", ""]),
+    max_size=3,
+)
+_ENDS = st.sampled_from(
+    ["", ".", ",", ")", "')", ".)", "/", ":", ";", "!"] * 6
+    + ["...", "...", "....", "…", ":8080", "?q", "//", "{x}"]
+)
+_AFTERS = st.sampled_from(
+    [" ", "\n", "\t", "\r"] * 10 + ["", "\x0b", "x", "(", "https://y.org", " http", "\\url{", "{"]
+)
+_BEFORES = st.sampled_from(
+    ["", " ", "(", "\n", "Code: "] * 8 + ["x", "h", "_", "é", "{", "see HTTP ", "a.b/"]
+)
+_PROSE_URL = st.tuples(_BEFORES, _SCHEMES, _LABELS, _SEGMENTS, _ENDS, _AFTERS).map(
+    lambda p: p[0] + p[1] + ".".join([*p[2], "org"]) + "".join("/" + s for s in p[3]) + p[4] + p[5]
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(_PROSE_URL, min_size=1, max_size=3).map("".join))
+def test_plain_prose_has_no_url_finding(value: str) -> None:
+    if malformed_url._plain_prose(value):
+        assert _url_findings_plain(value) == []
+    assert url_findings("r", "text", value) == _url_findings_plain(value)
+
+
+def test_plain_prose_decides_plain_urls_and_not_the_others() -> None:
+    plain = "Code: https://github.com/a/b-c. See (http://x.org/d_e.f), https://x.org/ and https://a.b"
+    assert malformed_url._plain_prose(plain) and malformed_url._plain_prose("no link at all")
+    for value in [
+        "Code at https://github.com/a/b... more",
+        "see https://x.org:8080/a here",
+        "HTTPS://X.ORG is loud",
+        "xhttps://x.org",
+        "https://x.org/https here",
+        "https://x.org/a#b here",
+        "a {https://x.org} b",
+        "ünï https://x.org",
+        "https://x.org/a;b",
+        "http protocol",
+        "https://localhost/a",
+    ]:
+        assert not malformed_url._plain_prose(value), value
+    long_url = "see https://x.org" + "/a" * 50_000 + "# and " + "https://" + "a." * 30_000 + "#"
+    assert not malformed_url._plain_prose(long_url)  # linear: a hostile value is refused quickly
 
 
 def test_url_fast_paths_equal_plain_scans_on_fault_corpus(corpus: faults.FaultCorpus) -> None:

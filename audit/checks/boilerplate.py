@@ -23,13 +23,28 @@ import numpy as np
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, make_repair
-from audit.checks.prefilter import any_lowered, candidate_rows, edge_bytes, field_findings, offsets, scan_at
+from audit.checks.prefilter import (
+    candidate_mask,
+    edge_bytes,
+    field_findings,
+    lowered_literal,
+    offsets,
+    scan_at,
+)
+from audit.frames import take_values
 from audit.furniture import LEAKED_FURNITURE, LeakedFurniture
 
 NAME = "boilerplate"
 #: A field can hold furniture only if it holds one of the kinds' hints (at its edges, for
-#: edge-only kinds); the rest are not looked at.
-_HINTS = any_lowered(h for f in LEAKED_FURNITURE if not f.edges_only for h in f.hints)
+#: edge-only kinds); the rest are not looked at. A kind with ``cased`` substrings is looked for
+#: by those, the others by their lower-case hints, each its own pattern (an alternation is
+#: matched character by character, several times slower than its parts one by one).
+_HINTS = tuple(
+    lowered_literal(part) if not f.cased else re.escape(part)
+    for f in LEAKED_FURNITURE
+    if not f.edges_only
+    for part in (f.cased or f.hints)
+)
 #: The edge kinds ("furniture word", "date header") match only at a field's very start (their
 #: ``^`` alternatives: these words, case as written) or very end (``$``, which also matches before
 #: a final newline: "Subscribe", "new", or a date's last digit).
@@ -43,8 +58,9 @@ _NOT_REPAIRED = frozenset({"email protection"})
 def edge_rows(values: pd.Series) -> np.ndarray:
     """Which values an edge kind may match: they begin with one of :data:`_EDGE_STARTS`, or, a
     final newline aside, end with one of :data:`_EDGE_ENDS` or a digit (``\\d``: an ASCII digit,
-    or a non-ASCII character, whose last UTF-8 byte is 0x80 or more). Read from each value's first
-    and last bytes alone (:func:`edge_bytes`), no regex over the column."""
+    or a non-ASCII decimal digit). Read from each value's first and last bytes alone
+    (:func:`edge_bytes`), no regex over the column; only the values ending in a non-ASCII
+    character (last UTF-8 byte 0x80 or more, mostly an ellipsis) are read as strings, to test it."""
     head, tail, missing = edge_bytes(values, _EDGE_WIDTH)
     found = missing.copy()
     for word in _EDGE_STARTS:
@@ -53,7 +69,19 @@ def edge_rows(values: pd.Series) -> np.ndarray:
     for word in _EDGE_ENDS:
         found |= (end[:, -len(word) :] == np.frombuffer(word.encode("ascii"), np.uint8)).all(axis=1)
     last = end[:, -1]
-    return found | ((last >= ord("0")) & (last <= ord("9"))) | (last >= 0x80)
+    found |= (last >= ord("0")) & (last <= ord("9"))
+    wide = np.flatnonzero((last >= 0x80) & ~found)
+    if len(wide):
+        found[wide] = [_ends_in_digit(value) for value in take_values(values, wide)]
+    return found
+
+
+def _ends_in_digit(value: str | None) -> bool:
+    """Whether ``\\d$`` can match ``value``: its last character, a final newline aside, is a
+    decimal digit (Unicode category Nd, what ``\\d`` matches; a missing value: maybe)."""
+    if not isinstance(value, str):
+        return True
+    return value.removesuffix("\n")[-1:].isdecimal()
 
 
 def _removal(value: str, start: int, end: int) -> tuple[int, str]:
@@ -133,7 +161,8 @@ class BoilerplateCheck(Check):
     description = "page furniture leaked into a record (Subscribe, newsletter/cookie/login prompts, dates)"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        rows = set(candidate_rows(records, ("title", "text"), _HINTS))
-        for name in ("title", "text"):
-            rows.update(np.flatnonzero(edge_rows(records[name])).tolist())
-        return field_findings(records, sorted(rows), furniture_findings, context=context)
+        searched = {
+            name: candidate_mask(records[name], _HINTS) | edge_rows(records[name])
+            for name in ("title", "text")
+        }
+        return field_findings(records, searched, furniture_findings, context=context)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,15 @@ def key_pieces(keys: np.ndarray, rows: np.ndarray, size: int) -> list[np.ndarray
     return [rows[part] for part in np.split(by_piece, bounds)]
 
 
+@dataclass
+class _Shared:
+    """What :meth:`ConflictingCopiesCheck.group_findings` calls over the same rows share: each
+    row's normalised text, by row and by (text, title)."""
+
+    bodies: dict[int, str] = field(default_factory=dict)
+    normalised: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
 def _each_distinct(function: Callable[[str], str], values: list[str]) -> list[str]:
     """``[function(v) for v in values]``, computed once per distinct value (titles and urls repeat)."""
     done = {value: function(value) for value in dict.fromkeys(values)}
@@ -130,7 +140,7 @@ class ConflictingCopiesCheck(Check):
         self.min_title_words = min_title_words
         self.same_text_threshold = same_text_threshold
         self._cluster_of: Mapping[str, Hashable] = {}
-        #: Sorted unique shingle hashes of the records being compared (see _prefetch_shingles).
+        #: Sorted unique shingle hashes of the normalised texts being compared (see _prefetch_shingles).
         self._shingles: dict[str, np.ndarray] = {}
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
@@ -156,11 +166,18 @@ class ConflictingCopiesCheck(Check):
         """The findings of each key group: (its kind's number in :data:`KINDS`, its first row,
         its findings), kind by kind, in order of first rows (the order :meth:`run` reports)."""
         values = (_each_distinct(self._title_key, titles), _each_distinct(_url_key, urls))
-        return [
-            (code, first, found)
-            for code, kind in enumerate(KINDS)
-            for first, found in self.group_findings(kind, values[code], ids, texts, titles, cluster_of)
-        ]
+        # A row in a title group and a url group is normalised and shingled once, for both.
+        shared = _Shared()
+        try:
+            return [
+                (code, first, found)
+                for code, kind in enumerate(KINDS)
+                for first, found in self.group_findings(
+                    kind, values[code], ids, texts, titles, cluster_of, shared
+                )
+            ]
+        finally:
+            self._shingles = {}
 
     def group_findings(
         self,
@@ -170,15 +187,20 @@ class ConflictingCopiesCheck(Check):
         texts: list[str],
         titles: list[str],
         cluster_of: Mapping[str, Hashable],
+        shared: _Shared | None = None,
     ) -> list[tuple[int, list[Finding]]]:
         """The findings of each group of rows sharing a key ``values`` (of ``kind``), with the
         group's first row, in the order of first rows. ``cluster_of``: a record's dedup cluster
-        (records of one cluster are one version). A group's findings depend on its rows only."""
+        (records of one cluster are one version). A group's findings depend on its rows only.
+
+        ``shared``: the normalised texts and shingles of calls over the same rows (kept until
+        the caller drops them); None: kept for a chunk of groups at a time.
+        """
         self._cluster_of = cluster_of
         # Texts are normalised only for rows that share a key with another row: the rest are in
         # no group of two or more, so cannot conflict.
-        bodies: dict[int, str] = {}
-        normalised: dict[tuple[str, str], str] = {}
+        bodies: dict[int, str] = shared.bodies if shared is not None else {}
+        normalised: dict[tuple[str, str], str] = shared.normalised if shared is not None else {}
         rows_of: dict[str, list[int]] = defaultdict(list)
         for row, value in enumerate(values):
             if value:
@@ -201,12 +223,15 @@ class ConflictingCopiesCheck(Check):
         for start in range(0, len(groups), _GROUP_CHUNK):
             chunk = groups[start : start + _GROUP_CHUNK]
             text_of = {ids[row]: bodies[row] for _, members in chunk for row in members}
+            if shared is None:
+                self._shingles = {}
             self._prefetch_shingles(chunk, ids, text_of)
             for value, members in chunk:
                 found.append(
                     (members[0], self._group_findings(kind, value, [ids[m] for m in members], text_of))
                 )
-        self._shingles = {}
+        if shared is None:
+            self._shingles = {}
         return found
 
     def key_hashes(self, titles: list[str], urls: list[str]) -> np.ndarray:
@@ -243,14 +268,16 @@ class ConflictingCopiesCheck(Check):
                 for member, (text, cluster) in zip(members, keyed, strict=True)
                 if len(members) - texts[text] - clusters[cluster] + both[text, cluster] > 0
             ]
-        wanted = list(dict.fromkeys(wanted))
-        self._shingles = {}
+        # Each text not shingled yet, once (copies and the other kind's groups share them).
+        todo = [
+            text for text in dict.fromkeys(text_of[member] for member in wanted) if text not in self._shingles
+        ]
         # Hashed a slice of texts at a time: hash_batch's working arrays take ~20 bytes per byte
         # of text (a chunk of large groups held 350 MB of them at 100k records).
-        for start in range(0, len(wanted), _HASH_TEXTS):
-            part = wanted[start : start + _HASH_TEXTS]
-            sets = hash_batch([text_of[record_id] for record_id in part]).as_sets()
-            self._shingles.update((record_id, sets.of(n)) for n, record_id in enumerate(part))
+        for start in range(0, len(todo), _HASH_TEXTS):
+            part = todo[start : start + _HASH_TEXTS]
+            sets = hash_batch(part).as_sets()
+            self._shingles.update((text, sets.of(n)) for n, text in enumerate(part))
 
     def _group_findings(
         self, kind: str, value: str, members: list[str], text_of: dict[str, str]
@@ -289,5 +316,5 @@ class ConflictingCopiesCheck(Check):
         cluster = self._cluster_of.get(a)
         if text_of[a] == text_of[b] or (cluster is not None and cluster == self._cluster_of.get(b)):
             return True
-        jaccard, containment = similarity(self._shingles[a], self._shingles[b])
+        jaccard, containment = similarity(self._shingles[text_of[a]], self._shingles[text_of[b]])
         return max(jaccard, containment) >= self.same_text_threshold

@@ -19,9 +19,9 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import ftfy
-import numpy as np
 import pandas as pd
 
 from audit.checks.base import Check, CheckContext, Finding, Severity, make_repair
@@ -31,6 +31,9 @@ NAME = "encoding"
 
 # Tokens are split on ASCII whitespace only: mojibake often contains U+00A0 ("Ã\xa0" is "à").
 _TOKEN = re.compile(r"[^ \t\n\r]+")
+_SPACES = " \t\n\r"
+_SPACE = re.compile(r"[ \t\n\r]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u2060\ufeff]+|(?<=[A-Za-z])[\u200c\u200d]+(?=[A-Za-z])")
 _NBSP = re.compile(r"[\u00a0\u202f\u2007]+")
@@ -38,16 +41,30 @@ _REPLACEMENT = re.compile(r"\ufffd+")
 _EMAIL_PLACEHOLDER = re.compile(r"\[email\sprotected\]")
 
 
+def _non_ascii_tokens(value: str) -> Iterator[tuple[int, str]]:
+    """``(offset, token)`` for every :data:`_TOKEN` match holding a non-ASCII character, in order.
+
+    Found from each run of non-ASCII characters, widened to its token: a text's few such
+    tokens, without a Python match object for each of its ASCII words.
+    """
+    end = 0
+    for run in _NON_ASCII.finditer(value):
+        if run.start() < end:
+            continue  # in the token just given
+        start = max(value.rfind(space, end, run.start()) for space in _SPACES) + 1
+        start = max(start, end)
+        after = _SPACE.search(value, run.end())
+        end = after.start() if after else len(value)
+        yield start, value[start:end]
+
+
 def _mojibake(value: str) -> list[tuple[int, str, str]]:
-    """``(offset, bad, fixed)`` for every token ftfy re-decodes."""
+    """``(offset, bad, fixed)`` for every token ftfy re-decodes (an ASCII token never is)."""
     found = []
-    for token in _TOKEN.finditer(value):
-        text = token.group(0)
-        if text.isascii():
-            continue
+    for offset, text in _non_ascii_tokens(value):
         fixed = ftfy.fix_encoding(text)
         if fixed != text:
-            found.append((token.start(), text, fixed))
+            found.append((offset, text, fixed))
     return found
 
 
@@ -97,5 +114,5 @@ class EncodingCheck(Check):
     description = "mojibake (ftfy), replacement characters, control, zero-width and non-breaking spaces"
 
     def run(self, records: pd.DataFrame, context: CheckContext) -> list[Finding]:
-        rows = np.flatnonzero(not_plain_ascii(records["title"]) | not_plain_ascii(records["text"])).tolist()
-        return field_findings(records, rows, encoding_findings, context=context)
+        searched = {name: not_plain_ascii(records[name]) for name in ("title", "text")}
+        return field_findings(records, searched, encoding_findings, context=context)
