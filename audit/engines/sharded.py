@@ -29,6 +29,15 @@ of the local engine's files; findings.jsonl likewise from the held findings' par
 With an index (``--index``), dedup and the index's update run over the partitions too
 (:mod:`audit.engines.sharded_index`); the index is committed after the outputs are written.
 
+What this process still holds per record, and why: the compact columns (~200 B a record: id,
+source, line, title, url, date, format, the text's length and cut flag), which dedup's choice of
+representative reads and global dedup needs in one place (which record of a cluster is kept
+depends on every member), as the clean plan's fates and the ``sources`` of representatives
+with members in other partitions do; dedup's clusters and ``duplicate_of``/``relation_of`` (per
+copy); the lean findings (per finding: its record id, check, severity and field codes, a
+repair's text where it has one); the plan's row arrays (kept, removed, cluster members: 8 B a
+row) and ``removed_info`` (per removed record). No text, no repaired value.
+
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
 Dask): a run with a suite holding an expectation that cannot be validated a partition at a
 time (an aggregate, a dtype, an order: :func:`~audit.engines.shard_expectations.unsplittable`).
@@ -64,7 +73,7 @@ from audit.engines.partitions import input_bytes
 from audit.engines.shard_expectations import unsplittable, validate_sharded
 from audit.engines.sharded_index import ShardIndexDedup, ShardIndexUpdate
 from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
-from audit.engines.worker_memory import partition_bytes, releasing
+from audit.engines.worker_memory import map_large_blocks, partition_bytes, releasing
 from audit.expectations import load_suites
 from audit.frames import release_memory
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
@@ -402,6 +411,7 @@ def run_sharded(
     """:func:`audit.run` over partitions on Dask (the cluster at ``config.scheduler``, or a
     LocalCluster started for the run and closed after its outputs are written)."""
     paths = [str(p) for p in paths]
+    map_large_blocks()  # this process's large buffers given back when freed (see there)
     if out is not None:
         ensure_writable(out, force, inputs=paths)
     if config.checks is not None:
