@@ -6,6 +6,8 @@ that starts its own cluster as ``--engine dask`` does by default."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -267,3 +269,37 @@ def test_worker_tasks_stay_importable_and_transparent() -> None:
     assert dask_module._partition_pairs(pairs).values.tolist() == [[1, 3]]
     rows = [("r1", "c", "info", "text", "m", {"limit": 3}, None)]
     assert pickle.loads(pack(rows)) == rows
+
+
+_MAPPED_BLOCKS = """
+import ctypes, sys
+class Info(ctypes.Structure):
+    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(n, ctypes.c_size_t) for n in names.split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = Info, ctypes.c_void_p, [ctypes.c_void_p]
+if sys.argv[1] == "fixed":
+    from audit.engines.worker_memory import map_large_blocks
+    map_large_blocks()
+libc.free(libc.malloc(8 << 20))  # a mapped block freed: glibc's threshold would rise to 8 MB
+before = libc.mallinfo2().hblks
+block = libc.malloc(512 << 10)
+print(libc.mallinfo2().hblks - before)
+libc.free(block)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_client_keeps_large_blocks_mapped_apart() -> None:
+    """After :func:`map_large_blocks` a 512 kB block still gets pages of its own once an 8 MB one
+    was freed (without it, glibc's threshold has risen past it and the block is in the heap)."""
+    root = Path(__file__).resolve().parent.parent
+
+    def mapped(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _MAPPED_BLOCKS, mode], cwd=root, capture_output=True, text=True, check=True
+        )
+        return int(done.stdout)
+
+    assert mapped("fixed") == 1
+    assert mapped("glibc") == 0
