@@ -529,34 +529,45 @@ class Repairs:
 Lent = dict[int, dict[str, tuple[str, str]]]
 
 
+def _first_with(records: pd.DataFrame, name: str, rows: np.ndarray, clusters: _KeptClusters) -> np.ndarray:
+    """For each of the kept records at ``rows``, the row of the copy it takes field ``name`` from
+    (-1: none): the first member of its cluster with a value (members in cluster order, itself
+    among them), or for a record outside clusters itself when it has one. Found by Arrow on the
+    field's values, no Python value per member."""
+    donors = np.full(len(rows), -1, np.int64)
+    if not len(rows):
+        return donors
+    reps = clusters.rows
+    k = np.minimum(np.searchsorted(reps, rows), max(len(reps) - 1, 0))
+    is_rep = reps[k] == rows if len(reps) else np.zeros(len(rows), bool)
+    alone = np.flatnonzero(~is_rep)
+    has = ~_blank(take_arrow(records[name], rows[alone]))
+    donors[alone[has]] = rows[alone[has]]
+    at = np.flatnonzero(is_rep)
+    lows, counts = clusters.bounds[k[at]], np.diff(clusters.bounds)[k[at]]
+    members = np.repeat(lows - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    member_rows = clusters.member_rows[members]
+    valued = np.flatnonzero(~_blank(take_arrow(records[name], member_rows)))
+    owner = np.repeat(np.arange(len(at)), counts)[valued]
+    owners, first = np.unique(owner, return_index=True)  # valued is ascending: each one's first
+    donors[at[owners]] = member_rows[valued[first]]
+    return donors
+
+
 def _lenders(records: pd.DataFrame, rows: np.ndarray, kept_clusters: _KeptClusters, repairs: Repairs) -> Lent:
-    """What each of the kept records at ``rows`` (ascending) may take for a field it lacks, read of
-    the titles and urls only (no text): the first member of its cluster with the field (members in
-    cluster order, itself among them), or for a record outside clusters its own value (as it was
-    before its repairs). Only fields that are blank or repaired (so may end blank) are listed."""
-    ids = _take(records, "id", rows)
-    own = {name: _take(records, name, rows) for name in LENT_FIELDS}
-    repaired = set(zip(repairs.rows.tolist(), repairs.fields, strict=True))
-    found, counts, lender_rows, lender_ids = kept_clusters.members_of(rows)
-    lender_values = {name: _take(records, name, lender_rows) for name in LENT_FIELDS}
-    ends = np.cumsum(counts)
-    spans = dict(zip(found.tolist(), zip((ends - counts).tolist(), ends.tolist(), strict=True), strict=True))
+    """What each of the kept records at ``rows`` (ascending) may take for a field it lacks
+    (:func:`_first_with`, read of the titles and urls only, as they were before any repair).
+    Only fields that are blank or repaired (so may end blank) are listed."""
+    fields = np.array(repairs.fields, dtype=object)
     lent: Lent = {}
-    for n, row in enumerate(rows.tolist()):
-        fields: dict[str, tuple[str, str]] = {}
-        for name in LENT_FIELDS:
-            if own[name][n] and (row, name) not in repaired:
-                continue  # it keeps its own
-            if n in spans:
-                low, high = spans[n]
-                candidates = zip(lender_ids[low:high], lender_values[name][low:high], strict=True)
-            else:
-                candidates = iter([(ids[n], own[name][n])])
-            donor = next(((m, value) for m, value in candidates if value), None)
-            if donor is not None:
-                fields[name] = donor
-        if fields:
-            lent[row] = fields
+    for name in LENT_FIELDS:
+        need = _blank(take_arrow(records[name], rows)) | np.isin(rows, repairs.rows[fields == name])
+        wanted = rows[need]
+        donors = _first_with(records, name, wanted, kept_clusters)
+        given = donors >= 0
+        ids, values = (_take(records, column, donors[given]) for column in ("id", name))
+        for row, donor, value in zip(wanted[given].tolist(), ids, values, strict=True):
+            lent.setdefault(row, {})[name] = (donor, value)
     return lent
 
 
