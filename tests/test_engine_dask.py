@@ -282,9 +282,9 @@ libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = Info, ctypes.c
 if sys.argv[1] == "fixed":
     from audit.engines.worker_memory import map_large_blocks
     map_large_blocks()
-libc.free(libc.malloc(8 << 20))  # a mapped block freed: glibc's threshold would rise to 8 MB
+libc.free(libc.malloc(30 << 20))  # a mapped block freed: glibc's threshold would rise to 30 MB
 before = libc.mallinfo2().hblks
-block = libc.malloc(512 << 10)
+block = libc.malloc(16 << 20)  # larger than any free space in the heap
 print(libc.mallinfo2().hblks - before)
 libc.free(block)
 """
@@ -292,8 +292,9 @@ libc.free(block)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_the_client_keeps_large_blocks_mapped_apart() -> None:
-    """After :func:`map_large_blocks` a 512 kB block still gets pages of its own once an 8 MB one
-    was freed (without it, glibc's threshold has risen past it and the block is in the heap)."""
+    """After :func:`map_large_blocks` a 16 MB block the heap cannot hold gets pages of its own even
+    once a 30 MB one was freed (without it, glibc's threshold has risen to 30 MB and the heap is
+    grown for the block instead)."""
     root = Path(__file__).resolve().parent.parent
 
     # glibc's own behaviour: no MALLOC_ setting of the environment (Dask's nanny exports
