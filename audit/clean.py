@@ -10,6 +10,7 @@ and skip the rest, which stay reported with ``applied`` false.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from audit.frames import (
     batch_rows,
     column_values,
     take_arrow,
+    take_chunks,
     take_values,
 )
 from audit.urls import find_urls
@@ -477,69 +479,165 @@ def _blank(strings: pa.Array) -> np.ndarray:
     return np.asarray(empty.to_numpy(zero_copy_only=False), bool)
 
 
-def _look_at(
-    records: pd.DataFrame,
-    rows: np.ndarray,
-    kept_clusters: _KeptClusters,
-    repairs_at: dict[tuple[str, str], list[int]],
-    repair_of: dict[int, dict[str, Any]],
-    applied_flags: np.ndarray,
-    changed: dict[int, dict[str, str]],
-    notes: dict[int, list[str]],
-) -> None:
-    """The kept records at ``rows`` looked at one by one: their repairs applied (flagged in
-    ``applied_flags``), a field a representative lacks taken from a copy; what changed goes in
-    ``changed`` and ``notes``."""
-    todo = rows.tolist()
-    todo_values = {name: _take(records, name, rows) for name in ("id", "title", "text", "url")}
-    # The members of each representative looked at, and their title and url: the fields it may borrow.
-    found, counts, lender_rows, lender_ids = kept_clusters.members_of(rows)
-    member_fields = {
-        name: dict(zip(lender_ids, _take(records, name, lender_rows), strict=True))
-        for name in ("title", "url")
-    }
-    ends = np.cumsum(counts).tolist()
-    member_ids = {
-        todo[n]: lender_ids[end - count : end]
-        for n, count, end in zip(found.tolist(), counts.tolist(), ends, strict=True)
-    }
-    for n, row in enumerate(todo):
-        record_id = todo_values["id"][n]
-        fields = {name: todo_values[name][n] for name in ("title", "text", "url")}
+#: The fields repairs are applied to and the fields a representative may take from a copy.
+REPAIRED_FIELDS = ("title", "text", "url")
+LENT_FIELDS = ("url", "title")
+
+
+@dataclass(frozen=True)
+class Repairs:
+    """Repairs to apply to kept records, one per finding with a repair of a ``title``, ``text`` or
+    ``url``: by record row, then in finding order (the order :func:`apply_repairs` breaks ties in).
+    The repairs are the findings' JSON text, decoded only where applied."""
+
+    #: The row of each repair's record (ascending).
+    rows: np.ndarray
+    fields: list[str]
+    #: The finding of each (its position in the findings).
+    positions: np.ndarray
+    texts: pa.Array
+
+    def between(self, low: int, high: int, origin: int = 0) -> Repairs:
+        """The repairs of rows ``low:high``, their rows counted from ``origin`` (texts copied:
+        a slice would carry, pickled, the whole column)."""
+        lo, hi = (int(x) for x in np.searchsorted(self.rows, [low, high]))
+        return Repairs(
+            self.rows[lo:hi] - origin,
+            self.fields[lo:hi],
+            self.positions[lo:hi],
+            pa.concat_arrays([self.texts.slice(lo, hi - lo)]),
+        )
+
+    @classmethod
+    def of(cls, findings: FindingTable, positions: _Positions, duplicate: np.ndarray) -> Repairs:
+        """The repairs of the findings (a few percent have one) whose record is kept."""
+        if not len(findings):
+            return cls(_NONE, [], _NONE, pa.array([], pa.large_string()))
+        with_repair = np.flatnonzero(findings.table["repair"].is_valid().to_numpy(zero_copy_only=False))
+        rows = positions(take_chunks(findings.table["record_id"], with_repair))
+        fields = findings.values("field", with_repair)
+        wanted = np.fromiter((field in REPAIRED_FIELDS for field in fields), bool, len(fields))
+        wanted &= rows >= 0
+        wanted[wanted] &= ~duplicate[rows[wanted]]
+        at = np.flatnonzero(wanted)
+        at = at[np.argsort(rows[at], kind="stable")]  # finding order kept within a record
+        texts = take_chunks(findings.table["repair"], with_repair[at]).cast(pa.large_string())
+        return cls(rows[at], [fields[n] for n in at.tolist()], with_repair[at], texts)
+
+
+#: Kept row -> the copy each field it may lack is taken from: field -> (lender id, its value).
+Lent = dict[int, dict[str, tuple[str, str]]]
+
+
+def _first_with(records: pd.DataFrame, name: str, rows: np.ndarray, clusters: _KeptClusters) -> np.ndarray:
+    """For each of the kept records at ``rows``, the row of the copy it takes field ``name`` from
+    (-1: none): the first member of its cluster with a value (members in cluster order, itself
+    among them), or for a record outside clusters itself when it has one. Found by Arrow on the
+    field's values, no Python value per member."""
+    donors = np.full(len(rows), -1, np.int64)
+    if not len(rows):
+        return donors
+    reps = clusters.rows
+    k = np.minimum(np.searchsorted(reps, rows), max(len(reps) - 1, 0))
+    is_rep = reps[k] == rows if len(reps) else np.zeros(len(rows), bool)
+    alone = np.flatnonzero(~is_rep)
+    has = ~_blank(take_arrow(records[name], rows[alone]))
+    donors[alone[has]] = rows[alone[has]]
+    at = np.flatnonzero(is_rep)
+    lows, counts = clusters.bounds[k[at]], np.diff(clusters.bounds)[k[at]]
+    members = np.repeat(lows - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    member_rows = clusters.member_rows[members]
+    valued = np.flatnonzero(~_blank(take_arrow(records[name], member_rows)))
+    owner = np.repeat(np.arange(len(at)), counts)[valued]
+    owners, first = np.unique(owner, return_index=True)  # valued is ascending: each one's first
+    donors[at[owners]] = member_rows[valued[first]]
+    return donors
+
+
+def _lenders(records: pd.DataFrame, rows: np.ndarray, kept_clusters: _KeptClusters, repairs: Repairs) -> Lent:
+    """What each of the kept records at ``rows`` (ascending) may take for a field it lacks
+    (:func:`_first_with`, read of the titles and urls only, as they were before any repair).
+    Only fields that are blank or repaired (so may end blank) are listed."""
+    fields = np.array(repairs.fields, dtype=object)
+    lent: Lent = {}
+    for name in LENT_FIELDS:
+        need = _blank(take_arrow(records[name], rows)) | np.isin(rows, repairs.rows[fields == name])
+        wanted = rows[need]
+        donors = _first_with(records, name, wanted, kept_clusters)
+        given = donors >= 0
+        ids, values = (_take(records, column, donors[given]) for column in ("id", name))
+        for row, donor, value in zip(wanted[given].tolist(), ids, values, strict=True):
+            lent.setdefault(row, {})[name] = (donor, value)
+    return lent
+
+
+@dataclass
+class Looked:
+    """What :func:`look_at` made of the records it looked at: their changed values and repair
+    notes (by row), and the ``applied`` flag of each repair (by finding position)."""
+
+    changed: dict[int, dict[str, str]]
+    notes: dict[int, list[str]]
+    positions: np.ndarray
+    applied: np.ndarray
+
+
+def look_at(records: pd.DataFrame, rows: np.ndarray, repairs: Repairs, lent: Lent) -> Looked:
+    """The kept records at ``rows`` (ascending) looked at one by one: their ``repairs`` (those of
+    these rows) applied, a field left blank taken from the copy ``lent`` names.
+
+    The one implementation of the repairs: the local run calls it on the whole records a chunk
+    of rows at a time, a run over partitions on each worker on its partition (rows counted from
+    the partition's first)."""
+    values = {name: _take(records, name, rows) for name in ("id", *REPAIRED_FIELDS)}
+    texts = repairs.texts.to_pylist()
+    repair_rows = repairs.rows.tolist()
+    applied = np.zeros(len(repair_rows), bool)
+    changed: dict[int, dict[str, str]] = {}
+    notes: dict[int, list[str]] = {}
+    k = 0  # the next repair (repairs are by row, as rows are)
+    for n, row in enumerate(rows.tolist()):
+        fields = {name: values[name][n] for name in REPAIRED_FIELDS}
+        mine: dict[str, list[int]] = {}
+        while k < len(repair_rows) and repair_rows[k] <= row:
+            if repair_rows[k] == row:
+                mine.setdefault(repairs.fields[k], []).append(k)
+            k += 1
         repair_notes: list[str] = []
-        for field in fields:
-            positions = repairs_at.get((record_id, field), [])
-            if not positions:
+        for field in REPAIRED_FIELDS:
+            ks = mine.get(field)
+            if not ks:
                 continue
-            repairs = [repair_of[p] for p in positions]
-            fields[field], applied = apply_repairs(fields[field], repairs)
-            for p, done, repair in zip(positions, applied, repairs, strict=True):
-                applied_flags[p] = done
-                if done:
-                    repair_notes.append(f"{field}: {repair['description']}")
-        for name in ("url", "title"):  # a field the representative lacks, taken from a copy
+            decoded = [json.loads(texts[j]) for j in ks]
+            fields[field], done = apply_repairs(fields[field], decoded)
+            applied[ks] = done
+            repair_notes += [f"{field}: {r['description']}" for r, d in zip(decoded, done, strict=True) if d]
+        for name, (donor, value) in lent.get(row, {}).items():  # a field it lacks, from a copy
             if not fields[name]:
-                own = {record_id: todo_values[name][n]}  # a record outside clusters is its own copy
-                lend = member_fields[name] if row in member_ids else own
-                donor = next((m for m in member_ids.get(row, [record_id]) if lend[m]), None)
-                if donor is not None:
-                    fields[name] = lend[donor]
-                    repair_notes.append(f"{name}: filled from duplicate {donor}")
-        if repair_notes or any(fields[k] != todo_values[k][n] for k in fields):
+                fields[name] = value
+                repair_notes.append(f"{name}: filled from duplicate {donor}")
+        if repair_notes or any(fields[name] != values[name][n] for name in REPAIRED_FIELDS):
             changed[row] = fields
         if repair_notes:
             notes[row] = repair_notes
+    return Looked(changed, notes, repairs.positions, applied)
 
 
-def plan_clean(
-    records: pd.DataFrame, dedup: DedupResult, findings: FindingTable
-) -> tuple[CleanCorpus, FindingTable]:
-    """Decide every record's fate and every kept record's repairs, without copying the corpus.
+@dataclass
+class CleanPlan:
+    """Every record's fate (the :class:`CleanCorpus`, its ``changed`` and ``notes`` still empty) and
+    what :func:`look_at` is given: the kept rows it looks at (repaired ones, representatives
+    lacking a field), their repairs and what they may take from a copy. Made of the records'
+    ids, sources, lines, titles and urls: no text."""
 
-    Returns the :class:`CleanCorpus` and the findings with an ``applied`` column (whether its
-    repair is in the cleaned corpus). Only records with repairs, and representatives lacking a
-    field a copy has, are looked at one by one.
-    """
+    corpus: CleanCorpus
+    todo: np.ndarray
+    repairs: Repairs
+    lent: Lent
+
+
+def plan_fates(records: pd.DataFrame, dedup: DedupResult, findings: FindingTable) -> CleanPlan:
+    """The :class:`CleanPlan` of ``records`` (the text is not read)."""
     duplicate = _is_in(records["id"], list(dedup.duplicate_of))
     kept, removed_at = np.flatnonzero(~duplicate), np.flatnonzero(duplicate)
 
@@ -564,29 +662,35 @@ def plan_clean(
     positions = _Positions(records)
     kept_clusters = _kept_clusters(dedup.clusters, duplicate, positions)
     sources = _Sources(records, kept_clusters.rows, kept_clusters.bounds, kept_clusters.member_rows)
-
-    # Findings with a repair (a few percent): only their ids, fields and repairs are read.
-    with_repair, repair_ids, repair_fields, repair_dicts = findings.repairs()
-    repair_of = dict(zip(with_repair.tolist(), repair_dicts, strict=True))
-    repairs_at: dict[tuple[str, str], list[int]] = {}
-    for position, record_id, field in zip(with_repair.tolist(), repair_ids, repair_fields, strict=True):
-        if record_id not in dedup.duplicate_of:
-            repairs_at.setdefault((record_id, field), []).append(position)
-    applied_flags = np.zeros(len(findings), bool)
+    repairs = Repairs.of(findings, positions, duplicate)
 
     # The kept records looked at one by one: repaired ones, and representatives (a field to fill).
-    repaired_ids = sorted({record_id for record_id, _ in repairs_at})
-    repaired_rows = positions(repaired_ids)
     titles, urls = (take_arrow(records[name], kept_clusters.rows) for name in ("title", "url"))
     lacking = kept_clusters.rows[_blank(titles) | _blank(urls)]
-    todo_rows = np.union1d(repaired_rows[repaired_rows >= 0], lacking)
-    changed: dict[int, dict[str, str]] = {}
-    notes: dict[int, list[str]] = {}
+    todo = np.union1d(repairs.rows, lacking).astype(np.int64)
+    lent = _lenders(records, todo, kept_clusters, repairs)
+    corpus = CleanCorpus(records, kept, {}, {}, sources, removed_at, removed_info)
+    return CleanPlan(corpus, todo, repairs, lent)
+
+
+def plan_clean(
+    records: pd.DataFrame, dedup: DedupResult, findings: FindingTable
+) -> tuple[CleanCorpus, FindingTable]:
+    """Decide every record's fate and every kept record's repairs, without copying the corpus.
+
+    Returns the :class:`CleanCorpus` and the findings with an ``applied`` column (whether its
+    repair is in the cleaned corpus). Only records with repairs, and representatives lacking a
+    field a copy has, are looked at one by one (:func:`look_at`).
+    """
+    plan = plan_fates(records, dedup, findings)
+    corpus, todo = plan.corpus, plan.todo
+    applied = np.zeros(len(findings), bool)
     # A chunk of rows at a time: only its texts are Python strings at once (at a million
     # records the repaired ones alone are ~100 MB of text).
-    for first in range(0, len(todo_rows), TODO_CHUNK):
-        chunk = todo_rows[first : first + TODO_CHUNK]
-        _look_at(records, chunk, kept_clusters, repairs_at, repair_of, applied_flags, changed, notes)
-    findings = findings.with_applied(applied_flags)
-    corpus = CleanCorpus(records, kept, changed, notes, sources, removed_at, removed_info)
-    return corpus, findings
+    for first in range(0, len(todo), TODO_CHUNK):
+        chunk = todo[first : first + TODO_CHUNK]
+        looked = look_at(records, chunk, plan.repairs.between(int(chunk[0]), int(chunk[-1]) + 1), plan.lent)
+        corpus.changed.update(looked.changed)
+        corpus.notes.update(looked.notes)
+        applied[looked.positions] = looked.applied
+    return corpus, findings.with_applied(applied)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import audit
@@ -163,3 +164,63 @@ def test_records_looked_at_in_chunks_give_the_same_plan(
     assert pieces.changed == whole.changed and pieces.notes == whole.notes
     assert pieces_found.table.equals(whole_found.table)
     assert whole_found.applied_count() > 0
+
+
+def _lenders_reference(
+    records: pd.DataFrame, rows: list[int], clusters: dict[int, list[int]], repaired: set[tuple[int, str]]
+) -> dict[int, dict[str, tuple[str, str]]]:
+    """What a kept record may take for a field it lacks, one record and member at a time."""
+    ids, values = records["id"].tolist(), {name: records[name].tolist() for name in ("url", "title")}
+    lent: dict[int, dict[str, tuple[str, str]]] = {}
+    for row in rows:
+        for name in ("url", "title"):
+            if values[name][row] and (row, name) not in repaired:
+                continue
+            donor = next((m for m in clusters.get(row, [row]) if values[name][m]), None)
+            if donor is not None:
+                lent.setdefault(row, {})[name] = (ids[donor], values[name][donor])
+    return lent
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_copies_lending_a_field_are_those_found_one_by_one(seed: int) -> None:
+    """:func:`audit.clean._lenders` (Arrow over the members' fields) names the copies a one-by-one
+    walk names: blank fields, members in any order (the representative among them,
+    anywhere), representatives whose members all lack the field, repaired fields that are set,
+    records outside clusters, over many Arrow chunks."""
+    from audit.clean import Repairs, _KeptClusters, _lenders
+
+    rng = np.random.default_rng(seed)
+    count = 400
+    pick = ["", None, "t", "another title"]
+    rows = [
+        {"id": f"r{n}", "source": "s", "line": n + 1, "title": pick[rng.integers(4)] or "",
+         "url": ["", f"https://x.org/{n}"][rng.integers(2)], "text": "", "urls": [],
+         "scraped_date": None, "format": "jsonl"}
+        for n in range(count)
+    ]  # fmt: skip
+    records = records_from_tables([rows_table(rows[n : n + 53]) for n in range(0, count, 53)])
+    reps = np.sort(rng.choice(count, 60, replace=False))
+    clusters: dict[int, list[int]] = {}
+    for rep in reps.tolist():
+        others = rng.choice(count, int(rng.integers(0, 5)), replace=False).tolist()
+        members = [m for m in others if m != rep]
+        members.insert(int(rng.integers(0, len(members) + 1)), rep)
+        clusters[rep] = members
+    bounds = np.concatenate(([0], np.cumsum([len(clusters[r]) for r in reps.tolist()])))
+    member_rows = np.array([m for r in reps.tolist() for m in clusters[r]], np.int64)
+    kept = _KeptClusters(
+        reps, bounds, member_rows, pa.array([f"r{m}" for m in member_rows], pa.large_string())
+    )
+    todo = np.sort(rng.choice(count, 250, replace=False))
+    repaired_rows = np.sort(rng.choice(todo, 80))
+    fields = [["title", "text", "url"][rng.integers(3)] for _ in repaired_rows]
+    repairs = Repairs(repaired_rows, fields, np.arange(len(fields)), pa.nulls(len(fields), pa.large_string()))
+    expected = _lenders_reference(
+        records, todo.tolist(), clusters, set(zip(repaired_rows.tolist(), fields, strict=True))
+    )
+    got = _lenders(records, todo, kept, repairs)
+    assert got == expected and len(got) > 20
+    # The url first, then the title: the order their notes are written in.
+    assert {row: list(f) for row, f in got.items()} == {row: list(f) for row, f in expected.items()}
+    assert _lenders(records, np.empty(0, np.int64), kept, repairs) == {}

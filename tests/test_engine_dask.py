@@ -6,6 +6,9 @@ that starts its own cluster as ``--engine dask`` does by default."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -267,3 +270,41 @@ def test_worker_tasks_stay_importable_and_transparent() -> None:
     assert dask_module._partition_pairs(pairs).values.tolist() == [[1, 3]]
     rows = [("r1", "c", "info", "text", "m", {"limit": 3}, None)]
     assert pickle.loads(pack(rows)) == rows
+
+
+_MAPPED_BLOCKS = """
+import ctypes, sys
+class Info(ctypes.Structure):
+    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(n, ctypes.c_size_t) for n in names.split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = Info, ctypes.c_void_p, [ctypes.c_void_p]
+if sys.argv[1] == "fixed":
+    from audit.engines.worker_memory import map_large_blocks
+    map_large_blocks()
+libc.free(libc.malloc(30 << 20))  # a mapped block freed: glibc's threshold would rise to 30 MB
+before = libc.mallinfo2().hblks
+block = libc.malloc(16 << 20)  # larger than any free space in the heap
+print(libc.mallinfo2().hblks - before)
+libc.free(block)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_client_keeps_large_blocks_mapped_apart() -> None:
+    """After :func:`map_large_blocks` a 16 MB block the heap cannot hold gets pages of its own even
+    once a 30 MB one was freed (without it, glibc's threshold has risen to 30 MB and the heap is
+    grown for the block instead)."""
+    root = Path(__file__).resolve().parent.parent
+
+    # glibc's own behaviour: no MALLOC_ setting of the environment (Dask's nanny exports
+    # MALLOC_TRIM_THRESHOLD_, which also stops the threshold's rise).
+    env = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_")}
+
+    def mapped(mode: str) -> int:
+        command = [sys.executable, "-c", _MAPPED_BLOCKS, mode]
+        done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=True)
+        return int(done.stdout)
+
+    assert mapped("fixed") == 1
+    assert mapped("glibc") == 0

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from distributed import Client
+from distributed import Client, Future
 
 import audit
 import audit.engines.held_findings as held_findings
@@ -179,8 +179,22 @@ def local_run(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
 class DaskRun:
     out: Path
     result: sharded.ShardedResult
-    #: Rows of each text fetch of the client (the clean plan's, then report.html's).
+    #: Rows of each text fetch of the client (report.html's).
     fetched: list[int]
+    #: Per step, what each result the client received then might hold of a text (see :func:`_texts`).
+    received: dict[str, list[bool]]
+
+
+def _texts(value: object) -> bool:
+    """Whether ``value`` (a task's result) holds any string: a record's text could be among them.
+    Numbers and numeric arrays hold none; anything else unknown counts as holding some."""
+    if value is None or isinstance(value, bool | int | float | np.number):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind not in "biuf"
+    if isinstance(value, list | tuple):
+        return any(_texts(item) for item in value)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +206,17 @@ def dask_run(
     out = tmp_path_factory.mktemp("dask") / "out"
     fetched: list[int] = []
     fetch = sharded.fetch
+    received: dict[str, list[bool]] = {}
+    step = ["start"]
+    result_of = Future.result
+
+    def result(self: Future, *args: object, **kwargs: object) -> object:
+        value = result_of(self, *args, **kwargs)
+        received.setdefault(step[0], []).append(_texts(value))
+        return value
+
+    def progress(name: str, what: str, seconds: float) -> None:
+        step[0] = name if what == "start" else "between"
 
     def counted(shards: object, rows: np.ndarray, column: str) -> list:
         fetched.append(len(rows))
@@ -206,10 +231,11 @@ def dask_run(
         patch.setattr(JsonlReader, "read", refuse)
         patch.setattr("audit.ingest.read_inputs", refuse)
         patch.setattr(sharded, "fetch", counted)
+        patch.setattr(Future, "result", result)
         config = audit.AuditConfig(engine="dask", scheduler=scheduler)
-        result = audit.run([corpus_dir], out=out, config=config)
+        result = audit.run([corpus_dir], out=out, config=config, progress=progress)
     assert isinstance(result, sharded.ShardedResult)
-    return DaskRun(out, result, fetched)
+    return DaskRun(out, result, fetched, received)
 
 
 def test_a_run_over_partitions_gives_the_local_outputs(local_run: tuple, dask_run: DaskRun) -> None:
@@ -241,13 +267,16 @@ def test_the_client_reads_no_input_and_holds_no_text(dask_run: DaskRun) -> None:
     """:func:`dask_run` read no input in the client (else it had failed) and fetched few texts."""
     result = dask_run.result
     assert "text" not in result.records.columns and "urls" not in result.records.columns
-    # Nor does the clean plan keep the texts it read (only the values it changed).
+    # The clean step applied its repairs on the workers: no text came here, nor any value it
+    # changed (its results here: numbers only), and its plan holds none.
     assert result.corpus is not None and "text" not in result.corpus.records.columns
-    assert result.corpus.sources.records is result.corpus.records  # type: ignore[attr-defined]
-    # Texts came here only for the records the clean plan repairs and the rows report.html shows
-    # (at most MAX_FINDING_ROWS findings' records and the copies of MAX_CLUSTERS clusters).
-    repaired, shown = dask_run.fetched
-    assert 0 < repaired < 0.2 * len(result.records)
+    assert result.corpus.changed == {} and result.corpus.notes == {}
+    clean = dask_run.received["clean"]
+    assert len(clean) > 3 and not any(clean)
+    assert any(dask_run.received["write"])  # what _texts tells: the write step gets lines
+    # Texts came here only for the rows report.html shows (at most MAX_FINDING_ROWS findings'
+    # records and the copies of MAX_CLUSTERS clusters).
+    [shown] = dask_run.fetched
     largest = sorted(result.clusters["size"].tolist(), reverse=True)[: views.MAX_CLUSTERS]
     assert 0 < shown <= views.MAX_FINDING_ROWS + sum(largest)
     with pytest.raises(RuntimeError, match=r"clean\.jsonl"):
@@ -477,9 +506,11 @@ def test_the_lean_findings_make_no_python_value_per_finding() -> None:
 
 
 def test_partition_plans_write_the_local_lines(corpus_dir: Path, tmp_path: Path) -> None:
-    """Each partition's share of the clean plan (its representatives' members from any partition,
-    sent as compact rows) writes its lines of clean.jsonl and removed.jsonl: joined in order,
-    the local files. No cluster: the functions the workers run, called here."""
+    """Each partition's share of the clean plan (its records looked at there, with the repairs and
+    the fields lent them from any partition; its representatives' members from any partition,
+    sent as compact rows) writes its lines of clean.jsonl and removed.jsonl: joined in order, the
+    local files, and the repairs' ``applied`` flags are the local ones. No cluster: the functions
+    the workers run, called here."""
     from audit.report.writers import write_jsonl
 
     result = audit.run([corpus_dir / "big.jsonl"], out=None, config=audit.AuditConfig())
@@ -489,18 +520,26 @@ def test_partition_plans_write_the_local_lines(corpus_dir: Path, tmp_path: Path)
     write_jsonl(corpus.removed_batches(), tmp_path / "removed.jsonl")
     records = corpus.records
     compact = records.drop(columns=["text", "urls"])  # what the client holds
-    planned = sharded.CleanCorpus(compact, **{k: getattr(corpus, k) for k in vars(corpus) if k != "records"})
-    planned.sources.records = compact
-    index = sharded.PlanIndex.of(planned)
+    found = result.found
+    plan = sharded.plan_fates(compact, result.dedup, found)
+    applied = np.zeros(len(found), bool)
     starts = [0, 1, 7, *range(100, len(records), 333), len(records)]
-    lent = 0
+    lent = looked_at = 0
     clean, removed = b"", b""
     for start, stop in itertools.pairwise(starts):
-        plan = sharded.part_plan(planned, index, start, stop)
-        lent += int((~plan["members"]["id"].isin(records["id"].iloc[start:stop])).sum())
         part = records.iloc[start:stop].reset_index(drop=True)
-        lines = sharded._write_part(part, pickle.dumps(plan))
+        share = sharded.look_share(plan, start, stop)
+        changes = None
+        if share is not None:
+            looked_at += len(share["rows"])
+            changes, (positions, done) = sharded._look_at_part(part, pickle.dumps(share))
+            applied[positions] = done
+        part_plan = sharded.part_plan(plan.corpus, start, stop)
+        lent += int((~part_plan["members"]["id"].isin(records["id"].iloc[start:stop])).sum())
+        lines = sharded._write_part(part, pickle.dumps(part_plan), changes)
         clean, removed = clean + lines[0], removed + lines[1]
     assert lent > 10  # members of other partitions were listed
+    assert looked_at == len(plan.todo) > 50 and len(plan.lent) > 10
+    assert applied.sum() > 50 and applied.tolist() == found.table["applied"].to_pylist()
     assert clean == (tmp_path / "clean.jsonl").read_bytes()
     assert removed == (tmp_path / "removed.jsonl").read_bytes()

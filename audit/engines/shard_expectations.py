@@ -230,16 +230,17 @@ def _records_part(frame: pd.DataFrame, start: int) -> pd.DataFrame:
 def _corpus_part(
     frame: pd.DataFrame,
     packed: bytes,
+    looked: dict[str, Any] | None,
     unrepaired: dict[str, int],
     accounted: list[bool],
     at: tuple[int, int],
 ) -> pd.DataFrame:
     """One partition's kept and removed rows of the ``corpus`` table (``packed``: its pickled
-    :func:`~audit.engines.sharded.part_plan`), at positions ``at`` (of its first kept row, of its
-    first removed row)."""
+    :func:`~audit.engines.sharded.part_plan`; ``looked``: what the clean step changed there), at
+    positions ``at`` (of its first kept row, of its first removed row)."""
     from audit.engines.sharded import part_corpus
 
-    corpus = part_corpus(frame, pickle.loads(packed))
+    corpus = part_corpus(frame, pickle.loads(packed), looked)
     kept = kept_table(corpus.clean_frame(), unrepaired)
     kept.index = pd.RangeIndex(at[0], at[0] + len(kept))
     gone = removed_table(corpus.removed_info, accounted)
@@ -251,7 +252,7 @@ def _validate_partition(
     frame: pd.DataFrame,
     suites: list[SuiteFile],
     start: int,
-    corpus_args: tuple[bytes, dict[str, int], list[bool], tuple[int, int]] | None,
+    corpus_args: tuple[bytes, Any, dict[str, int], list[bool], tuple[int, int]] | None,
 ) -> list[list[PartCounts]]:
     """On a worker: the suites over one partition's rows of their tables."""
     tables = {"records": _records_part(frame, start)}
@@ -291,14 +292,16 @@ def validate_sharded(
     suites: Sequence[SuiteFile],
     shards: Shards,
     corpus: CleanCorpus,
+    looked: Sequence[Any],
     quarantine: pd.DataFrame,
     found: FindingTable,
 ) -> dict[str, Any]:
     """The ``expectations`` section of report.json for a run over partitions: what
     :func:`~audit.expectations.validate_suites` gives over the whole tables.
 
-    ``corpus``: the clean plan over the compact columns (its ``records``: ids, no text)."""
-    from audit.engines.sharded import PlanIndex, part_plan
+    ``corpus``: the clean plan over the compact columns (its ``records``: ids, no text);
+    ``looked``: per partition, the future of what the clean step changed there (or None)."""
+    from audit.engines.sharded import part_plan
 
     suites = list(suites)
     if not suites:
@@ -312,7 +315,6 @@ def validate_sharded(
     n_kept, n_removed = len(corpus.kept), len(corpus.removed_at)
     wants_corpus = any(s.table == "corpus" for s in suites)
     starts = shards.starts.tolist()
-    index = PlanIndex.of(corpus) if wants_corpus else None
     futures = []
     for n, frame in enumerate(shards.frames):
         start, stop = starts[n], starts[n + 1]
@@ -321,7 +323,8 @@ def validate_sharded(
             low, high = (int(x) for x in np.searchsorted(corpus.removed_at, [start, stop]))
             first, last = np.searchsorted(unrepaired_rows, [start, stop])
             args = (
-                pickle.dumps(part_plan(corpus, index, start, stop), pickle.HIGHEST_PROTOCOL),
+                pickle.dumps(part_plan(corpus, start, stop), pickle.HIGHEST_PROTOCOL),
+                looked[n],
                 {i: unrepaired[i] for i in take_values(ids, unrepaired_rows[first:last])},
                 accounted[low:high],
                 (int(np.searchsorted(corpus.kept, start)), n_kept + low),

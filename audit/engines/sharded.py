@@ -8,8 +8,13 @@ The steps of :mod:`audit.pipeline`, each on the corpus held by :mod:`audit.engin
 3. **checks**: the record checks per partition; truncation and conflicting_copies as
    :mod:`audit.engines.corpus_checks` runs them. The findings stay on the workers in parts, in
    the order of one run; here only their lean frame (:mod:`audit.engines.held_findings`).
-4. **clean**: :func:`audit.clean.plan_clean` here, given the texts of the records it looks at
-   one by one only (repaired records, representatives lacking a field: fetched from the workers).
+4. **clean**: :func:`audit.clean.plan_fates` here, on the compact columns: each record's fate,
+   the repairs of kept records and, for a representative lacking a title or url, the copy it
+   takes it from (read of the titles and urls). Each partition's share goes to its worker,
+   where :func:`audit.clean.look_at` (the local run's own) applies it to the texts there; the
+   changed values and repair notes stay on the worker (:attr:`ShardedResult.looked`) until its
+   part of clean.jsonl is made, and only each repair's ``applied`` flag comes back. No text of
+   the clean step comes here.
 5. **summarise**, **gate**: :mod:`audit.pipeline`'s own steps (they read no text).
 
 Writing: each partition's lines of clean.jsonl and removed.jsonl are made on its worker by
@@ -23,6 +28,15 @@ of the local engine's files; findings.jsonl likewise from the held findings' par
 
 With an index (``--index``), dedup and the index's update run over the partitions too
 (:mod:`audit.engines.sharded_index`); the index is committed after the outputs are written.
+
+What this process still holds per record, and why: the compact columns (~200 B a record: id,
+source, line, title, url, date, format, the text's length and cut flag), which dedup's choice of
+representative reads and global dedup needs in one place (which record of a cluster is kept
+depends on every member), as the clean plan's fates and the ``sources`` of representatives
+with members in other partitions do; dedup's clusters and ``duplicate_of``/``relation_of`` (per
+copy); the lean findings (per finding: its record id, check, severity and field codes, a
+repair's text where it has one); the plan's row arrays (kept, removed, cluster members: 8 B a
+row) and ``removed_info`` (per removed record). No text, no repaired value.
 
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
 Dask): a run with a suite holding an expectation that cannot be validated a partition at a
@@ -39,17 +53,18 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from distributed import Future
 
 from audit.checks import CHECKS
 from audit.checks.table import FindingTable
-from audit.clean import CleanCorpus, _Sources, plan_clean
+from audit.clean import CleanCorpus, CleanPlan, _Sources, look_at, plan_fates
 from audit.engines import shards as shards_module
 from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
@@ -58,7 +73,7 @@ from audit.engines.partitions import input_bytes
 from audit.engines.shard_expectations import unsplittable, validate_sharded
 from audit.engines.sharded_index import ShardIndexDedup, ShardIndexUpdate
 from audit.engines.shards import RECORD_CHECKS, ShardEngine, Shards, ingest_shards
-from audit.engines.worker_memory import partition_bytes, releasing
+from audit.engines.worker_memory import map_large_blocks, partition_bytes, releasing
 from audit.expectations import load_suites
 from audit.frames import release_memory
 from audit.pipeline import AuditConfig, AuditResult, Gate, ProgressHook, Step, Summarise
@@ -98,6 +113,9 @@ class ShardedResult(AuditResult):
     held_findings: HeldFindings | None = field(default=None, repr=False)
     #: The size JSON Lines files are cut at (chosen from the workers' memory limits; None: the default).
     part_bytes: int | None = None
+    #: Per partition, on its worker: the values the clean step changed and its repair notes
+    #: (``{"changed": ..., "notes": ...}``, rows counted from the partition's first; None: none).
+    looked: list[Future | None] = field(default_factory=list, repr=False)
 
     @property
     def clean(self) -> pd.DataFrame:
@@ -111,7 +129,7 @@ class ShardedResult(AuditResult):
         """clean.jsonl, removed.jsonl and findings.jsonl in ``directory``, made per partition on
         the workers; returns their names."""
         assert self.shards is not None and self.corpus is not None and self.held_findings is not None
-        write_parts(self.shards, self.corpus, directory)
+        write_parts(self.shards, self.corpus, self.looked, directory)
         with (directory / "findings.jsonl").open("wb") as handle:
             applied = self.found.table["applied"].to_numpy(zero_copy_only=False)
             write_findings(self.held_findings, applied, handle)
@@ -232,44 +250,67 @@ class ShardExpectations(Step):
         assert isinstance(state, ShardedResult) and state.shards is not None and state.corpus is not None
         suites = load_suites(state.config.expectations)
         state.expectations = validate_sharded(
-            suites, state.shards, state.corpus, state.quarantine, state.found
+            suites, state.shards, state.corpus, state.looked, state.quarantine, state.found
         )
 
 
 class ShardClean(Step):
-    """:func:`plan_clean` on the compact columns and the texts of the records it reads."""
+    """:func:`plan_fates` on the compact columns; the records it looks at one by one looked at
+    on their workers (:func:`look_at_parts`)."""
 
     name = "clean"
 
     def run(self, state: AuditResult) -> None:
         assert isinstance(state, ShardedResult) and state.dedup is not None and state.shards is not None
-        compact, dedup, findings = state.records, state.dedup, state.found
-        # The records plan_clean reads the text of: repaired kept ones, and representatives
-        # (a field they lack is filled from a copy).
-        _, repaired_ids, _, _ = findings.repairs()
-        repaired = [record_id for record_id in repaired_ids if record_id not in dedup.duplicate_of]
-        reps = dedup.clusters["representative"].tolist() if len(dedup.clusters) else []
-        lacking = (compact["title"] == "") | (compact["url"] == "")
-        wanted = compact["id"].isin(repaired) | (compact["id"].isin(reps) & lacking)
-        rows = np.flatnonzero(wanted.to_numpy(bool))
-        texts = np.full(len(compact), "", object)
-        texts[rows] = fetch(state.shards, rows, "text")
-        plan_records = compact[["id", "source", "line", "title", "url"]].assign(text=texts)
-        del texts
-        corpus, state.found = plan_clean(plan_records, dedup, findings)
-        state.corpus = without_texts(corpus)
+        plan = plan_fates(state.records, state.dedup, state.found)
+        state.corpus = plan.corpus
+        state.looked, applied = look_at_parts(state.shards, plan, len(state.found))
+        state.found = state.found.with_applied(applied)
 
 
-def without_texts(corpus: CleanCorpus) -> CleanCorpus:
-    """``corpus`` whose records (and its sources') are the compact columns only: the texts fetched
-    for the plan are freed here once it is made (the workers write the partitions' texts; the plan
-    keeps only the changed values)."""
-    records = corpus.records.drop(columns="text")
-    sources = corpus.sources
-    assert isinstance(sources, _Sources) and not sources._set and not sources._deleted  # plan_clean's
-    return replace(
-        corpus, records=records, sources=_Sources(records, sources.reps, sources.bounds, sources.members)
-    )
+@releasing
+def _look_at_part(frame: pd.DataFrame, packed: bytes) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+    """On a worker: :func:`look_at` on a partition given its share of the plan (``packed``, see
+    :func:`look_at_parts`); what it changed (kept here), and each repair's finding and flag."""
+    part = pickle.loads(packed)
+    looked = look_at(frame, part["rows"], part["repairs"], part["lent"])
+    return {"changed": looked.changed, "notes": looked.notes}, (looked.positions, looked.applied)
+
+
+def look_share(plan: CleanPlan, start: int, stop: int) -> dict[str, Any] | None:
+    """What :func:`_look_at_part` is given of the rows ``start:stop`` (one partition), renumbered
+    from 0: the rows it looks at, their repairs and what they may take from a copy (None: none)."""
+    lo, hi = np.searchsorted(plan.todo, [start, stop])
+    rows = plan.todo[lo:hi]
+    if not len(rows):
+        return None
+    return {
+        "rows": rows - start,
+        "repairs": plan.repairs.between(start, stop, origin=start),
+        "lent": {row - start: plan.lent[row] for row in rows.tolist() if row in plan.lent},
+    }
+
+
+def look_at_parts(shards: Shards, plan: CleanPlan, findings: int) -> tuple[list[Future | None], np.ndarray]:
+    """The records ``plan`` looks at, looked at on the workers that hold them: per partition the
+    future of what it changed (None where nothing is looked at), and the ``applied`` flag of
+    each of the ``findings``."""
+    client, starts = shards.client, shards.starts.tolist()
+    looked: list[Future | None] = [None] * len(shards.frames)
+    flags: list[Future] = []
+    for n, frame in enumerate(shards.frames):
+        share = look_share(plan, starts[n], starts[n + 1])
+        if share is None:
+            continue
+        both = client.submit(_look_at_part, frame, pickle.dumps(share, pickle.HIGHEST_PROTOCOL), pure=False)
+        looked[n] = client.submit(operator.getitem, both, 0, pure=False)
+        flags.append(client.submit(operator.getitem, both, 1, pure=False))
+    applied = np.zeros(findings, bool)
+    for future in flags:
+        positions, done = future.result()
+        applied[positions] = done
+        future.release()
+    return looked, applied
 
 
 SHARDED_STEPS: tuple[Step, ...] = (
@@ -288,38 +329,18 @@ SHARDED_STEPS: tuple[Step, ...] = (
 SOURCE_COLUMNS = ["id", "source", "line"]
 
 
-@dataclass(frozen=True)
-class PlanIndex:
-    """The plan's mappings as sorted row arrays, made once: each partition's share is then a
-    slice (iterating the mappings per partition made the write step quadratic in partitions)."""
-
-    changed: np.ndarray
-    notes: np.ndarray
-
-    @classmethod
-    def of(cls, corpus: CleanCorpus) -> PlanIndex:
-        return cls(*(np.array(sorted(d), np.int64) for d in (corpus.changed, corpus.notes)))
-
-
-def part_plan(corpus: CleanCorpus, index: PlanIndex, start: int, stop: int) -> dict[str, Any]:
+def part_plan(corpus: CleanCorpus, start: int, stop: int) -> dict[str, Any]:
     """The plan of rows ``start:stop`` (one partition), renumbered from 0; its representatives'
     members as their rows in ``members`` (the compact columns :data:`SOURCE_COLUMNS` of them),
-    placed after the partition's own rows."""
+    placed after the partition's own rows. (What the clean step changed is on the worker.)"""
     kept = corpus.kept[(corpus.kept >= start) & (corpus.kept < stop)]
     low, high = np.searchsorted(corpus.removed_at, [start, stop])
-
-    def local(mapping: dict[int, Any], rows: np.ndarray) -> dict[int, Any]:
-        lo, hi = np.searchsorted(rows, [start, stop])
-        return {row - start: mapping[row] for row in rows[lo:hi].tolist()}
-
     sources = corpus.sources
     assert isinstance(sources, _Sources) and not sources._set and not sources._deleted  # plan_clean's
     first, last = np.searchsorted(sources.reps, [start, stop])
     members = sources.members[sources.bounds[first] : sources.bounds[last]]
     return {
         "kept": kept - start,
-        "changed": local(corpus.changed, index.changed),
-        "notes": local(corpus.notes, index.notes),
         "reps": sources.reps[first:last] - start,
         "bounds": sources.bounds[first : last + 1] - sources.bounds[first],
         "members": corpus.records[SOURCE_COLUMNS].take(members).reset_index(drop=True),
@@ -328,20 +349,23 @@ def part_plan(corpus: CleanCorpus, index: PlanIndex, start: int, stop: int) -> d
     }
 
 
-def part_corpus(frame: pd.DataFrame, plan: dict[str, Any]) -> CleanCorpus:
-    """On a worker: one partition's :class:`CleanCorpus`, from its :func:`part_plan`."""
+def part_corpus(frame: pd.DataFrame, plan: dict[str, Any], looked: dict[str, Any] | None) -> CleanCorpus:
+    """On a worker: one partition's :class:`CleanCorpus`, from its :func:`part_plan` and what the
+    clean step changed there (:func:`_look_at_part`; None: nothing)."""
     own = frame[SOURCE_COLUMNS]
     lenders = pd.concat([own, plan.pop("members").astype(own.dtypes.to_dict())], ignore_index=True)
     members = np.arange(len(frame), len(lenders), dtype=np.int64)
     sources = _Sources(lenders, plan.pop("reps"), plan.pop("bounds"), members)
-    return CleanCorpus(frame, sources=sources, **plan)
+    looked = looked or {"changed": {}, "notes": {}}
+    return CleanCorpus(frame, sources=sources, changed=looked["changed"], notes=looked["notes"], **plan)
 
 
 @releasing
-def _write_part(frame: pd.DataFrame, packed: bytes) -> tuple[bytes, bytes]:
+def _write_part(frame: pd.DataFrame, packed: bytes, looked: dict[str, Any] | None) -> tuple[bytes, bytes]:
     """One partition's lines of clean.jsonl and removed.jsonl, made on its worker (``packed``:
-    its pickled :func:`part_plan`, which Dask then sends as it is, not walking its dicts)."""
-    corpus = part_corpus(frame, pickle.loads(packed))
+    its pickled :func:`part_plan`, which Dask then sends as it is, not walking its dicts;
+    ``looked``: what the clean step changed there)."""
+    corpus = part_corpus(frame, pickle.loads(packed), looked)
     with tempfile.TemporaryDirectory(prefix="scrape-audit-part-") as directory:
         clean, removed = Path(directory) / "clean.jsonl", Path(directory) / "removed.jsonl"
         write_jsonl(corpus.clean_batches(), clean)
@@ -349,12 +373,12 @@ def _write_part(frame: pd.DataFrame, packed: bytes) -> tuple[bytes, bytes]:
         return clean.read_bytes(), removed.read_bytes()
 
 
-def write_parts(shards: Shards, corpus: CleanCorpus, directory: Path) -> None:
-    """clean.jsonl and removed.jsonl: each partition's part made on its worker, copied here in order."""
+def write_parts(shards: Shards, corpus: CleanCorpus, looked: list[Future | None], directory: Path) -> None:
+    """clean.jsonl and removed.jsonl: each partition's part made on its worker (with what the clean
+    step changed there, ``looked``), copied here in order."""
     client = shards.client
     window = WRITE_WINDOW_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
     starts = shards.starts.tolist()
-    index = PlanIndex.of(corpus)
     pending: deque = deque()
     with (directory / "clean.jsonl").open("wb") as clean, (directory / "removed.jsonl").open("wb") as removed:
 
@@ -368,8 +392,8 @@ def write_parts(shards: Shards, corpus: CleanCorpus, directory: Path) -> None:
         for n, frame in enumerate(shards.frames):
             if len(pending) >= window:
                 receive()
-            plan = pickle.dumps(part_plan(corpus, index, starts[n], starts[n + 1]), pickle.HIGHEST_PROTOCOL)
-            pending.append(client.submit(_write_part, frame, plan, pure=False))
+            plan = pickle.dumps(part_plan(corpus, starts[n], starts[n + 1]), pickle.HIGHEST_PROTOCOL)
+            pending.append(client.submit(_write_part, frame, plan, looked[n], pure=False))
         while pending:
             receive()
         for handle in (clean, removed):
@@ -387,6 +411,7 @@ def run_sharded(
     """:func:`audit.run` over partitions on Dask (the cluster at ``config.scheduler``, or a
     LocalCluster started for the run and closed after its outputs are written)."""
     paths = [str(p) for p in paths]
+    map_large_blocks()  # this process's large buffers given back when freed (see there)
     if out is not None:
         ensure_writable(out, force, inputs=paths)
     if config.checks is not None:
@@ -417,6 +442,7 @@ def run_sharded(
         if state.index is not None:
             state.index.commit()  # after the outputs, as a local run commits
         state.engine = state.shards = state.held_findings = None  # the cluster closes here
+        state.looked = []
     return state
 
 
