@@ -421,23 +421,11 @@ def _is_in(column: pd.Series, values: list[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class _KeptClusters:
     """The clusters whose representative is kept, in record order of it: representative ``k`` is at
-    row ``rows[k]`` and its members (itself included) at ``member_rows[bounds[k]:bounds[k + 1]]``,
-    with ids ``member_ids`` (Arrow, the same order)."""
+    row ``rows[k]`` and its members (itself included) at ``member_rows[bounds[k]:bounds[k + 1]]``."""
 
     rows: np.ndarray
     bounds: np.ndarray
     member_rows: np.ndarray
-    member_ids: pa.Array
-
-    def members_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-        """Which of ``rows`` are representatives (their indices there), how many members each has,
-        and those members' rows and ids, one representative after the other."""
-        k = np.minimum(np.searchsorted(self.rows, rows), max(len(self.rows) - 1, 0))
-        found = np.flatnonzero(self.rows[k] == rows) if len(self.rows) else _NONE
-        lows, counts = self.bounds[k[found]], self.bounds[k[found] + 1] - self.bounds[k[found]]
-        wanted = np.repeat(lows - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-        ids = self.member_ids.take(pa.array(wanted, pa.int64())).to_pylist()  # one take for all
-        return found, counts, self.member_rows[wanted], ids
 
 
 def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
@@ -452,7 +440,7 @@ def _kept_clusters(clusters: pd.DataFrame, duplicate: np.ndarray, positions: _Po
     """The clusters of a kept representative, their members found by id (a member that is no record
     of this run is an error) in one lookup, without a Python list of the members."""
     if not len(clusters):
-        return _KeptClusters(_NONE, np.zeros(1, np.int64), _NONE, pa.array([], pa.large_string()))
+        return _KeptClusters(_NONE, np.zeros(1, np.int64), _NONE)
     reps = _arrow_column(clusters["representative"], pa.large_string())
     members = _arrow_column(clusters["members"], pa.large_list(pa.large_string()))
     sizes = pc.list_value_length(members).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -470,7 +458,7 @@ def _kept_clusters(clusters: pd.DataFrame, duplicate: np.ndarray, positions: _Po
     member_rows = flat_rows[gather]
     if (member_rows < 0).any():  # as before: a member that is no record of this run is an error
         raise KeyError(min(flat.take(pa.array(gather[member_rows < 0])).to_pylist()))
-    return _KeptClusters(rep_rows[kept], bounds, member_rows, flat.take(pa.array(gather)))
+    return _KeptClusters(rep_rows[kept], bounds, member_rows)
 
 
 def _blank(strings: pa.Array) -> np.ndarray:

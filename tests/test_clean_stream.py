@@ -209,9 +209,7 @@ def test_the_copies_lending_a_field_are_those_found_one_by_one(seed: int) -> Non
         clusters[rep] = members
     bounds = np.concatenate(([0], np.cumsum([len(clusters[r]) for r in reps.tolist()])))
     member_rows = np.array([m for r in reps.tolist() for m in clusters[r]], np.int64)
-    kept = _KeptClusters(
-        reps, bounds, member_rows, pa.array([f"r{m}" for m in member_rows], pa.large_string())
-    )
+    kept = _KeptClusters(reps, bounds, member_rows)
     todo = np.sort(rng.choice(count, 250, replace=False))
     repaired_rows = np.sort(rng.choice(todo, 80))
     fields = [["title", "text", "url"][rng.integers(3)] for _ in repaired_rows]
