@@ -147,10 +147,12 @@ def test_kill_9_mid_write_leaves_the_index_as_before(
     killed = _run_cli([*base, str(SEED_FILES[1]), "--out", str(tmp_path / "b")], {FAULT_ENV: fault})
     assert killed.returncode == -9
     db = redis.Redis.from_url(redis_url)
-    # The parts written before the kill are in the database: those of the whole run when it
-    # was killed just before its commit.
+    # Every fault point is after the first part's records were written (and its bucket entries,
+    # after-bands; the whole run's before its commit): they are in the database, unseen.
     written = db.zcard("scrape-audit:refs") - len(before_refs)
-    assert (written > 0) == (fault == "before-commit")
+    assert written > 0
+    entries = sum(db.scard(k) for k in db.scan_iter("scrape-audit:band:?*"))
+    assert (entries > before["band_keys"]) == (fault != "after-records")
     index = open_index(redis_url)
     assert {k: v for k, v in index.stats().items() if k != "bytes"} == before
     assert index.refs() == before_refs
@@ -236,3 +238,37 @@ def test_runs_over_partitions_give_the_local_outputs_and_index(
         for name in ("clean.jsonl", "removed.jsonl", "clusters.jsonl"):
             local = (tmp_path / "local" / str(n) / name).read_bytes()
             assert local == (tmp_path / "dask" / str(n) / name).read_bytes(), (n, name)
+
+
+def test_the_buckets_are_datasketchs_redis_storage(redis_url: str, tmp_path: Path) -> None:
+    """datasketch's own Redis set storage, opened on the index by its name, lists every bucket
+    and gives each record's ref in the buckets of its stored signatures, as MinHashLSH reads it."""
+    from datasketch.storage import RedisSetStorage, unordered_storage
+
+    from audit.index.base import all_band_keys
+
+    config = audit.AuditConfig(index=redis_url, expectations=None)
+    for n, path in enumerate(SEED_FILES[:2]):
+        audit.run([path], out=tmp_path / str(n), config=config)
+    index = open_index(redis_url)
+    stats = index.stats()
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    storage = unordered_storage(
+        {"type": "redis", "redis": {"host": host, "port": int(port)}}, name=b"scrape-audit:band:"
+    )
+    assert isinstance(storage, RedisSetStorage)
+    counts = storage.itemcounts()
+    per_record = stats["params"]["bands"] + stats["params"]["prefix_bands"]
+    assert (
+        sum(counts.values())
+        == stats["band_keys"]
+        == per_record * (stats["records"] + stats["removed_copies"])
+    )
+    refs = index.refs()
+    sigs, prefix = index.signatures(refs)
+    keys = all_band_keys(sigs, prefix, index.params())
+    assert len(counts) == len({(b, k) for row in keys.tolist() for b, k in row})
+    for ref, row in zip(refs[::17], keys[::17], strict=True):
+        for band, key in row.tolist():
+            assert str(ref).encode() in storage.get(f"{band}:{key}".encode())
+    index.close()

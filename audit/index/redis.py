@@ -2,20 +2,24 @@
 
 Same protocol as the SQLite file (:class:`audit.index.base.IndexBackend`), over redis-py:
 
-- band keys are Redis sets ``scrape-audit:band:BAND:KEY`` of record refs (the layout of
-  datasketch's Redis LSH storage: one set per bucket), records are hashes
+- the LSH buckets are kept by datasketch's Redis storage (:class:`datasketch.storage.RedisSetStorage`,
+  the storage ``MinHashLSH`` uses for a Redis ``storage_config``), named ``scrape-audit:band:``:
+  a bucket is the set ``scrape-audit:band:BAND:KEY`` of the refs of the records in it, and the
+  hash ``scrape-audit:band:`` lists the buckets (datasketch's ``keys()``). Records are hashes
   ``scrape-audit:rec:REF``, ``scrape-audit:refs`` is a sorted set of every ref, runs a hash;
 - a run holds the lock ``scrape-audit:lock`` (``SET NX`` with a time-to-live, renewed by a
   thread while the run lives): a second run waits up to ``wait`` seconds, then fails with
   :class:`IndexLockedError`; a killed run's lock expires after ``lock_ttl`` seconds;
-- a run's additions are written a part at a time (one ``MULTI``/``EXEC`` per part, so the
-  client holds one part, not the run), under refs reserved for the run and listed as
-  *unfinished* (``scrape-audit:unfinished``, a hash ``scrape-audit:unfinished:TOKEN`` per run:
-  its first ref, how many, the band keys written so far). Every read leaves out the refs of
-  unfinished runs; commit is one small ``MULTI``/``EXEC`` (the run's row, the counters, the
-  run struck from the unfinished list), so the index shows all of a run or none of it. A run
-  killed before that ``EXEC`` leaves records nobody sees; the next run (holding the lock) or
-  ``index compact`` removes them, and ``rollback`` does at once.
+- a run's additions are written a part at a time (so the client holds one part, not the run):
+  the part's records in one ``MULTI``/``EXEC``, then its bucket entries through the storage's
+  buffer (a ``MULTI``/``EXEC`` per 100,000 commands), under refs reserved for the run and listed
+  as *unfinished* (``scrape-audit:unfinished``, a hash ``scrape-audit:unfinished:TOKEN`` per
+  run: its first ref and how many). Every read leaves out the refs of unfinished runs; commit
+  is one small ``MULTI``/``EXEC`` (the run's row, the counters, the run struck from the
+  unfinished list), so the index shows all of a run or none of it. A run killed before that
+  ``EXEC`` leaves records and bucket entries nobody sees; the next run (holding the lock) or
+  ``index compact`` removes them (bucket entries first, found from the records' stored
+  signatures), and ``rollback`` does at once.
 
 Example (needs a server)::
 
@@ -35,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from datasketch.storage import UnorderedStorage, unordered_storage
 
 from audit.index.base import (
     FETCH_COLUMNS,
@@ -56,7 +61,12 @@ except ImportError as missing:  # pragma: no cover - the test extra installs it
     raise IndexStoreError("a redis:// index needs redis-py: pip install 'scrape-audit[redis]'") from missing
 
 PREFIX = "scrape-audit:"
-SCHEMA_VERSION = "1"
+#: 2: the buckets kept by datasketch's storage (its list of buckets added to the sets of 1).
+SCHEMA_VERSION = "2"
+#: The name of the buckets' storage: datasketch prefixes each bucket's key with it.
+BUCKETS = (PREFIX + "band:").encode()
+#: Commands the buckets' storage queues before it sends them in one ``MULTI``/``EXEC``.
+BUCKET_BUFFER = 100_000
 #: Records of an unfinished run dropped per round trip.
 DROP_CHUNK = 5_000
 FIELDS = ("run", "id", "source", "line", "title", "url", "norm_text", "duplicate_of")
@@ -72,6 +82,31 @@ def _key(*parts: object) -> str:
     return PREFIX + ":".join(str(p) for p in parts)
 
 
+def _bucket(band: int, key: int) -> bytes:
+    """A bucket's key in the buckets' storage (its Redis set: :data:`BUCKETS` + this)."""
+    return f"{band}:{key}".encode()
+
+
+def _connection(db: redis.Redis) -> dict[str, Any]:
+    """The ``redis.Redis`` arguments of ``db``'s server, for datasketch's storage config."""
+    given = db.connection_pool.connection_kwargs
+    names = ("host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout")
+    found = {name: given[name] for name in names if given.get(name) is not None}
+    if "path" in given:  # a unix:// URL
+        found["unix_socket_path"] = given["path"]
+    if issubclass(db.connection_pool.connection_class, redis.SSLConnection):
+        found["ssl"] = True
+    return found
+
+
+def bucket_storage(db: redis.Redis) -> UnorderedStorage:
+    """The LSH buckets of the index in ``db``: datasketch's Redis set storage, as ``MinHashLSH``
+    makes one for a Redis ``storage_config`` (``get(b"BAND:KEY")`` gives a bucket's refs)."""
+    storage = unordered_storage({"type": "redis", "redis": _connection(db)}, name=BUCKETS)
+    storage.buffer_size = BUCKET_BUFFER
+    return storage
+
+
 class RedisIndex(IndexBackend):
     """An index in the Redis database at ``url``."""
 
@@ -84,12 +119,13 @@ class RedisIndex(IndexBackend):
             self._db.ping()
         except (redis.RedisError, ValueError) as error:
             raise IndexStoreError(f"{url}: cannot reach the Redis server: {error}") from error
+        self._buckets = bucket_storage(self._db)
         self._token: str | None = None
         self._renewer: threading.Thread | None = None
         self._stop = threading.Event()
         #: This run's commit, once begun: its row and counters, written by one ``EXEC``.
         self._commit: Any = None
-        self._counts = {"kept": 0, "copies": 0}
+        self._counts = {"kept": 0, "copies": 0, "bands": 0}
         self._params: IndexParams | None = None
 
     # -- the lock --------------------------------------------------------------------------
@@ -140,23 +176,23 @@ class RedisIndex(IndexBackend):
             self._release()
             raise
         self._commit = self._db.pipeline(transaction=True)
-        self._counts = {"kept": 0, "copies": 0}
+        self._counts = {"kept": 0, "copies": 0, "bands": 0}
         return int(self._db.get(_key("last_run")) or 0) + 1
 
     # -- unfinished runs ---------------------------------------------------------------------
-    def _unfinished(self) -> list[tuple[str, int, int, int]]:
-        """``(token, first ref, count, band keys written)`` of every run not committed."""
+    def _unfinished(self) -> list[tuple[str, int, int]]:
+        """``(token, first ref, count)`` of every run not committed."""
         tokens = sorted(t.decode() for t in self._db.smembers(_key("unfinished")))
         found = []
         for token in tokens:
-            first, count, bands = self._db.hmget(_key("unfinished", token), ("first", "count", "bands"))
+            first, count = self._db.hmget(_key("unfinished", token), ("first", "count"))
             if first is not None:
-                found.append((token, int(first), int(count), int(bands or 0)))
+                found.append((token, int(first), int(count)))
         return found
 
     def _visible(self, refs: list[int]) -> list[int]:
         """``refs`` without those of unfinished runs (this one's, or a killed one's)."""
-        hidden = [(first, first + count) for _, first, count, _ in self._unfinished()]
+        hidden = [(first, first + count) for _, first, count in self._unfinished()]
         if not hidden:
             return refs
         return [r for r in refs if not any(lo <= r < hi for lo, hi in hidden)]
@@ -167,38 +203,60 @@ class RedisIndex(IndexBackend):
         Each step may be repeated (a run killed while dropping is dropped again by the next):
         the run leaves the unfinished list last, and a record already gone has no bands left.
         """
-        assert self._params is not None
-        for token, first, count, _ in self._unfinished():
+        for token, first, count in self._unfinished():
             if only is not None and token != only:
                 continue
             refs = [int(r) for r in self._db.zrangebyscore(_key("refs"), first, first + count - 1)]
             for start in range(0, len(refs), DROP_CHUNK):
                 chunk = refs[start : start + DROP_CHUNK]
-                rows = self._hashes(chunk, ("signature", "prefix_signature"))
-                present = [(ref, s, p) for ref, (s, p) in zip(chunk, rows, strict=True) if s is not None]
-                pipe = self._db.pipeline(transaction=False)
-                if present:
-                    sigs = np.array([np.frombuffer(s, np.uint32) for _, s, _ in present])
-                    prefix = np.array([np.frombuffer(p, np.uint32) for _, _, p in present])
-                    keys = all_band_keys(sigs, prefix, self._params)
-                    for (ref, _, _), ref_keys in zip(present, keys, strict=True):
-                        for band, key in ref_keys.tolist():
-                            pipe.srem(_key("band", band, key), ref)
-                pipe.execute()
+                self._drop_entries(self._entries(chunk))
                 self._db.delete(*(_key("rec", ref) for ref in chunk))
                 self._db.zrem(_key("refs"), *chunk)
             self._db.delete(_key("unfinished", token))
             self._db.srem(_key("unfinished"), token)
 
+    def _entries(self, refs: list[int]) -> list[tuple[int, bytes]]:
+        """``(ref, bucket)`` of every bucket the stored records ``refs`` go in (from their
+        stored signatures: a record not stored has none)."""
+        assert self._params is not None
+        rows = self._hashes(refs, ("signature", "prefix_signature"))
+        present = [(ref, s, p) for ref, (s, p) in zip(refs, rows, strict=True) if s is not None]
+        if not present:
+            return []
+        sigs = np.array([np.frombuffer(s, np.uint32) for _, s, _ in present])
+        prefix = np.array([np.frombuffer(p, np.uint32) for _, _, p in present])
+        keys = all_band_keys(sigs, prefix, self._params)
+        return [
+            (ref, _bucket(band, key))
+            for (ref, _, _), ref_keys in zip(present, keys, strict=True)
+            for band, key in ref_keys.tolist()
+        ]
+
+    def _drop_entries(self, entries: list[tuple[int, bytes]]) -> None:
+        """Take each ref out of its bucket, and a bucket left empty off the storage's list.
+
+        Not by the storage's ``remove_val``: it leaves an emptied bucket listed (it deletes the
+        list's field named after the bucket's Redis key, where ``insert`` named it by the key).
+        """
+        if not entries:
+            return
+        buckets = sorted({bucket for _, bucket in entries})
+        pipe = self._db.pipeline(transaction=False)
+        for ref, bucket in entries:
+            pipe.srem(self._buckets.redis_key(bucket), ref)
+        for bucket in buckets:
+            pipe.exists(self._buckets.redis_key(bucket))
+        left = pipe.execute()[len(entries) :]
+        emptied = [bucket for bucket, exists in zip(buckets, left, strict=True) if not exists]
+        if emptied:
+            self._db.hdel(BUCKETS, *emptied)
+
     def lookup(self, keys: np.ndarray) -> list[int]:
         if len(keys) == 0:
             return []
         unique = np.unique(np.asarray(keys, np.int64).reshape(-1, 2), axis=0)
-        pipe = self._db.pipeline(transaction=False)
-        for band, key in unique.tolist():
-            pipe.smembers(_key("band", band, key))
         found: set[int] = set()
-        for members in pipe.execute():
+        for members in self._buckets.getmany(*(_bucket(band, key) for band, key in unique.tolist())):
             found.update(int(m) for m in members)
         return self._visible(sorted(found))
 
@@ -236,7 +294,7 @@ class RedisIndex(IndexBackend):
         assert self._token is not None, "reserve() needs begin() first"
         first = int(self._db.incrby(_key("last_ref"), count)) - count + 1  # refs gone if killed
         listed = self._db.pipeline(transaction=True)
-        listed.hset(_key("unfinished", self._token), mapping={"first": first, "count": count, "bands": 0})
+        listed.hset(_key("unfinished", self._token), mapping={"first": first, "count": count})
         listed.sadd(_key("unfinished"), self._token)
         listed.execute()
         return first
@@ -256,8 +314,8 @@ class RedisIndex(IndexBackend):
     def add_part(self, entries: NewEntries, run: int, first: int, offset: int) -> None:
         frame, token = entries.frame, self._token
         assert token is not None, "add_part() needs begin() first"
-        # One part, written at once: its records and band keys, and the unfinished run's count
-        # of band keys (verify subtracts it), all or none.
+        # The part's records at once, then their bucket entries (found from the records when a
+        # killed run is dropped): all unseen until the commit.
         part = self._db.pipeline(transaction=True)
         refs = list(range(first + offset, first + offset + len(frame)))
         copies = 0
@@ -285,15 +343,14 @@ class RedisIndex(IndexBackend):
                 },
             )
             part.zadd(_key("refs"), {str(ref): ref})
+        part.execute()
         fault_point("after-records")
-        band_count = 0
         for ref, keys in zip(refs, entries.keys, strict=True):
             for band, key in keys.tolist():
-                part.sadd(_key("band", band, key), ref)
-                band_count += 1
-        part.hincrby(_key("unfinished", token), "bands", band_count)
+                self._buckets.insert(_bucket(band, key), ref, buffer=True)
+                self._counts["bands"] += 1
+        self._buckets.empty_buffer()
         fault_point("after-bands")
-        part.execute()
         self._counts["kept"] += len(frame) - copies
         self._counts["copies"] += copies
 
@@ -302,10 +359,8 @@ class RedisIndex(IndexBackend):
         try:
             if self._commit is not None and self._token is not None:
                 commit, token = self._commit, self._token
-                bands = int(self._db.hget(_key("unfinished", token), "bands") or 0)
-                commit.incrby(_key("count", "kept"), self._counts["kept"])
-                commit.incrby(_key("count", "copies"), self._counts["copies"])
-                commit.incrby(_key("count", "bands"), bands)
+                for name, added in self._counts.items():
+                    commit.incrby(_key("count", name), added)
                 commit.delete(_key("unfinished", token))
                 commit.srem(_key("unfinished"), token)
                 commit.execute()
@@ -384,11 +439,32 @@ class RedisIndex(IndexBackend):
                     f"run {run['run']} added {run['added']} records but "
                     f"{per_run.get(run['run'], 0)} are stored"
                 )
-        keys = sum(self._db.scard(k) for k in self._db.scan_iter(_key("band", "*"), count=1000))
-        keys -= sum(bands for _, _, _, bands in self._unfinished())  # written, not committed
+        buckets = list(self._db.scan_iter(BUCKETS + b"?*", count=1000))  # the sets, not their list
+        pipe = self._db.pipeline(transaction=False)
+        for bucket in buckets:
+            pipe.scard(bucket)
+        keys = sum(pipe.execute())
+        keys -= self._unfinished_entries()  # written, not committed
         if keys != stats["band_keys"]:
             problems.append(f"{keys} band keys stored, the counter says {stats['band_keys']}")
+        listed = self._db.hlen(BUCKETS)
+        if listed != len(buckets):
+            problems.append(f"{len(buckets)} buckets stored, the buckets' storage lists {listed}")
         return problems
+
+    def _unfinished_entries(self) -> int:
+        """The bucket entries unfinished runs have written so far."""
+        if self._params is None:
+            self._params = self.params()
+        count = 0
+        for _, first, n in self._unfinished():
+            refs = [int(r) for r in self._db.zrangebyscore(_key("refs"), first, first + n - 1)]
+            for start in range(0, len(refs), DROP_CHUNK):
+                pipe = self._db.pipeline(transaction=False)
+                for ref, bucket in self._entries(refs[start : start + DROP_CHUNK]):
+                    pipe.sismember(self._buckets.redis_key(bucket), ref)
+                count += sum(pipe.execute())
+        return count
 
     def _reclaim(self) -> None:
         if self._params is None:
