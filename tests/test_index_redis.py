@@ -272,3 +272,12 @@ def test_the_buckets_are_datasketchs_redis_storage(redis_url: str, tmp_path: Pat
         for band, key in row.tolist():
             assert str(ref).encode() in storage.get(f"{band}:{key}".encode())
     index.close()
+
+
+def test_an_index_of_another_schema_is_refused_clearly(redis_url: str, tmp_path: Path) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).hset("scrape-audit:meta", mapping={"schema": "1", "params": "{}"})
+    result = _run_cli(["run", str(SEED_FILES[0]), "--index", redis_url, "--out", str(tmp_path / "o")])
+    assert result.returncode == 2, result.stderr
+    assert "index schema 1, this version reads 2" in result.stderr and "scrape-audit:*" in result.stderr

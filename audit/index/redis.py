@@ -166,7 +166,10 @@ class RedisIndex(IndexBackend):
                 self._db.hset(_key("meta"), mapping={"schema": SCHEMA_VERSION, "params": params.to_json()})
             elif meta.get("schema") != SCHEMA_VERSION:
                 raise IndexStoreError(
-                    f"{self.location}: index schema {meta.get('schema')}, this version reads {SCHEMA_VERSION}"
+                    f"{self.location}: index schema {meta.get('schema')}, "
+                    f"this version reads {SCHEMA_VERSION} "
+                    "(schema 1 kept its buckets as plain sets); build a new index in another database, "
+                    "or delete this one's keys (scrape-audit:*) and run the batches again"
                 )
             else:
                 IndexParams.from_json(meta["params"]).check_matches(params, self.location)
