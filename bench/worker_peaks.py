@@ -18,6 +18,7 @@ over the partition size; then each worker's peak RSS over the run.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -66,7 +67,9 @@ class TaskPeaks(WorkerPlugin):
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
         if finish == "executing":
             between = _status("VmHWM")
-            self.tasks["(between tasks)"].append((self.ended, between))
+            # Before the first task the worker imports the run's modules (the engine's client.run).
+            name = "(between tasks)" if self.tasks else "(imports, before the first task)"
+            self.tasks[name].append((self.ended, between))
             self.peak = max(self.peak, between)
             _reset_peak()
             self.started = _status("VmRSS")
@@ -138,14 +141,16 @@ def main() -> None:
     parser.add_argument("--part-mib", default="4,8,16", help="partition sizes, MiB")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default=None, help="per worker (default: none)")
+    parser.add_argument("--json", type=Path, default=None, help="the workers' reports, to this file")
     args = parser.parse_args()
     path = CACHE / f"corpus_{args.records}_1.jsonl"
     reports = {}
     with tempfile.TemporaryDirectory(prefix="worker-peaks-") as scratch:
         for mib in [float(s) for s in args.part_mib.split(",")]:
             reports[mib] = measure(path, int(mib * MIB), args.workers, args.memory_limit, Path(scratch))
-            print(f"{mib:g} MiB done", flush=True)
-    print(table(reports))
+            print(table(reports), flush=True)  # so far: a size's figures are kept if a later one fails
+            if args.json:
+                args.json.write_text(json.dumps({str(k): v for k, v in reports.items()}))
 
 
 if __name__ == "__main__":
