@@ -187,13 +187,14 @@ def test_the_floor_adds_its_parts_over_the_pause_fraction() -> None:
 
 
 def test_the_partition_size_is_the_largest_the_limit_fits() -> None:
-    from audit.engines.worker_memory import MIN_PART_BYTES, fitting_part_bytes, memory_floor
+    from audit.engines.worker_memory import MIN_PART_BYTES, Thresholds, fitting_part_bytes, memory_floor
 
     mb, base, held = 2**20, 263 * 2**20, 70 * 2**20
     largest = 16 * mb
-    assert fitting_part_bytes(24 << 30, base, held, 0.8, largest) == largest  # room to spare
+    pause = Thresholds(pause=0.8, terminate=None)  # the floor alone (a task's peak: test_worker_memory.py)
+    assert fitting_part_bytes(24 << 30, base, held, pause, largest) == largest  # room to spare
     for limit_mb in range(500, 1000, 7):
-        fits = fitting_part_bytes(limit_mb * mb, base, held, 0.8, largest)
+        fits = fitting_part_bytes(limit_mb * mb, base, held, pause, largest)
         smallest = memory_floor(base, MIN_PART_BYTES, held, 0.8).limit
         if fits is None:
             assert limit_mb * mb < smallest  # refused only when the smallest partition does not fit
@@ -202,25 +203,14 @@ def test_the_partition_size_is_the_largest_the_limit_fits() -> None:
         assert memory_floor(base, fits, held, 0.8).unspillable <= 0.8 * limit_mb * mb
         if fits < largest:  # the largest that fits
             assert memory_floor(base, fits + 1, held, 0.8).unspillable > 0.8 * limit_mb * mb
-    smaller = [fitting_part_bytes(m * mb, base, held, 0.8, largest) for m in (560, 600, 700, 900)]
+    smaller = [fitting_part_bytes(m * mb, base, held, pause, largest) for m in (560, 600, 700, 900)]
     assert smaller == sorted(smaller) and smaller[0] < smaller[-1] == largest
     # Less room: by the input a worker holds, or by an earlier pause.
-    assert fitting_part_bytes(700 * mb, base, 3 * held, 0.8, largest) < smaller[2]
-    assert fitting_part_bytes(700 * mb, base, held, 0.7, largest) < smaller[2]
-    assert fitting_part_bytes(400 * mb, base, held, 0.8, largest) is None
+    assert fitting_part_bytes(700 * mb, base, 3 * held, pause, largest) < smaller[2]
+    assert fitting_part_bytes(700 * mb, base, held, Thresholds(0.7, None), largest) < smaller[2]
+    assert fitting_part_bytes(400 * mb, base, held, pause, largest) is None
     # A default below the smallest (the tests' small partitions) is kept when it fits.
-    assert fitting_part_bytes(24 << 30, base, held, 0.8, 50_000) == 50_000
-
-
-def test_the_pause_fraction_is_dasks_setting() -> None:
-    import dask
-
-    from audit.engines.worker_memory import pause_fraction
-
-    assert pause_fraction(dask.config.get("distributed.worker.memory")) == 0.8  # Dask's default
-    assert pause_fraction({"pause": 0.6, "terminate": 0.95}) == 0.6
-    assert pause_fraction({"pause": False, "terminate": 0.9}) == 0.9  # no pause: the nanny's restart
-    assert pause_fraction({"pause": False, "terminate": False}) == 1.0
+    assert fitting_part_bytes(24 << 30, base, held, pause, 50_000) == 50_000
 
 
 def test_a_small_limit_cuts_smaller_partitions_with_the_same_outputs(
@@ -239,10 +229,10 @@ def test_a_small_limit_cuts_smaller_partitions_with_the_same_outputs(
     )
     size = path.stat().st_size
     with local_cluster(1, "700MB") as cluster, Client(cluster) as client:
-        [(baseline, pause)] = client.run(_worker_memory).values()
+        [(baseline, fractions)] = client.run(_worker_memory).values()
         limit = next(iter(client.scheduler_info()["workers"].values()))["memory_limit"]
         target = size // 4  # partitions of about a quarter of the file
-        room = pause * limit - baseline - memory.RESIDUE_PER_INPUT_BYTE * size
+        room = fractions.floor * limit - baseline - memory.RESIDUE_PER_INPUT_BYTE * size
         fixed = int(room - (memory.RESIDUE_PER_PART_BYTE + memory.WORK_PER_PART_BYTE) * target)
         monkeypatch.setattr(memory, "RUN_FIXED", fixed)
         monkeypatch.setattr(memory, "MIN_PART_BYTES", 10_000)

@@ -15,8 +15,11 @@ ran it (mimalloc's heaps are per thread).
 What is left still cannot be spilled, and sets a floor (:func:`memory_floor`): the worker's
 imports (measured on it), a run's residue (a fixed part, a part per byte of partition, a part
 per byte of input the worker holds) and a task's working memory (per byte of partition), all
-under the pause fraction. Under a limit, a run is cut into the largest partitions that fit
-(:func:`partition_bytes`), and refused only when the smallest would not.
+under the pause fraction. And a worker below its pause threshold starts a task, whose peak then
+rises above it: the worker's memory at pause plus the largest task's peak (:func:`task_peak`)
+must stay under the fraction where its nanny restarts it (``terminate``, 95 % by default;
+:func:`part_bounds`). Under a limit, a run is cut into the largest partitions that satisfy both
+(:func:`partition_bytes`), and refused, naming the one broken, only when the smallest would not.
 """
 
 from __future__ import annotations
@@ -111,6 +114,44 @@ WORK_PER_PART_BYTE = 7
 #: The smallest partition a run is cut into under a memory limit (a bound chosen, not measured:
 #: each MiB less saves ~12 MiB of floor, but the tasks get many and small: ~700 at 1M).
 MIN_PART_BYTES = 2 << 20
+#: A task's peak: the most a worker task rises above the worker's memory at its start, measured
+#: per kind of task by ``bench/worker_peaks.py`` (the kernel's high-water mark reset around every
+#: task) in whole 100k runs with suites and an index, 2 workers, no limit (MiB; load 12-20):
+#:
+#: ==========================================  =============  =============
+#: task (Dask's name prefix)                   4 MiB parts    16 MiB parts
+#:                                             max (median)   max (median)
+#: ==========================================  =============  =============
+#: expectations (``validate_partition``)       86 (4)         148 (29)
+#: index (``entries``)                         30 (13)        128 (61)
+#: word census (``word_census``)               40 (30)        99 (93)
+#: ingest/read (``ingest``)                    22 (13)        98 (87)
+#: sign (``sign_frame``)                       63 (13)        97 (48)
+#: write parts (``write_part``)                34 (0)         77 (3)
+#: shuffles (``shuffle-transfer``)             18 (4)         74 (23)
+#: corpus checks' groups (``conflicts``)       33 (17)        65 (37)
+#: record checks (``record_checks``)           22 (18)        65 (63)
+#: truncation (``truncation_part``)            50 (15)        58 (50)
+#: near-duplicates proven (``proven``)         16 (11)        40 (32)
+#: shuffles' outputs (``p2pshuffle``)          15 (2)         36 (2)
+#: verification (``verify_partition``)         9 (1)          34 (3)
+#: census (``count_lines``)                    8 (8)          32 (32)
+#: look_at (``look_at_part``)                  2 (1)          11 (8)
+#: the rest (joins, band rows, ...)            < 26           < 26
+#: ==========================================  =============  =============
+#:
+#: None of them stays flat as the partition grows (the shuffles and verification batches are cut
+#: as many as the partitions, so they follow them too); the largest rises ~5 x the partition on
+#: top of ~65 MiB (expectations; without suites the index or signing, ~60 MiB + 4-8 x). The
+#: model is an envelope over every row: :data:`TASK_PEAK_FIXED` + :data:`TASK_PEAK_PER_PART_BYTE`
+#: x the partition (88 MiB at 4 MiB, 160 at 16). Between tasks a worker rose ~201 MiB once, before
+#: its first (the run's imports, part of the baseline); the rises between later tasks were not
+#: told apart from that one in these runs. Checked at 100k, 2 workers x 700MB (668 MiB): the
+#: peak's term binds (6.0 MiB partitions; the floor alone: 10.1), the workers peaked at 521 and 549
+#: MiB (VmHWM; pause 534, terminate 634), none restarted, outputs as the reference's (load 16).
+TASK_PEAK_FIXED = 64 << 20
+#: A task's peak per byte of its partition (see :data:`TASK_PEAK_FIXED`).
+TASK_PEAK_PER_PART_BYTE = 6
 
 
 class MemoryLimitError(ValueError):
@@ -128,12 +169,17 @@ class MemoryFloor:
     corpus: int  #: :data:`RESIDUE_PER_INPUT_BYTE` x the input per worker
     partition: int  #: (:data:`RESIDUE_PER_PART_BYTE` + :data:`WORK_PER_PART_BYTE`) x the partition
     part_bytes: int
-    #: The fraction of its limit a worker pauses at (see :func:`pause_fraction`).
+    #: The fraction of its limit a worker pauses at (see :attr:`Thresholds.floor`).
     pause: float
 
     @property
     def unspillable(self) -> int:
         return self.baseline + self.fixed + self.corpus + self.partition
+
+    @property
+    def residue(self) -> int:
+        """What the worker cannot spill between tasks: the floor less a task's working memory."""
+        return self.unspillable - WORK_PER_PART_BYTE * self.part_bytes
 
     @property
     def limit(self) -> int:
@@ -163,42 +209,85 @@ def memory_floor(baseline: int, part_bytes: int, input_per_worker: int, pause: f
     )
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The fractions of its memory limit at which Dask pauses a worker and its nanny restarts it
+    (``distributed.worker.memory.pause`` and ``terminate``; None: off)."""
+
+    pause: float | None
+    terminate: float | None
+
+    @property
+    def floor(self) -> float:
+        """The fraction the floor must stay under: ``pause``; with pausing off, ``terminate`` (the
+        nanny restarts the worker there); with both off, the limit itself."""
+        return self.pause or self.terminate or 1.0
+
+
+def thresholds(config: Mapping[str, object]) -> Thresholds:
+    """The :class:`Thresholds` of a worker whose Dask config ``distributed.worker.memory`` is ``config``."""
+
+    def fraction(name: str) -> float | None:
+        value = config.get(name)
+        return float(value) if value else None  # type: ignore[arg-type]
+
+    return Thresholds(pause=fraction("pause"), terminate=fraction("terminate"))
+
+
+def task_peak(part_bytes: int) -> int:
+    """The most a worker task rises above the worker's memory at its start, in partitions of
+    ``part_bytes`` (see :data:`TASK_PEAK_FIXED`)."""
+    return TASK_PEAK_FIXED + TASK_PEAK_PER_PART_BYTE * part_bytes
+
+
+def task_start(limit: int, floor: MemoryFloor, fractions: Thresholds) -> int:
+    """The most a worker holds when it starts a task: just under its pause threshold (it starts
+    tasks below it, whatever it holds); with pausing off, what it cannot spill between tasks
+    (its floor without a task's work; the rest it spills, at best)."""
+    return int(fractions.pause * limit) if fractions.pause else floor.residue
+
+
+def part_bounds(limit: int, baseline: int, input_per_worker: int, fractions: Thresholds) -> dict[str, int]:
+    """The largest partition size each constraint allows a worker with ``limit`` bytes (below 0:
+    none): ``floor``, its :func:`memory_floor` under :attr:`Thresholds.floor`; ``peak``, a task's
+    peak (:func:`task_peak`) above :func:`task_start` under the terminate threshold (only with
+    one: without, nothing restarts the worker)."""
+    empty = memory_floor(baseline, 0, input_per_worker, fractions.floor)
+    room = fractions.floor * limit - empty.unspillable
+    bounds = {"floor": int(room // (RESIDUE_PER_PART_BYTE + WORK_PER_PART_BYTE))}
+    if fractions.terminate:
+        # The start grows with the partition only with pausing off (by the residue it leaves).
+        grows = 0 if fractions.pause else RESIDUE_PER_PART_BYTE
+        above = fractions.terminate * limit - task_start(limit, empty, fractions) - TASK_PEAK_FIXED
+        bounds["peak"] = int(above // (grows + TASK_PEAK_PER_PART_BYTE))
+    return bounds
+
+
 def fitting_part_bytes(
-    limit: int, baseline: int, input_per_worker: int, pause: float, largest: int
+    limit: int, baseline: int, input_per_worker: int, fractions: Thresholds, largest: int
 ) -> int | None:
     """The largest partition size, at most ``largest``, that a worker with ``limit`` bytes runs
-    under (:func:`memory_floor`); None when not even :data:`MIN_PART_BYTES` fits."""
-    room = pause * limit - memory_floor(baseline, 0, input_per_worker, pause).unspillable
-    fits = min(largest, int(room // (RESIDUE_PER_PART_BYTE + WORK_PER_PART_BYTE)))
+    under (every one of :func:`part_bounds`); None when not even :data:`MIN_PART_BYTES` fits."""
+    fits = min(largest, *part_bounds(limit, baseline, input_per_worker, fractions).values())
     return fits if fits >= min(MIN_PART_BYTES, largest) else None
 
 
-def pause_fraction(config: Mapping[str, object]) -> float:
-    """The fraction of its limit past which a worker whose Dask config ``distributed.worker.memory``
-    is ``config`` stops running tasks: ``pause``; with pausing off, ``terminate`` (its nanny
-    restarts it there); with both off, the limit itself."""
-    for name in ("pause", "terminate"):
-        value = config.get(name)
-        if value:
-            return float(value)  # type: ignore[arg-type]
-    return 1.0
-
-
-def _worker_memory() -> tuple[int, float]:
-    """This worker's resident memory after the run's imports (bytes), and its pause fraction
+def _worker_memory() -> tuple[int, Thresholds]:
+    """This worker's resident memory after the run's imports (bytes), and its :class:`Thresholds`
     (its own Dask config: the user's, which may differ from the client's)."""
     import audit.engines.sharded  # noqa: F401  (what the run's tasks import)
 
     status = Path("/proc/self/status").read_text()
     rss = next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS"))
-    return rss, pause_fraction(dask.config.get("distributed.worker.memory"))
+    return rss, thresholds(dask.config.get("distributed.worker.memory"))
 
 
 def partition_bytes(client: Client, input_bytes: int, largest: int) -> int:
     """The partition size a run of ``input_bytes`` over the workers behind ``client`` is cut into:
     ``largest`` without memory limits, else the largest size (down to :data:`MIN_PART_BYTES`)
     every worker's limit fits (:func:`fitting_part_bytes`). Raises :class:`MemoryLimitError`,
-    naming the floor and its parts, when not even the smallest fits: such a run would stall."""
+    naming the constraint the smallest size breaks (the floor, or a task's peak) and its parts:
+    such a run would stall, or its workers be restarted."""
     workers = client.scheduler_info()["workers"]
     limits = {address: info.get("memory_limit") for address, info in workers.items()}
     if not any(limits.values()):
@@ -209,18 +298,39 @@ def partition_bytes(client: Client, input_bytes: int, largest: int) -> int:
     for address, limit in limits.items():
         if not limit or address not in measured:
             continue
-        baseline, pause = measured[address]
-        fits = fitting_part_bytes(limit, baseline, per_worker, pause, largest)
+        baseline, fractions = measured[address]
+        fits = fitting_part_bytes(limit, baseline, per_worker, fractions, largest)
         if fits is None:
-            floor = memory_floor(baseline, min(MIN_PART_BYTES, largest), per_worker, pause)
+            smallest = min(MIN_PART_BYTES, largest)
+            bounds = part_bounds(limit, baseline, per_worker, fractions)
+            floor = memory_floor(baseline, smallest, per_worker, fractions.floor)
+            if bounds["floor"] < smallest:
+                why = (
+                    f"below the floor of a run of {input_bytes / 2**20:.0f} MiB of input over "
+                    f"{len(workers)} worker(s) in the smallest partitions, {floor.explain()}, "
+                    "so the run would stall"
+                )
+            else:
+                why = _peak_explained(limit, floor, fractions)
             raise MemoryLimitError(
                 f"--engine dask: the worker at {address} has a memory limit of {limit // 2**20} MiB, "
-                f"below the floor of a run of {input_bytes / 2**20:.0f} MiB of input over "
-                f"{len(workers)} worker(s) in the smallest partitions, {floor.explain()}, so the run "
-                "would stall. Give each worker a larger memory limit (or none), or more workers."
+                f"{why}. Give each worker a larger memory limit (or none), or more workers."
             )
         chosen = min(chosen, fits)
     return chosen
+
+
+def _peak_explained(limit: int, floor: MemoryFloor, fractions: Thresholds) -> str:
+    """Why a task's peak in ``floor``'s partitions restarts a worker with ``limit`` bytes."""
+    mb, start, peak = 2**20, task_start(limit, floor, fractions), task_peak(floor.part_bytes)
+    terminate = fractions.terminate or 1.0  # set: the peak constraint exists only then
+    held = f"its pause threshold ({fractions.pause:.0%})" if fractions.pause else "what it cannot spill"
+    return (
+        f"too small for a task's peak: a worker starts a task holding up to {start // mb} MiB "
+        f"({held}), a task in {floor.part_bytes / mb:.1f} MiB partitions rises ~{peak // mb} MiB "
+        f"above that, past the {int(terminate * limit) // mb} MiB where its nanny restarts it "
+        f"(terminate, {terminate:.0%} of its limit)"
+    )
 
 
 @contextmanager
