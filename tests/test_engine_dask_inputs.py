@@ -310,3 +310,18 @@ def test_a_dask_run_over_cut_formats_gives_the_local_outputs(
     del made, plans[:]
     gc.collect()
     assert not scratch.exists()  # the copies removed with the plan
+
+
+def test_rows_larger_than_a_partition_are_rewritten_once(tmp_path: Path) -> None:
+    path = tmp_path / "wide.parquet"
+    write_parquet(path, hostile_table(count=40))
+    parts = planned(path, 100, tmp_path)  # every row larger than a partition: a group each
+    assert parts is not None and [part.row_groups for part in parts] == [(n,) for n in range(40)]
+    same_as_whole(SourceFile(path, path.name), parts)
+
+
+def test_input_bytes_count_a_gzipped_file_uncompressed(tmp_path: Path) -> None:
+    data = hostile_csv(count=100)
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress(data))
+    (tmp_path / "b.csv").write_bytes(data)
+    assert partitions.input_bytes([str(tmp_path)]) == 2 * len(data)

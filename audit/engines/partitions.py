@@ -94,8 +94,10 @@ class Plan:
 
 
 def input_bytes(paths: Sequence[str]) -> int:
-    """The bytes of the files a run of ``paths`` reads (as stored: a gzipped file's compressed size)."""
-    return sum(source.path.stat().st_size for source in _expand(list(paths))[0])
+    """The bytes of the files a run of ``paths`` reads (a gzipped file's uncompressed size, as its
+    trailer gives it; a Parquet file's as stored)."""
+    sources = _expand(list(paths))[0]
+    return sum(uncompressed_size(s) if s.compressed else s.path.stat().st_size for s in sources)
 
 
 def count_lines(source: SourceFile, start: int, stop: int) -> int:
@@ -201,10 +203,12 @@ def parquet_parts(
     scratch: Path,
     number: int = 0,
     copy: Path | None = None,
+    rewrite: bool = True,
 ) -> list[Part] | None:
     """The partitions of a Parquet file (of ``copy`` if given): row groups up to ``part_bytes``
-    uncompressed, a row group larger than that rewritten smaller into a scratch copy first; None:
-    the file is read whole (small, one group, not readable by pyarrow, no text column)."""
+    uncompressed, a row group larger than that rewritten smaller into a scratch copy first (if
+    ``rewrite``; a group of one row larger than a partition stays one); None: the file is read
+    whole (small, one group, not readable by pyarrow, no text column)."""
     import pyarrow.parquet as pq
 
     path = source.path if copy is None else copy
@@ -217,13 +221,13 @@ def parquet_parts(
             total = sum(sizes)
             if total <= part_bytes or meta.num_rows <= 1:
                 return None
-            if max(sizes) > part_bytes:
+            if max(sizes) > part_bytes and rewrite:
                 rewritten = scratch / f"{number}.groups.parquet"
                 rows = max(1, meta.num_rows * (part_bytes // _GROUPS_PER_PART) // max(total, 1))
                 _rewrite(path, rewritten, rows)
                 if copy is not None:
                     copy.unlink()  # the decompressed copy, rewritten
-                return parquet_parts(source, fields, part_bytes, scratch, number, rewritten)
+                return parquet_parts(source, fields, part_bytes, scratch, number, rewritten, rewrite=False)
     except Exception:  # pyarrow raises several types for damaged files: its reader says which
         return None
     parts, groups, size, before = [], [], 0, 0
@@ -316,7 +320,10 @@ def plan(client: Client, sources: list[SourceFile], fields: FieldMap, part_bytes
         if points is not None:
             planned.append(spans(source, points, [future.result() for future in line_counts[n]]))
         elif n in others:
-            planned.append(others[n].result() or [Part(source)])
+            try:
+                planned.append(others[n].result() or [Part(source)])
+            except Exception:  # a file the plan cannot read (a reader bug): its reader says why
+                planned.append([Part(source)])
         else:
             planned.append([Part(source)])
     copies = sorted({str(part.copy) for parts in planned for part in parts if part.copy is not None})
