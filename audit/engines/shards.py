@@ -270,7 +270,7 @@ def ingest_shards(
     client: Client, paths: Sequence[str], fields: FieldMap | None = None, part_bytes: int | None = None
 ) -> Shards:
     """Read ``paths`` into partitions on the workers behind ``client`` (see the module's doc);
-    ``part_bytes``: the size of a JSON Lines partition (default :data:`PART_BYTES`)."""
+    ``part_bytes``: the size of a partition (default :data:`PART_BYTES`)."""
     fields = fields or FieldMap()
     part_bytes = part_bytes or PART_BYTES
     sources, skipped = _expand(list(paths))
