@@ -15,7 +15,9 @@ the calling process). Each Dask result is compared with the local one (clusters,
 
 ``--whole-run`` times the whole ``scrape-audit run`` instead (``bench/.cache/corpus_N_SEED.jsonl``
 in, every output written; suites off): the local engine and ``--engine dask`` over partitions,
-each in its own process, so that each row's client peak RSS is that run's alone; ``client_steps``
+each in its own process, so that each row's client peak RSS is that run's alone (``--input``: another
+file of the corpus, e.g. its Parquet, CSV or ``.jsonl.gz`` export; ``--records`` then only labels
+the rows); ``client_steps``
 gives each step's seconds, the client's RSS at its end and its peak during it (sampled every
 50 ms), so the step where the client peaks is known; ``part_mb`` the partition size the
 workers' memory limits chose (:func:`audit.engines.worker_memory.partition_bytes`). The Dask
@@ -221,8 +223,9 @@ def _one_run(engine: str, path: Path, out: Path, workers: int, memory_limit: str
 def whole_runs(args: argparse.Namespace) -> None:
     """``--whole-run``: each configuration in a fresh process; outputs compared."""
     for size in [int(s) for s in args.records.split(",")]:
-        path = CACHE / f"corpus_{size}_{args.seed}.jsonl"
+        path = args.input or CACHE / f"corpus_{size}_{args.seed}.jsonl"
         base = {"records": size, "input_mb": round(path.stat().st_size / 2**20), "whole_run": True}
+        base["input"] = path.name
         base["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         with tempfile.TemporaryDirectory(prefix="dask-bench-") as scratch:
             reference = _reference_sha1(args.reference) if args.reference else None
@@ -251,6 +254,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results_dask.jsonl")
     parser.add_argument("--whole-run", action="store_true", help="time whole runs (see the doc)")
     parser.add_argument("--reference", type=Path, default=None, help="--whole-run: outputs to compare with")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        default=None,
+        help="--whole-run: this file instead (any format; --records its count)",
+    )
     parser.add_argument("--one-run", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--one-path", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--one-out", type=Path, default=None, help=argparse.SUPPRESS)

@@ -41,9 +41,10 @@ from audit.checks.malformed_url import url_field_findings
 from audit.checks.truncation import ends_cut_off
 from audit.dedup.engine import Signed
 from audit.dedup.signer import SignerSettings, Texts, sign_batch
+from audit.engines import partitions
 from audit.engines.dask import DaskEngine, _Held, _summary
 from audit.engines.held_findings import pack
-from audit.engines.partitions import Part, count_lines, cut_points, read_part, spans
+from audit.engines.partitions import Part, read_part
 from audit.engines.worker_memory import releasing
 from audit.frames import cell_reader
 from audit.ingest import _empty_note, _expand, _file_digest, _unique_ids, reader_for
@@ -78,7 +79,8 @@ def _ingest(part: Part, fields: FieldMap) -> tuple[pd.DataFrame, dict[str, Any]]
     """One partition read on a worker: its record DataFrame, and what the caller gets of it."""
     result = read_part(part, fields)
     frame = records_from_tables(result.record_tables())
-    return frame, {"quarantine": result.quarantine, "furniture_lines": result.furniture_lines}
+    info = {"quarantine": result.quarantine, "furniture_lines": result.furniture_lines}
+    return frame, info | {"file_error": result.file_error}
 
 
 @releasing
@@ -88,6 +90,10 @@ def _compact(frame: pd.DataFrame) -> pd.DataFrame:
     cut = np.fromiter((ends_cut_off(t) is not None for t in texts.tolist()), bool, len(frame))
     lengths = texts.str.len().to_numpy(np.int64) if len(frame) else np.zeros(0, np.int64)
     return frame[list(COMPACT_COLUMNS[:7])].assign(text_length=lengths, text_cut=cut)
+
+
+def _no_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.iloc[:0]
 
 
 def _with_ids(frame: pd.DataFrame, ids: pa.Array) -> pd.DataFrame:
@@ -171,6 +177,8 @@ class Shards:
     quarantine: pd.DataFrame
     files: list[dict[str, Any]]
     skipped: list[dict[str, str]]
+    #: The partitions' scratch copies (:class:`audit.engines.partitions.Plan`), removed with this.
+    scratch: Any = None
 
     def __len__(self) -> int:
         return len(self.compact)
@@ -262,30 +270,31 @@ def ingest_shards(
     client: Client, paths: Sequence[str], fields: FieldMap | None = None, part_bytes: int | None = None
 ) -> Shards:
     """Read ``paths`` into partitions on the workers behind ``client`` (see the module's doc);
-    ``part_bytes``: the size of a JSON Lines partition (default :data:`PART_BYTES`)."""
+    ``part_bytes``: the size of a partition (default :data:`PART_BYTES`)."""
     fields = fields or FieldMap()
     part_bytes = part_bytes or PART_BYTES
     sources, skipped = _expand(list(paths))
-    cuts = {n: cut_points(source, part_bytes) for n, source in enumerate(sources)}
-    # Each range's lines counted on the workers (a pass that only counts line ends).
-    line_counts = {
-        n: client.map(count_lines, [sources[n]] * (len(points) - 1), points[:-1], points[1:], pure=False)
-        for n, points in cuts.items()
-        if points is not None
-    }
-    parts: list[Part] = []
-    for n, source in enumerate(sources):
-        points = cuts[n]
-        if points is None:
-            parts.append(Part(source))
-        else:
-            parts.extend(spans(source, points, [future.result() for future in line_counts[n]]))
+    plan = partitions.plan(client, sources, fields, part_bytes)
+    parts = plan.parts
     read = [client.submit(_ingest, part, fields, pure=False) for part in parts]
     frames = [client.submit(operator.getitem, future, 0, pure=False) for future in read]
     infos_at = [client.submit(operator.getitem, future, 1, pure=False) for future in read]
     compacts_at = [client.submit(_compact, frame, pure=False) for frame in frames]
     del read  # each partition's reading result is released once split
     infos = [future.result() for future in infos_at]
+    # A file a partition of which reads as quarantine rows alone is read whole again, as the local
+    # engine reads it; its other partitions give nothing.
+    for k, whole in partitions.whole_again(parts, infos).items():
+        again = client.submit(_ingest, whole, fields, pure=False)
+        for j, part in enumerate(parts):
+            if part.source == whole.source:
+                if j == k:
+                    frames[j] = client.submit(operator.getitem, again, 0, pure=False)
+                else:
+                    frames[j] = client.submit(_no_rows, frames[j], pure=False)
+                compacts_at[j] = client.submit(_compact, frames[j], pure=False)
+                infos[j] = {"quarantine": [], "furniture_lines": 0}
+        infos[k] = client.submit(operator.getitem, again, 1, pure=False).result()
     compacts = [future.result() for future in compacts_at]
     counts = [len(compact) for compact in compacts]
     # Ids made unique over every partition, as over every file; only changed partitions are sent.
@@ -300,7 +309,7 @@ def ingest_shards(
     quarantine = quarantine_frame([row for info in infos for row in info["quarantine"]])
     files = _files_entries(client, sources, parts, infos, counts)
     starts = np.concatenate(([0], np.cumsum(counts, dtype=np.int64)))
-    return Shards(client, parts, frames, starts, compact, quarantine, files, skipped)
+    return Shards(client, parts, frames, starts, compact, quarantine, files, skipped, plan.scratch)
 
 
 class ShardEngine(DaskEngine):

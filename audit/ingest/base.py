@@ -93,6 +93,9 @@ class ReadResult:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     furniture_lines: int = 0
     tables: list[pa.Table] = field(default_factory=list)
+    #: Read as a part of a file: what it met makes the whole file these quarantine rows alone (a
+    #: Parquet value Python cannot take), so the file is to be read whole instead.
+    file_error: bool = False
 
     @property
     def record_count(self) -> int:

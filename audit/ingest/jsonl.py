@@ -48,7 +48,7 @@ PARALLEL_MIN_BYTES = 32 << 20
 _READ_COLUMNS = ("id", "line", "title", "text", "url", "urls")
 
 
-def _line_blocks(
+def line_blocks(
     source: SourceFile, result: ReadResult, start: int = 0, end: int | None = None
 ) -> Iterator[bytes | memoryview]:
     """The file's bytes (from ``start`` to ``end``, both at line starts) as blocks of whole lines,
@@ -277,7 +277,7 @@ def _read_range(shared: tuple[SourceFile, FieldMap], lines: Span) -> ReadResult:
     text_key, title_key, url_key, id_key = fields.text, fields.title, fields.url, fields.id
     name = source.name
     number, offset = lines.lines_before, lines.offset
-    for block in _line_blocks(source, result, lines.start, lines.end):
+    for block in line_blocks(source, result, lines.start, lines.end):
         table = plain_block(block, fields, name, JsonlReader.name, number)
         if table is not None:  # Arrow read the block: the rows gathered before it go first
             if len(ids):
