@@ -53,7 +53,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from distributed import Future
 from audit.checks import CHECKS
 from audit.checks.table import FindingTable
 from audit.clean import CleanCorpus, CleanPlan, _Sources, look_at, plan_fates
+from audit.dedup.idmap import IdMap
 from audit.engines import shards as shards_module
 from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
@@ -199,11 +200,18 @@ class ShardDedup(Step):
         assert isinstance(state, ShardedResult) and state.engine is not None and state.shards is not None
         if state.config.index is not None:
             ShardIndexDedup().run(state)
-            return
-        shards = state.shards
-        engine = ShardEngine(state.engine.client, shards)
-        config = state.config.dedup_config()
-        state.dedup = find_duplicates(shards.dedup_frame(), config, shards.completeness(), engine=engine)
+        else:
+            shards = state.shards
+            engine = ShardEngine(state.engine.client, shards)
+            config = state.config.dedup_config()
+            state.dedup = find_duplicates(shards.dedup_frame(), config, shards.completeness(), engine=engine)
+        assert state.dedup is not None
+        # Held until the outputs are written: as Arrow arrays, not dicts of Python strings.
+        state.dedup = replace(
+            state.dedup,
+            duplicate_of=IdMap.of(state.dedup.duplicate_of),
+            relation_of=IdMap.of(state.dedup.relation_of),
+        )
 
 
 class ShardChecks(Step):

@@ -296,12 +296,27 @@ def _top(counter: Counter[str], limit: int) -> list[str]:
     return [name for name, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
+def _first_seen_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A categorical column's values as numbers into names in the order they first occur (as
+    Arrow's ``dictionary_encode`` numbers them), from its codes: no Python value per row."""
+    codes = column.cat.codes.to_numpy().astype(np.int64)
+    present, first = np.unique(codes, return_index=True)
+    order = present[np.argsort(first, kind="stable")]
+    renumber = np.full(len(column.cat.categories) + 1, -1, np.int64)
+    renumber[order] = np.arange(len(order))
+    categories = column.cat.categories.tolist()
+    return renumber[codes], [categories[code] for code in order.tolist()]
+
+
 class SourceLookup:
     """The source file of records by id, looked up in Arrow's hash table (no dict of every id)."""
 
     def __init__(self, records: pd.DataFrame) -> None:
         self.ids = _record_ids(records) if len(records) else pa.array([], pa.large_string())
         sources = records["source"] if len(records) else pd.Series([], dtype=object)
+        if isinstance(sources.dtype, pd.CategoricalDtype):  # a run over partitions' compact column
+            self.codes, self.names = _first_seen_codes(sources)
+            return
         chunks = arrow_strings(sources)
         values = (
             chunks.combine_chunks() if chunks is not None else pa.array(sources.tolist(), pa.large_string())
