@@ -153,14 +153,27 @@ def shown(found: FindingTable, repaired: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate((firsts, annotated, np.flatnonzero(repaired)))).astype(np.int64)
 
 
+#: The lean frame's text columns: a code per finding into their few distinct texts
+#: (:class:`~audit.checks.table.FindingTable` decodes dictionary columns where it reads them).
+LEAN_TEXT = pa.dictionary(pa.int32(), pa.large_string())
+LEAN_SCHEMA = pa.schema(
+    [
+        SCHEMA.field("record_id"),
+        SCHEMA.field("check"),
+        SCHEMA.field("severity"),
+        *(pa.field(name, LEAN_TEXT) for name in ("field", "message", "evidence", "repair")),
+    ]
+)
+
+
 def _scattered(size: int, positions: np.ndarray, values: pa.Array) -> pa.Array:
-    """A large_string column of ``size`` rows: ``values`` at ``positions``, null elsewhere (made as
-    a dictionary array and decoded: no Python value per row)."""
+    """A column of ``size`` rows: ``values`` at ``positions``, null elsewhere, as a dictionary
+    array (4 B a row; decoded, the nulls' offsets alone took 8)."""
     codes = np.zeros(size, np.int32)
     codes[positions] = np.arange(len(positions), dtype=np.int32)
     missing = np.ones(size, bool)
     missing[positions] = False
-    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing), values).cast(pa.large_string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing), values.cast(pa.large_string()))
 
 
 def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTable:
@@ -172,12 +185,13 @@ def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTabl
         return pa.chunked_array(columns.pop(name)).unify_dictionaries().combine_chunks()
 
     ids = pa.chunked_array(columns.pop("record_id"), pa.large_string()).combine_chunks()
-    checks, severities, fields = joined("check"), joined("severity"), joined("field").cast(pa.string())
+    checks, severities = joined("check"), joined("severity")
+    fields = joined("field").cast(LEAN_TEXT)
     repaired, limits = np.concatenate(columns.pop("repaired")), np.concatenate(columns.pop("limit"))
     size = len(ids)
-    nothing = pa.nulls(size, pa.large_string())
+    nothing = pa.DictionaryArray.from_arrays(pa.nulls(size, pa.int32()), pa.array([], pa.large_string()))
     counted = FindingTable(
-        pa.Table.from_arrays([ids, checks, severities, fields, nothing, nothing, nothing], schema=SCHEMA)
+        pa.Table.from_arrays([ids, checks, severities, fields, nothing, nothing, nothing], schema=LEAN_SCHEMA)
     )
     positions = shown(counted, repaired)
     rows = held.rows(positions)
@@ -189,7 +203,8 @@ def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTabl
     evidence_codes = np.zeros(size, np.int32)
     evidence_codes[stubbed] = limit_codes.astype(np.int32) + 1
     evidence_codes[positions] = np.arange(len(positions), dtype=np.int32) + 1 + len(limit_values)
-    evidence = pa.DictionaryArray.from_arrays(pa.array(evidence_codes), python_text(evidence_values))
+    evidence_text = python_text(evidence_values).cast(pa.large_string())
+    evidence = pa.DictionaryArray.from_arrays(pa.array(evidence_codes), evidence_text)
     repairs = [row[6] for row in rows]
     repair_text = python_text(repairs)
     if any(repair is None for repair in repairs):
@@ -202,10 +217,10 @@ def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTabl
             severities,
             fields,
             _scattered(size, positions, pa.array([row[4] for row in rows], pa.large_string())),
-            evidence.cast(pa.large_string()),
-            _scattered(size, positions, repair_text.cast(pa.large_string())),
+            evidence,
+            _scattered(size, positions, repair_text),
         ],
-        schema=SCHEMA,
+        schema=LEAN_SCHEMA,
     )
     return FindingTable(table)
 

@@ -201,12 +201,28 @@ def suites_view(expectations: dict[str, Any] | None) -> list[SuiteView]:
 # ---------------------------------------------------------------- charts
 
 
+def _matching(column: pa.ChunkedArray, pattern: str) -> np.ndarray:
+    """Whether each text of ``column`` holds ``pattern`` (a null: False); a dictionary column's
+    distinct texts are searched once (a run over partitions' lean findings)."""
+    parts = [np.zeros(0, bool)]
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            hits = (
+                pc.match_substring(chunk.dictionary, pattern).fill_null(False).to_numpy(zero_copy_only=False)
+            )
+            codes = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            parts.append(np.append(hits, False)[codes])  # code -1 (null) reads the last: False
+        else:
+            parts.append(pc.match_substring(chunk, pattern).fill_null(False).to_numpy(zero_copy_only=False))
+    return np.concatenate(parts)
+
+
 def length_limit(findings: FindingTable) -> int | None:
     """The scraper's character limit, when a check reported one in its evidence."""
     if not len(findings):
         return None
     # Only the evidence whose JSON text holds the key is decoded: a million findings, a few with a limit.
-    holds = pc.match_substring(findings.table["evidence"], '"limit": ').to_numpy(zero_copy_only=False)
+    holds = _matching(findings.table["evidence"], '"limit": ')
     evidence = findings.values("evidence", np.flatnonzero(holds))
     limits = [
         e["limit"] for e in evidence if isinstance(e, dict) and "limit" in e and isinstance(e["limit"], int)
