@@ -543,3 +543,26 @@ def test_partition_plans_write_the_local_lines(corpus_dir: Path, tmp_path: Path)
     assert applied.sum() > 50 and applied.tolist() == found.table["applied"].to_pylist()
     assert clean == (tmp_path / "clean.jsonl").read_bytes()
     assert removed == (tmp_path / "removed.jsonl").read_bytes()
+
+
+def test_the_client_holds_compact_forms(dask_run: DaskRun) -> None:
+    """What the client keeps per record (see audit/engines/sharded.py) holds no Python object per
+    record: the compact columns are numbers, Arrow strings and categoricals; dedup's copies are
+    Arrow arrays; the lean findings' texts are dictionary codes (the record id alone a string)."""
+    from audit.dedup.idmap import IdMap
+
+    result = dask_run.result
+    records = result.records
+    assert list(records.columns) == list(shards_module.COMPACT_COLUMNS)
+    kinds = {name: str(dtype) for name, dtype in records.dtypes.items()}
+    assert "object" not in kinds.values(), kinds
+    assert all(isinstance(records[name].dtype, pd.CategoricalDtype) for name in shards_module.CODED_COLUMNS)
+    assert records["scraped_date"].notna().any()  # the page dump's dates
+    assert result.dedup is not None and len(result.dedup.duplicate_of) > 10
+    assert isinstance(result.dedup.duplicate_of, IdMap) and isinstance(result.dedup.relation_of, IdMap)
+    table = result.found.table
+    texts = ("check", "severity", "field", "message", "evidence", "repair")
+    assert all(pa.types.is_dictionary(table[name].type) for name in texts)
+    assert result.corpus is not None
+    info = result.corpus.removed_info
+    assert not any(info[name].dtype == object for name in ("id", "reason", "duplicate_of"))
