@@ -302,13 +302,13 @@ def test_findings_stay_on_the_workers(
     monkeypatch.setattr(held_findings, "SHOWN_PER_GROUP", 4)
     monkeypatch.setattr(held_findings, "MAX_ANNOTATIONS", 2)
     fetched: list[int] = []
-    rows = held_findings.HeldFindings.rows
+    texts = held_findings.HeldFindings.texts
 
-    def counted(self: held_findings.HeldFindings, positions: np.ndarray) -> list:
+    def counted(self: held_findings.HeldFindings, positions: np.ndarray) -> dict:
         fetched.append(len(positions))
-        return rows(self, positions)
+        return texts(self, positions)
 
-    monkeypatch.setattr(held_findings.HeldFindings, "rows", counted)
+    monkeypatch.setattr(held_findings.HeldFindings, "texts", counted)
     local_out, local = local_run
     config = audit.AuditConfig(engine="dask", scheduler=scheduler)
     result = audit.run([corpus_dir], out=tmp_path / "dask", config=config)
@@ -445,7 +445,7 @@ def test_shown_picks_the_rows_pandas_picked(seed: int, monkeypatch: pytest.Monke
 
 
 class _LocalHeld:
-    """:class:`held_findings.HeldFindings`' rows, from a list here (no cluster)."""
+    """:class:`held_findings.HeldFindings`' texts of rows, from a list here (no cluster)."""
 
     def __init__(self, rows: list) -> None:
         self.all = rows
@@ -453,8 +453,8 @@ class _LocalHeld:
     def __len__(self) -> int:
         return len(self.all)
 
-    def rows(self, positions: np.ndarray) -> list:
-        return [self.all[at] for at in positions.tolist()]
+    def texts(self, positions: np.ndarray) -> dict:
+        return held_findings.texts_of([self.all[at] for at in positions.tolist()])
 
 
 def test_the_lean_findings_make_no_python_value_per_finding() -> None:
