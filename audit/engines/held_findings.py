@@ -12,11 +12,13 @@ part by part on the workers (:func:`write_findings`) and joined here in order.
 What comes back (:func:`lean_table`, a :class:`~audit.checks.table.FindingTable`) is one row
 per finding with ``record_id``, ``check``, ``severity`` and ``field`` (what the summary, the
 gate and the charts count), and the message, evidence and repair of the rows the outputs read
-only (:func:`shown`): those with a repair (the clean plan applies them), the first
+only (:func:`shown`), made as Arrow text on the workers (:meth:`HeldFindings.texts`): those
+with a repair (the clean plan applies them), the first
 :data:`SHOWN_PER_GROUP` of each severity and check in the order report.html and report.md sort
 them, and the first :data:`audit.gate.MAX_ANNOTATIONS` of each check (the gate's annotations).
 Every other row's message is None and its evidence None, or ``{"limit": N}`` when the evidence
 gives a length limit (the length chart's mark reads it of every finding).
+The text columns are dictionary arrays (:data:`LEAN_SCHEMA`: a 4-byte code a finding).
 """
 
 from __future__ import annotations
