@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from audit.checks.table import FindingTable
 from audit.dedup import DedupResult
+from audit.dedup.idmap import IdMap
 from audit.frames import (
     Column,
     Patched,
@@ -408,13 +409,24 @@ def _similarities(clusters: pd.DataFrame, removed_ids: pa.Array) -> tuple[Any, A
     return tuple(columns)
 
 
-def _is_in(column: pd.Series, values: list[str]) -> np.ndarray:
+def _strings(values: pa.Array) -> pd.Series | list[str]:
+    """An Arrow string array as the column pandas makes of a list of its Python strings (``str``;
+    none: the empty list, which pandas makes a float column of)."""
+    if not len(values):
+        return []
+    return pd.Series(pd.array(pa.chunked_array([values.cast(pa.large_string())]), dtype="str"))
+
+
+def _is_in(column: pd.Series, values: list[str] | pa.Array) -> np.ndarray:
     """Whether each cell of the string ``column`` is one of ``values``, as a numpy bool array
     (Arrow's hash table on an Arrow-backed column: pandas' ``isin`` boxes every cell first)."""
     chunks = arrow_strings(column)
     if chunks is None:
+        if isinstance(values, pa.Array):
+            values = values.to_pylist()
         return column.isin(values).to_numpy(bool) if len(column) else np.zeros(0, bool)
-    found = pc.is_in(chunks, value_set=pa.array(values, chunks.type))
+    wanted = values.cast(chunks.type) if isinstance(values, pa.Array) else pa.array(values, chunks.type)
+    found = pc.is_in(chunks, value_set=wanted)
     return np.asarray(found.to_numpy(zero_copy_only=False), bool) if len(column) else np.zeros(0, bool)
 
 
@@ -626,18 +638,20 @@ class CleanPlan:
 
 def plan_fates(records: pd.DataFrame, dedup: DedupResult, findings: FindingTable) -> CleanPlan:
     """The :class:`CleanPlan` of ``records`` (the text is not read)."""
-    duplicate = _is_in(records["id"], list(dedup.duplicate_of))
+    # The copies' ids and their values as Arrow arrays, looked up by Arrow: no Python string
+    # per removed record (a run over partitions holds them so, :class:`IdMap`).
+    copies, relations = IdMap.of(dedup.duplicate_of), IdMap.of(dedup.relation_of)
+    duplicate = _is_in(records["id"], copies.keys_array)
     kept, removed_at = np.flatnonzero(~duplicate), np.flatnonzero(duplicate)
 
     # Only the columns used are read (not the clusters' similarities).
     removed_arrow = take_arrow(records["id"], removed_at)
-    removed_ids = removed_arrow.to_pylist()
     jaccard, containment = _similarities(dedup.clusters, removed_arrow)
     removed_info = pd.DataFrame(
         {
-            "id": removed_ids,
-            "reason": [dedup.relation_of[i] for i in removed_ids],
-            "duplicate_of": [dedup.duplicate_of[i] for i in removed_ids],
+            "id": _strings(removed_arrow),
+            "reason": _strings(relations.lookup(removed_arrow)),
+            "duplicate_of": _strings(copies.lookup(removed_arrow)),
             "jaccard": jaccard,
             "containment": containment,
         },

@@ -302,13 +302,13 @@ def test_findings_stay_on_the_workers(
     monkeypatch.setattr(held_findings, "SHOWN_PER_GROUP", 4)
     monkeypatch.setattr(held_findings, "MAX_ANNOTATIONS", 2)
     fetched: list[int] = []
-    rows = held_findings.HeldFindings.rows
+    texts = held_findings.HeldFindings.texts
 
-    def counted(self: held_findings.HeldFindings, positions: np.ndarray) -> list:
+    def counted(self: held_findings.HeldFindings, positions: np.ndarray) -> dict:
         fetched.append(len(positions))
-        return rows(self, positions)
+        return texts(self, positions)
 
-    monkeypatch.setattr(held_findings.HeldFindings, "rows", counted)
+    monkeypatch.setattr(held_findings.HeldFindings, "texts", counted)
     local_out, local = local_run
     config = audit.AuditConfig(engine="dask", scheduler=scheduler)
     result = audit.run([corpus_dir], out=tmp_path / "dask", config=config)
@@ -445,7 +445,7 @@ def test_shown_picks_the_rows_pandas_picked(seed: int, monkeypatch: pytest.Monke
 
 
 class _LocalHeld:
-    """:class:`held_findings.HeldFindings`' rows, from a list here (no cluster)."""
+    """:class:`held_findings.HeldFindings`' texts of rows, from a list here (no cluster)."""
 
     def __init__(self, rows: list) -> None:
         self.all = rows
@@ -453,8 +453,8 @@ class _LocalHeld:
     def __len__(self) -> int:
         return len(self.all)
 
-    def rows(self, positions: np.ndarray) -> list:
-        return [self.all[at] for at in positions.tolist()]
+    def texts(self, positions: np.ndarray) -> dict:
+        return held_findings.texts_of([self.all[at] for at in positions.tolist()])
 
 
 def test_the_lean_findings_make_no_python_value_per_finding() -> None:
@@ -543,3 +543,25 @@ def test_partition_plans_write_the_local_lines(corpus_dir: Path, tmp_path: Path)
     assert applied.sum() > 50 and applied.tolist() == found.table["applied"].to_pylist()
     assert clean == (tmp_path / "clean.jsonl").read_bytes()
     assert removed == (tmp_path / "removed.jsonl").read_bytes()
+
+
+def test_the_client_holds_compact_forms(dask_run: DaskRun) -> None:
+    """What the client keeps per record (see audit/engines/sharded.py) holds no Python object per
+    record: the compact columns are numbers, Arrow strings and categoricals; dedup's copies are
+    Arrow arrays; the lean findings' texts are dictionary codes (the record id alone a string)."""
+    from audit.dedup.idmap import IdMap
+
+    result = dask_run.result
+    records = result.records
+    assert list(records.columns) == list(shards_module.COMPACT_COLUMNS)
+    kinds = {name: str(dtype) for name, dtype in records.dtypes.items()}
+    assert "object" not in kinds.values(), kinds
+    assert all(isinstance(records[name].dtype, pd.CategoricalDtype) for name in shards_module.CODED_COLUMNS)
+    assert result.dedup is not None and len(result.dedup.duplicate_of) > 10
+    assert isinstance(result.dedup.duplicate_of, IdMap) and isinstance(result.dedup.relation_of, IdMap)
+    table = result.found.table
+    texts = ("check", "severity", "field", "message", "evidence", "repair")
+    assert all(pa.types.is_dictionary(table[name].type) for name in texts)
+    assert result.corpus is not None
+    info = result.corpus.removed_info
+    assert not any(info[name].dtype == object for name in ("id", "reason", "duplicate_of"))

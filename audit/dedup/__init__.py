@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -109,8 +109,9 @@ class DedupResult:
 
     clusters: pd.DataFrame
     edges: pd.DataFrame
-    duplicate_of: dict[str, str] = field(default_factory=dict)
-    relation_of: dict[str, str] = field(default_factory=dict)
+    #: A dict; a run over partitions holds it as an :class:`audit.dedup.idmap.IdMap`.
+    duplicate_of: Mapping[str, str] = field(default_factory=dict)
+    relation_of: Mapping[str, str] = field(default_factory=dict)
     #: Counts and parameters: candidates, verified edges by relation, chain splits, banding.
     stats: dict[str, Any] = field(default_factory=dict)
 

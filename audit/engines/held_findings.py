@@ -12,11 +12,13 @@ part by part on the workers (:func:`write_findings`) and joined here in order.
 What comes back (:func:`lean_table`, a :class:`~audit.checks.table.FindingTable`) is one row
 per finding with ``record_id``, ``check``, ``severity`` and ``field`` (what the summary, the
 gate and the charts count), and the message, evidence and repair of the rows the outputs read
-only (:func:`shown`): those with a repair (the clean plan applies them), the first
+only (:func:`shown`), made as Arrow text on the workers (:meth:`HeldFindings.texts`): those
+with a repair (the clean plan applies them), the first
 :data:`SHOWN_PER_GROUP` of each severity and check in the order report.html and report.md sort
 them, and the first :data:`audit.gate.MAX_ANNOTATIONS` of each check (the gate's annotations).
 Every other row's message is None and its evidence None, or ``{"limit": N}`` when the evidence
 gives a length limit (the length chart's mark reads it of every finding).
+The text columns are dictionary arrays (:data:`LEAN_SCHEMA`: a 4-byte code a finding).
 """
 
 from __future__ import annotations
@@ -90,6 +92,31 @@ def _take(packed: bytes, local: np.ndarray) -> list[FindingRow]:
     return [rows[n] for n in local.tolist()]
 
 
+def _repair_text(repairs: list[Any]) -> pa.Array:
+    """The repairs' JSON text, null where a finding has none."""
+    text = python_text(repairs)
+    if any(repair is None for repair in repairs):
+        missing = pa.array([repair is None for repair in repairs])
+        text = pc.if_else(missing, pa.scalar(None, text.type), text)
+    return text.cast(pa.large_string())
+
+
+@releasing
+def _shown_texts(packed: bytes, local: np.ndarray) -> dict[str, pa.Array]:
+    """On a worker: :func:`texts_of` the rows ``local`` of a part."""
+    return texts_of(_take(packed, local))
+
+
+def texts_of(rows: list[FindingRow]) -> dict[str, pa.Array]:
+    """The message, the evidence's JSON text and the repair's (null: none) of ``rows``, as Arrow
+    arrays (made on the workers: the client makes no Python value of them)."""
+    return {
+        "message": pa.array([row[4] for row in rows], pa.large_string()),
+        "evidence": python_text([row[5] for row in rows]).cast(pa.large_string()),
+        "repair": _repair_text([row[6] for row in rows]),
+    }
+
+
 @dataclass
 class HeldFindings:
     """The findings of a run, held on the workers in parts (in the run's order)."""
@@ -102,15 +129,26 @@ class HeldFindings:
     def __len__(self) -> int:
         return int(self.starts[-1])
 
-    def rows(self, positions: np.ndarray) -> list[FindingRow]:
-        """The whole findings at ``positions`` (sorted), from the parts that hold them."""
+    def texts(self, positions: np.ndarray) -> dict[str, pa.Array]:
+        """The message, evidence and repair (JSON text) of the findings at ``positions`` (sorted),
+        made on the workers that hold them (:func:`_shown_texts`)."""
         bounds = np.searchsorted(positions, self.starts)
         futures = [
-            self.client.submit(_take, part, positions[bounds[n] : bounds[n + 1]] - self.starts[n], pure=False)
+            self.client.submit(
+                _shown_texts, part, positions[bounds[n] : bounds[n + 1]] - self.starts[n], pure=False
+            )
             for n, part in enumerate(self.parts)
             if bounds[n + 1] > bounds[n]
         ]
-        return [row for future in futures for row in future.result()]
+        columns: dict[str, list[pa.Array]] = {"message": [], "evidence": [], "repair": []}
+        for future in futures:
+            for name, values in future.result().items():
+                columns[name].append(values)
+            future.release()
+        return {
+            name: pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string())
+            for name, arrays in columns.items()
+        }
 
 
 def hold(client: Client, parts: list[Future]) -> tuple[HeldFindings, FindingTable]:
@@ -153,14 +191,27 @@ def shown(found: FindingTable, repaired: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate((firsts, annotated, np.flatnonzero(repaired)))).astype(np.int64)
 
 
+#: The lean frame's text columns: a code per finding into their few distinct texts
+#: (:class:`~audit.checks.table.FindingTable` decodes dictionary columns where it reads them).
+LEAN_TEXT = pa.dictionary(pa.int32(), pa.large_string())
+LEAN_SCHEMA = pa.schema(
+    [
+        SCHEMA.field("record_id"),
+        SCHEMA.field("check"),
+        SCHEMA.field("severity"),
+        *(pa.field(name, LEAN_TEXT) for name in ("field", "message", "evidence", "repair")),
+    ]
+)
+
+
 def _scattered(size: int, positions: np.ndarray, values: pa.Array) -> pa.Array:
-    """A large_string column of ``size`` rows: ``values`` at ``positions``, null elsewhere (made as
-    a dictionary array and decoded: no Python value per row)."""
+    """A column of ``size`` rows: ``values`` at ``positions``, null elsewhere, as a dictionary
+    array (4 B a row; decoded, the nulls' offsets alone took 8)."""
     codes = np.zeros(size, np.int32)
     codes[positions] = np.arange(len(positions), dtype=np.int32)
     missing = np.ones(size, bool)
     missing[positions] = False
-    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing), values).cast(pa.large_string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=missing), values.cast(pa.large_string()))
 
 
 def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTable:
@@ -172,40 +223,38 @@ def lean_table(held: HeldFindings, columns: dict[str, list[Any]]) -> FindingTabl
         return pa.chunked_array(columns.pop(name)).unify_dictionaries().combine_chunks()
 
     ids = pa.chunked_array(columns.pop("record_id"), pa.large_string()).combine_chunks()
-    checks, severities, fields = joined("check"), joined("severity"), joined("field").cast(pa.string())
+    checks, severities = joined("check"), joined("severity")
+    fields = joined("field").cast(LEAN_TEXT)
     repaired, limits = np.concatenate(columns.pop("repaired")), np.concatenate(columns.pop("limit"))
     size = len(ids)
-    nothing = pa.nulls(size, pa.large_string())
+    nothing = pa.DictionaryArray.from_arrays(pa.nulls(size, pa.int32()), pa.array([], pa.large_string()))
     counted = FindingTable(
-        pa.Table.from_arrays([ids, checks, severities, fields, nothing, nothing, nothing], schema=SCHEMA)
+        pa.Table.from_arrays([ids, checks, severities, fields, nothing, nothing, nothing], schema=LEAN_SCHEMA)
     )
     positions = shown(counted, repaired)
-    rows = held.rows(positions)
+    texts = held.texts(positions)
     # Evidence: the shown rows' own; else {"limit": N} where the evidence gives a limit, else None.
     stubbed = np.flatnonzero(limits >= 0)
     stubbed = stubbed[~np.isin(stubbed, positions)]
     limit_values, limit_codes = np.unique(limits[stubbed], return_inverse=True)
-    evidence_values = [None, *({"limit": int(limit)} for limit in limit_values), *(row[5] for row in rows)]
+    stubs = python_text([None, *({"limit": int(limit)} for limit in limit_values)]).cast(pa.large_string())
     evidence_codes = np.zeros(size, np.int32)
     evidence_codes[stubbed] = limit_codes.astype(np.int32) + 1
     evidence_codes[positions] = np.arange(len(positions), dtype=np.int32) + 1 + len(limit_values)
-    evidence = pa.DictionaryArray.from_arrays(pa.array(evidence_codes), python_text(evidence_values))
-    repairs = [row[6] for row in rows]
-    repair_text = python_text(repairs)
-    if any(repair is None for repair in repairs):
-        missing = pa.array([repair is None for repair in repairs])
-        repair_text = pc.if_else(missing, pa.scalar(None, repair_text.type), repair_text)
+    evidence = pa.DictionaryArray.from_arrays(
+        pa.array(evidence_codes), pa.concat_arrays([stubs, texts["evidence"]])
+    )
     table = pa.Table.from_arrays(
         [
             ids,
             checks,
             severities,
             fields,
-            _scattered(size, positions, pa.array([row[4] for row in rows], pa.large_string())),
-            evidence.cast(pa.large_string()),
-            _scattered(size, positions, repair_text.cast(pa.large_string())),
+            _scattered(size, positions, texts["message"]),
+            evidence,
+            _scattered(size, positions, texts["repair"]),
         ],
-        schema=SCHEMA,
+        schema=LEAN_SCHEMA,
     )
     return FindingTable(table)
 

@@ -29,14 +29,27 @@ of the local engine's files; findings.jsonl likewise from the held findings' par
 With an index (``--index``), dedup and the index's update run over the partitions too
 (:mod:`audit.engines.sharded_index`); the index is committed after the outputs are written.
 
-What this process still holds per record, and why: the compact columns (~200 B a record: id,
-source, line, title, url, date, format, the text's length and cut flag), which dedup's choice of
-representative reads and global dedup needs in one place (which record of a cluster is kept
-depends on every member), as the clean plan's fates and the ``sources`` of representatives
-with members in other partitions do; dedup's clusters and ``duplicate_of``/``relation_of`` (per
-copy); the lean findings (per finding: its record id, check, severity and field codes, a
-repair's text where it has one); the plan's row arrays (kept, removed, cluster members: 8 B a
-row) and ``removed_info`` (per removed record). No text, no repaired value.
+What this process still holds per record, and why (bytes a record measured at 100k records,
+``memory_usage(deep=True)`` and Arrow's ``nbytes``; README, "What it still holds per record"):
+
+- the **compact columns**, ~150 B: id (18), title (88), url (25), line, the text's length and
+  cut flag (8 + 8 + 1), source and scraped_date as categoricals (1 + 1; format is not held:
+  nothing here reads it). Dedup's choice of representative reads them (global dedup needs
+  them in one place: which record of a cluster is kept depends on every member), as do the
+  clean plan's fates, the representatives lent a field and the ``sources`` of their members;
+- **dedup's result**, ~105 B: the clusters (Arrow lists, 62) and edges (26), ``duplicate_of``
+  and ``relation_of`` as :class:`audit.dedup.idmap.IdMap` (Arrow arrays: 17 for the two);
+- the **lean findings**, ~107 B at 1.5 findings a record: record id (28), check, severity and
+  field as dictionary codes (18), message, evidence and repair as dictionary codes with the
+  texts of the rows the outputs show and of every repair (61; made as Arrow text on the
+  workers, :mod:`audit.engines.held_findings`);
+- the **clean plan**, ~38 B: kept and removed rows, representatives' member rows (8 B a row),
+  ``removed_info`` (its id, reason and duplicate_of Arrow strings: 22).
+
+No text, no repaired value, no Python object per record. Above them: the imports, the Client
+and the scheduler (~265 MiB here), and ~95 MiB the dedup step leaves (at 100k: its RSS rise
+less its result; compiled kernels and their caches). At 1M: ~570 B a record above the
+baseline after clean, ~850 B at the write step's peak (1,116 MiB; README).
 
 Not done this way (the run then holds the records in memory, as before, and only dedup runs on
 Dask): a run with a suite holding an expectation that cannot be validated a partition at a
@@ -53,7 +66,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,6 +78,7 @@ from distributed import Future
 from audit.checks import CHECKS
 from audit.checks.table import FindingTable
 from audit.clean import CleanCorpus, CleanPlan, _Sources, look_at, plan_fates
+from audit.dedup.idmap import IdMap
 from audit.engines import shards as shards_module
 from audit.engines.corpus_checks import CorpusChecks, partition_values
 from audit.engines.dask import DaskEngine, dask_engine
@@ -199,11 +213,18 @@ class ShardDedup(Step):
         assert isinstance(state, ShardedResult) and state.engine is not None and state.shards is not None
         if state.config.index is not None:
             ShardIndexDedup().run(state)
-            return
-        shards = state.shards
-        engine = ShardEngine(state.engine.client, shards)
-        config = state.config.dedup_config()
-        state.dedup = find_duplicates(shards.dedup_frame(), config, shards.completeness(), engine=engine)
+        else:
+            shards = state.shards
+            engine = ShardEngine(state.engine.client, shards)
+            config = state.config.dedup_config()
+            state.dedup = find_duplicates(shards.dedup_frame(), config, shards.completeness(), engine=engine)
+        assert state.dedup is not None
+        # Held until the outputs are written: as Arrow arrays, not dicts of Python strings.
+        state.dedup = replace(
+            state.dedup,
+            duplicate_of=IdMap.of(state.dedup.duplicate_of),
+            relation_of=IdMap.of(state.dedup.relation_of),
+        )
 
 
 class ShardChecks(Step):

@@ -201,12 +201,28 @@ def suites_view(expectations: dict[str, Any] | None) -> list[SuiteView]:
 # ---------------------------------------------------------------- charts
 
 
+def _matching(column: pa.ChunkedArray, pattern: str) -> np.ndarray:
+    """Whether each text of ``column`` holds ``pattern`` (a null: False); a dictionary column's
+    distinct texts are searched once (a run over partitions' lean findings)."""
+    parts = [np.zeros(0, bool)]
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            hits = (
+                pc.match_substring(chunk.dictionary, pattern).fill_null(False).to_numpy(zero_copy_only=False)
+            )
+            codes = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            parts.append(np.append(hits, False)[codes])  # code -1 (null) reads the last: False
+        else:
+            parts.append(pc.match_substring(chunk, pattern).fill_null(False).to_numpy(zero_copy_only=False))
+    return np.concatenate(parts)
+
+
 def length_limit(findings: FindingTable) -> int | None:
     """The scraper's character limit, when a check reported one in its evidence."""
     if not len(findings):
         return None
     # Only the evidence whose JSON text holds the key is decoded: a million findings, a few with a limit.
-    holds = pc.match_substring(findings.table["evidence"], '"limit": ').to_numpy(zero_copy_only=False)
+    holds = _matching(findings.table["evidence"], '"limit": ')
     evidence = findings.values("evidence", np.flatnonzero(holds))
     limits = [
         e["limit"] for e in evidence if isinstance(e, dict) and "limit" in e and isinstance(e["limit"], int)
@@ -296,12 +312,27 @@ def _top(counter: Counter[str], limit: int) -> list[str]:
     return [name for name, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
+def _first_seen_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A categorical column's values as numbers into names in the order they first occur (as
+    Arrow's ``dictionary_encode`` numbers them), from its codes: no Python value per row."""
+    codes = column.cat.codes.to_numpy().astype(np.int64)
+    present, first = np.unique(codes, return_index=True)
+    order = present[np.argsort(first, kind="stable")]
+    renumber = np.full(len(column.cat.categories) + 1, -1, np.int64)
+    renumber[order] = np.arange(len(order))
+    categories = column.cat.categories.tolist()
+    return renumber[codes], [categories[code] for code in order.tolist()]
+
+
 class SourceLookup:
     """The source file of records by id, looked up in Arrow's hash table (no dict of every id)."""
 
     def __init__(self, records: pd.DataFrame) -> None:
         self.ids = _record_ids(records) if len(records) else pa.array([], pa.large_string())
         sources = records["source"] if len(records) else pd.Series([], dtype=object)
+        if isinstance(sources.dtype, pd.CategoricalDtype):  # a run over partitions' compact column
+            self.codes, self.names = _first_seen_codes(sources)
+            return
         chunks = arrow_strings(sources)
         values = (
             chunks.combine_chunks() if chunks is not None else pa.array(sources.tolist(), pa.large_string())
