@@ -14,7 +14,7 @@ import pytest
 
 from audit.checks import batches
 from audit.checks.empty_or_short import titled
-from audit.checks.truncation import TruncationCheck
+from audit.checks.truncation import TruncationCheck, distinct_length_counts
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -24,8 +24,8 @@ def test_distinct_length_counts_are_those_of_unique_rows(seed: int) -> None:
     rows[:, 1:] *= np.uint64(2**62)  # digests that differ in their high bits only
     found = np.concatenate([rows, rows[::3]])  # repeated rows, as from batches sharing a value
     expected = Counter(np.unique(found, axis=0)[:, 0].tolist())
-    assert batches._distinct_length_counts(found) == expected
-    assert batches._distinct_length_counts(np.zeros((0, 3), np.uint64)) == Counter()
+    assert distinct_length_counts(found) == expected
+    assert distinct_length_counts(np.zeros((0, 3), np.uint64)) == Counter()
 
 
 @pytest.mark.parametrize("dtype", ["string[pyarrow]", "string[python]", object])
