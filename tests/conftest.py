@@ -44,9 +44,13 @@ def seeds_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scheduler() -> Iterator[str]:
-    """A LocalCluster of 2 worker processes on 127.0.0.1 for a module's Dask tests; its address."""
+    """A LocalCluster of 2 worker processes on 127.0.0.1 for the session's Dask tests; its address.
+
+    One for every module (each start took seconds of CPU: two interpreters importing the
+    package). No test given it kills, restarts or limits its workers: those start their own
+    (:func:`audit.engines.worker_memory.local_cluster`)."""
     from distributed import LocalCluster  # only the Dask tests pay for importing it
 
     with LocalCluster(

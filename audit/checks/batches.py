@@ -23,7 +23,6 @@ conflicting_copies' sorted by kind, their group's first row and their place in t
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +41,7 @@ from audit.checks.truncation import (
     TruncationCheck,
     ValueChunks,
     Vocabulary,
+    distinct_length_counts,
     ending_words,
     length_digests,
 )
@@ -208,19 +208,6 @@ def _version_groups(run: _Run) -> np.ndarray:
     return groups
 
 
-def _distinct_length_counts(found: np.ndarray) -> Counter[int]:
-    """The number of distinct (length, digest) rows of ``found`` of each length.
-
-    Duplicate rows dropped by hashing (pandas), not by ``np.unique(axis=0)``, which sorts the
-    rows as opaque bytes: three times slower, and this runs in the parent between two rounds.
-    """
-    if not len(found):
-        return Counter()
-    lengths = found[~pd.DataFrame(found).duplicated().to_numpy(), 0]
-    values, counts = np.unique(lengths, return_counts=True)
-    return Counter(dict(zip(values.tolist(), counts.tolist(), strict=True)))
-
-
 def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
     """The corpus values from the batches' censuses (into ``run.corpus``); the pieces over rows
     (and the vocabulary's, whose answers the batches' truncation needs)."""
@@ -230,7 +217,7 @@ def _gather(run: _Run, censuses: list[tuple]) -> list[tuple[str, Any]]:
         limits = {}
         for name, n in (("title", 0), ("text", 1)):
             found = np.concatenate([np.zeros((0, 3), np.uint64), *(census[n] for census in censuses)])
-            limits[name] = truncation.limit_of(_distinct_length_counts(found))
+            limits[name] = truncation.limit_of(distinct_length_counts(found))
         run.corpus[TRUNCATION] = (None, limits)
         if truncation.mid_word:
             words = set().union(*(census[2] for census in censuses))

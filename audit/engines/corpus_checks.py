@@ -1,12 +1,13 @@
 """The checks that look beyond one record, on a corpus held in partitions (:mod:`audit.engines.shards`).
 
-- **truncation**: what it needs of the whole corpus is gathered first: the number of distinct
-  values of each length (per field, as 128-bit hashes, so no text comes back) gives each field's
-  length limit (:meth:`TruncationCheck.limit_of`); the last words a value may end in are asked
-  of every partition's vocabulary (a word is a fragment when no partition has it, and its
-  longer word is the smallest any partition has). Each partition then runs the check itself
-  with those values (:meth:`TruncationCheck.corpus_values`). The proven cut-off copies need a
-  cluster's members together: their texts are shuffled on the cluster (dask.dataframe) and
+- **truncation**: what it needs of the whole corpus is gathered first, as the local run's
+  batches gather it (:func:`_census`): the number of distinct values of each length (per field,
+  as (length, XXH64) rows, so no text comes back) gives each field's length limit
+  (:meth:`TruncationCheck.limit_of`); the last words a value may end in are asked of every
+  partition's vocabulary (a word is a fragment when no partition has it, and its longer word is
+  the smallest any partition has). Each partition then runs the check itself with those values
+  (:meth:`TruncationCheck.corpus_values`). The proven cut-off copies need a cluster's members
+  together: their texts are shuffled on the cluster (dask.dataframe) and
   :meth:`TruncationCheck._proven_findings` runs on each cluster where it lands.
 - **conflicting_copies**: each partition gives a hash of every record's title and url keys;
   the rows sharing a key with a record of another cluster are the only ones the check can
@@ -20,7 +21,6 @@ The findings are those of one run over every record, in the same order.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from audit.checks import CheckContext, make_check
 from audit.checks.base import FindingRow, finding_rows
 from audit.checks.conflicting_copies import ConflictingCopiesCheck, _url_key, shared_rows_of_kind
-from audit.checks.truncation import Vocabulary, distinct_lengths, last_words
+from audit.checks.truncation import Vocabulary, distinct_length_counts, ending_words, length_digests
 from audit.engines.held_findings import pack
 from audit.engines.worker_memory import releasing
 
@@ -62,9 +62,10 @@ _CONFIG = {"dataframe.convert-string": False}
 
 
 def _census(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, set[str]]:
-    """A partition's distinct title and text lengths, and every last word a value may end in."""
-    titles, texts = frame["title"].tolist(), frame["text"].tolist()
-    return distinct_lengths(titles), distinct_lengths(texts), last_words([*titles, *texts])
+    """A partition's distinct title and text lengths (:func:`length_digests`) and every word a
+    value may end in (:func:`ending_words`): what the local run's batches send (audit.checks.batches)."""
+    titles, texts = frame["title"], frame["text"]
+    return length_digests(titles), length_digests(texts), ending_words([titles, texts])
 
 
 def partition_values(
@@ -287,7 +288,7 @@ class CorpusChecks:
             words |= part_words
             future.release()
         limits = {
-            name: check.limit_of(Counter(np.unique(np.concatenate(found), axis=0)[:, 0].tolist()))
+            name: check.limit_of(distinct_length_counts(np.concatenate(found)))
             for name, found in (("title", titles), ("text", texts))
         }
         longer_of: dict[str, str | None] = {}
