@@ -62,24 +62,30 @@ def test_a_tasks_peak_grows_with_its_partition() -> None:
     assert floor.residue == floor.unspillable - memory.WORK_PER_PART_BYTE * 4 * MB
 
 
-def test_each_constraint_binds_in_turn() -> None:
-    """Small limits: the floor binds (its fixed parts take most of the room); large ones: a task's
-    peak (the room between pause and terminate grows slower with the limit than the room under
-    pause). Either way the size chosen satisfies both, and one byte more breaks the binding one."""
+def _binding(limits_mb: range, thresholds: Thresholds) -> list[str]:
+    """The constraint that binds at each limit (MiB) where a partition fits; checks that the size
+    chosen meets both and that one byte more breaks the binding one."""
     binding = []
-    for limit_mb in range(480, 4000, 11):
+    for limit_mb in limits_mb:
         limit = limit_mb * MB
-        bounds = part_bounds(limit, BASE, HELD, DEFAULT)
-        fits = fitting_part_bytes(limit, BASE, HELD, DEFAULT, 1 << 40)
+        bounds = part_bounds(limit, BASE, HELD, thresholds)
+        fits = fitting_part_bytes(limit, BASE, HELD, thresholds, 1 << 40)
         if fits is None:
             assert min(bounds.values()) < MIN_PART_BYTES
             continue
         assert fits == min(bounds.values()) >= MIN_PART_BYTES
-        assert _floor_fits(limit, fits, DEFAULT) and _peak_fits(limit, fits, DEFAULT)
+        assert _floor_fits(limit, fits, thresholds) and _peak_fits(limit, fits, thresholds)
         name = min(bounds, key=bounds.__getitem__)
-        broken = _floor_fits if name == "floor" else _peak_fits
-        assert not broken(limit, fits + 1, DEFAULT)
+        assert not (_floor_fits if name == "floor" else _peak_fits)(limit, fits + 1, thresholds)
         binding.append(name)
+    return binding
+
+
+def test_each_constraint_binds_in_turn() -> None:
+    """Small limits: the floor binds (its fixed parts take most of the room); large ones: a task's
+    peak (the room between pause and terminate grows slower with the limit than the room under
+    pause). Either way the size chosen satisfies both, and one byte more breaks the binding one."""
+    binding = _binding(range(480, 4000, 11), DEFAULT)
     # The floor up to a limit, a task's peak past it.
     crossing = binding.index("peak")
     assert crossing > 0 and set(binding[:crossing]) == {"floor"} and set(binding[crossing:]) == {"peak"}
@@ -106,17 +112,7 @@ def test_pause_off_puts_a_tasks_peak_on_what_it_cannot_spill() -> None:
     """Without pausing the floor sits under terminate, and a task's peak on top of what the worker
     cannot spill between tasks must too: the peak binds at small limits (its fixed part)."""
     off = Thresholds(pause=None, terminate=0.95)
-    binding = []
-    for limit_mb in range(440, 3000, 13):
-        limit = limit_mb * MB
-        bounds = part_bounds(limit, BASE, HELD, off)
-        fits = fitting_part_bytes(limit, BASE, HELD, off, 1 << 40)
-        if fits is None:
-            continue
-        assert _peak_fits(limit, fits, off) and _floor_fits(limit, fits, off)
-        name = min(bounds, key=bounds.__getitem__)
-        assert not (_floor_fits if name == "floor" else _peak_fits)(limit, fits + 1, off)
-        binding.append(name)
+    binding = _binding(range(440, 3000, 13), off)
     assert binding[0] == "peak"
     # Both off: the floor under the limit itself, nothing else.
     assert list(part_bounds(700 * MB, BASE, HELD, Thresholds(None, None))) == ["floor"]
