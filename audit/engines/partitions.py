@@ -49,14 +49,13 @@ from typing import Any
 from distributed import Client
 
 from audit.ingest import _expand, _read_one, reader_for
-from audit.ingest.base import SNIFF_BYTES, FieldMap, ReadResult, SourceFile, not_text_reason
+from audit.ingest.base import SNIFF_BYTES, FieldMap, ReadResult, SourceFile, bom_bytes, not_text_reason
 from audit.ingest.csv import CsvReader, record_spans
 from audit.ingest.csv import read_span as read_csv_span
 from audit.ingest.jsonl import JsonlReader, Span, line_ends_between, read_span
 from audit.ingest.pagedump import PageDumpReader
 from audit.ingest.parquet import ParquetReader, read_row_groups
 
-_BOM = b"\xef\xbb\xbf"
 #: Bytes a stream is copied by (decompression, the Parquet rewrite reads pages of this size).
 _COPY_BYTES = 1 << 20
 #: Row groups of a rewritten Parquet copy: this fraction of a partition, so partitions fill up.
@@ -82,7 +81,12 @@ class Part:
     @property
     def readable(self) -> SourceFile:
         """The file the partition's bytes are read from, named as the input."""
-        return self.source if self.copy is None else SourceFile(self.copy, self.source.name)
+        return _readable(self.source, self.copy)
+
+
+def _readable(source: SourceFile, copy: Path | None) -> SourceFile:
+    """``copy`` (None: ``source`` itself) under ``source``'s name."""
+    return source if copy is None else SourceFile(copy, source.name)
 
 
 @dataclass
@@ -97,7 +101,7 @@ def input_bytes(paths: Sequence[str]) -> int:
     """The bytes of the files a run of ``paths`` reads (a gzipped file's uncompressed size, as its
     trailer gives it; a Parquet file's as stored)."""
     sources = _expand(list(paths))[0]
-    return sum(uncompressed_size(s) if s.compressed else s.path.stat().st_size for s in sources)
+    return sum(uncompressed_size(source) for source in sources)
 
 
 def count_lines(source: SourceFile, start: int, stop: int) -> int:
@@ -154,8 +158,7 @@ def cut_points(source: SourceFile, part_bytes: int) -> list[int] | None:
 def spans(source: SourceFile, points: list[int], lines: list[int], copy: Path | None = None) -> list[Part]:
     """The partitions of ``source`` cut at ``points``, given each range's line count (``copy``:
     the uncompressed copy the points are in)."""
-    with (source.path if copy is None else copy).open("rb") as handle:
-        bom = len(_BOM) if handle.read(len(_BOM)) == _BOM else 0
+    bom = bom_bytes(source.path if copy is None else copy)
     parts, before = [], 0
     for start, stop, count in zip(points[:-1], points[1:], lines, strict=True):
         # The reader drops the byte-order mark and counts offsets from after it.
@@ -165,8 +168,10 @@ def spans(source: SourceFile, points: list[int], lines: list[int], copy: Path | 
 
 
 def uncompressed_size(source: SourceFile) -> int:
-    """About the bytes a gzipped file holds: its trailer's size (modulo 4 GiB, of its last member),
-    or the file's own size if larger."""
+    """About the bytes a file holds: a gzipped file's trailer's size (modulo 4 GiB, of its last
+    member) or its own size if larger; any other file's size."""
+    if not source.compressed:
+        return source.path.stat().st_size
     with source.path.open("rb") as handle:
         size = handle.seek(0, 2)
         handle.seek(max(size - 4, 0))
@@ -188,8 +193,7 @@ def decompress(source: SourceFile, copy: Path) -> Path | None:
 
 def csv_parts(source: SourceFile, part_bytes: int, copy: Path | None = None) -> list[Part] | None:
     """The partitions of a CSV file (of ``copy`` if given) cut at record starts; None: whole."""
-    readable = source if copy is None else SourceFile(copy, source.name)
-    found = record_spans(readable, part_bytes)
+    found = record_spans(_readable(source, copy), part_bytes)
     if found is None:
         return None
     header, ranges = found
@@ -273,7 +277,7 @@ def plan_file(
             return None
     parts = None
     if isinstance(reader, JsonlReader) and copy is not None:
-        readable = SourceFile(copy, source.name)
+        readable = _readable(source, copy)
         points = cut_points(readable, part_bytes)
         if points is not None:
             lines = [count_lines(readable, a, b) for a, b in itertools.pairwise(points)]
@@ -343,7 +347,7 @@ def _may_cut(source: SourceFile, part_bytes: int) -> bool:
     if isinstance(reader_for(source), PageDumpReader | None):
         return False
     try:
-        return (uncompressed_size(source) if source.compressed else source.path.stat().st_size) > part_bytes
+        return uncompressed_size(source) > part_bytes
     except OSError:
         return False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import re
 from abc import ABC, abstractmethod
@@ -19,6 +20,8 @@ from audit.urls import find_urls
 RAW_PREVIEW_CHARS = 2000
 #: How much of a text file is looked at to tell text from binary or UTF-16.
 SNIFF_BYTES = 8192
+#: The UTF-8 byte-order mark, which every reader drops.
+BOM = codecs.BOM_UTF8
 #: Leading bytes of formats that are not text, for a clear message when one is given as text.
 MAGIC_NUMBERS: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -156,6 +159,13 @@ def make_row(
     }
 
 
+def bom_bytes(path: Path) -> int:
+    """The bytes of a byte-order mark at the start of the file ``path`` (0 or 3): the readers
+    drop it, so a range of the file counts its offsets from after it."""
+    with path.open("rb") as handle:
+        return len(BOM) if handle.read(len(BOM)) == BOM else 0
+
+
 def not_text_reason(data: bytes) -> str | None:
     """Why ``data`` is not UTF-8 text at all (binary, UTF-16), or None when it may be text.
 
@@ -216,8 +226,8 @@ def decode_lines(data: bytes, source: SourceFile, result: ReadResult) -> Iterato
     """
     if quarantined_as_not_text(data, source, result):
         return
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
     offset = 0
     for number, raw in enumerate(data.splitlines(keepends=True), start=1):
         try:

@@ -16,12 +16,11 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 
-from audit.ingest.base import FieldMap, Reader, ReadResult, SourceFile, quarantined_as_not_text
+from audit.ingest.base import FieldMap, Reader, ReadResult, SourceFile, bom_bytes, quarantined_as_not_text
 from audit.ingest.fields import row_from_mapping
 from audit.ingest.jsonl import Span, line_blocks
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
-_BOM = b"\xef\xbb\xbf"
 
 # Scraped fields can be huge; the default limit (128 KiB) would reject them.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -102,8 +101,7 @@ def record_spans(source: SourceFile, part_bytes: int) -> tuple[list[str], list[S
     size = source.path.stat().st_size
     if size <= part_bytes:
         return None
-    with source.path.open("rb") as handle:
-        taken = [len(_BOM) if handle.read(len(_BOM)) == _BOM else 0]  # bytes of the lines taken
+    taken = [bom_bytes(source.path)]  # bytes of the lines taken
     sniffed = ReadResult()
 
     def lines() -> Iterator[str]:

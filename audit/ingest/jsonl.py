@@ -22,6 +22,7 @@ import orjson
 import pyarrow as pa
 
 from audit.ingest.base import (
+    BOM,
     SNIFF_BYTES,
     FieldMap,
     Reader,
@@ -41,7 +42,6 @@ from audit.urls import find_urls
 BLOCK_BYTES = 16 << 20
 #: Records per Arrow table: a batch's Python strings are freed when its table is built.
 BATCH_RECORDS = 20_000
-_BOM = b"\xef\xbb\xbf"
 #: Files from this size up are read by a process per core (when one is idle), a range of lines each.
 PARALLEL_MIN_BYTES = 32 << 20
 #: The columns a line's record fills; the others are the same for every record of a file.
@@ -75,7 +75,7 @@ def line_blocks(
         if not start:
             if quarantined_as_not_text(carry, source, result):
                 return
-            if carry.startswith(_BOM):
+            if carry.startswith(BOM):
                 carry = carry[3:]
         while True:
             block = read()
@@ -147,7 +147,7 @@ def _ranges(source: SourceFile) -> list[Span]:
         head = handle.read(SNIFF_BYTES)
         if not_text_reason(head):
             return whole  # quarantined whole, as it is read
-        skipped = len(_BOM) if head.startswith(_BOM) else 0
+        skipped = len(BOM) if head.startswith(BOM) else 0
         cuts = []
         for n in range(1, workers):
             handle.seek(skipped + (size - skipped) * n // workers)
