@@ -31,6 +31,7 @@ Example (needs a server)::
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -67,7 +68,7 @@ SCHEMA_VERSION = "2"
 BUCKETS = (PREFIX + "band:").encode()
 #: Commands the buckets' storage queues before it sends them in one ``MULTI``/``EXEC``.
 BUCKET_BUFFER = 100_000
-#: Records of an unfinished run dropped per round trip.
+#: Records of an unfinished run dropped (or buckets counted by verify) per round trip.
 DROP_CHUNK = 5_000
 FIELDS = ("run", "id", "source", "line", "title", "url", "norm_text", "duplicate_of")
 #: Deletes the lock only when this run still owns it (another may hold it after it expired).
@@ -442,17 +443,19 @@ class RedisIndex(IndexBackend):
                     f"run {run['run']} added {run['added']} records but "
                     f"{per_run.get(run['run'], 0)} are stored"
                 )
-        buckets = list(self._db.scan_iter(BUCKETS + b"?*", count=1000))  # the sets, not their list
-        pipe = self._db.pipeline(transaction=False)
-        for bucket in buckets:
-            pipe.scard(bucket)
-        keys = sum(pipe.execute())
+        buckets = keys = 0
+        found = self._db.scan_iter(BUCKETS + b"?*", count=1000)  # the sets, not their list
+        while chunk := list(itertools.islice(found, DROP_CHUNK)):  # a chunk of buckets at a time
+            pipe = self._db.pipeline(transaction=False)
+            for bucket in chunk:
+                pipe.scard(bucket)
+            buckets, keys = buckets + len(chunk), keys + sum(pipe.execute())
         keys -= self._unfinished_entries()  # written, not committed
         if keys != stats["band_keys"]:
             problems.append(f"{keys} band keys stored, the counter says {stats['band_keys']}")
         listed = self._db.hlen(BUCKETS)
-        if listed != len(buckets):
-            problems.append(f"{len(buckets)} buckets stored, the buckets' storage lists {listed}")
+        if listed != buckets:
+            problems.append(f"{buckets} buckets stored, the buckets' storage lists {listed}")
         return problems
 
     def _unfinished_entries(self) -> int:
